@@ -1,0 +1,38 @@
+# Qafila's two commands: `make run` opens the app, `make test` checks
+# everything CI checks. Both install what is missing first.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: run test deps ui lint test-rust test-ui
+
+run: deps ui
+	cargo build -p qafila-desktop
+	@if [ -z "$$DISPLAY" ] && [ -z "$$WAYLAND_DISPLAY" ]; then \
+	  echo "No display found. To run Qafila on a machine without one, use a virtual display:"; \
+	  echo "  xvfb-run -a make run"; \
+	  exit 1; \
+	fi
+	./target/debug/qafila-desktop
+
+test: deps ui lint
+	cargo build --workspace --all-targets --locked
+	$(MAKE) test-ui test-rust
+
+deps:
+	./scripts/install-deps.sh
+
+# The shell embeds ui/dist at compile time, so the UI is built before any
+# cargo command that compiles qafila-desktop.
+ui:
+	cd ui && npm run build
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	./scripts/check-dependency-rules.sh
+
+test-ui:
+	cd ui && npm test
+
+test-rust:
+	cargo test --workspace --locked
