@@ -465,15 +465,16 @@ impl State {
             });
         }
         self.check_card(index, event, h.card);
-        if let Some(lot) = &h.lot {
-            if h.item.needs_lot() && lot.expiry < h.day {
-                self.anomalies.push(Anomaly::ExpiredMedicine {
-                    hand_out: event.id,
-                    lot: lot.number.clone(),
-                    expiry: lot.expiry,
-                    day: h.day,
-                });
-            }
+        if let Some(lot) = &h.lot
+            && h.item.needs_lot()
+            && lot.expiry < h.day
+        {
+            self.anomalies.push(Anomaly::ExpiredMedicine {
+                hand_out: event.id,
+                lot: lot.number.clone(),
+                expiry: lot.expiry,
+                day: h.day,
+            });
         }
         if let Some(reason) = &h.override_reason {
             self.anomalies.push(Anomaly::OverrideRecorded {
@@ -562,16 +563,16 @@ impl State {
                 _ => Balance::ZERO,
             };
             carried = Some(((*site, *item), line.closing()));
-            if let (Some(variance), Some((count, None))) = (line.variance(), line.count) {
-                if variance != Balance::ZERO {
-                    self.anomalies.push(Anomaly::VarianceWithoutReason {
-                        site: *site,
-                        day: *day,
-                        item: *item,
-                        count,
-                        variance,
-                    });
-                }
+            if let (Some(variance), Some((count, None))) = (line.variance(), line.count)
+                && variance != Balance::ZERO
+            {
+                self.anomalies.push(Anomaly::VarianceWithoutReason {
+                    site: *site,
+                    day: *day,
+                    item: *item,
+                    count,
+                    variance,
+                });
             }
         }
     }

@@ -37,7 +37,7 @@ impl Quantity {
 
     /// True when the amount has no fractional part.
     pub const fn is_whole(self) -> bool {
-        self.0 % MILLI == 0
+        self.0.is_multiple_of(MILLI)
     }
 
     /// Sum, saturating rather than wrapping on absurd input.
