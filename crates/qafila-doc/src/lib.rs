@@ -1,0 +1,9 @@
+//! Qafila's replication format.
+//!
+//! - [`codec`]: the compact binary encoding of one [`qafila_domain::event::Event`].
+//! - [`device_day::DeviceDayDoc`]: one Automerge document per device per day,
+//!   created from the shipped [`device_day::GENESIS`] change.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod codec;
+pub mod device_day;
