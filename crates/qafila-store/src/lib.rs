@@ -1,0 +1,231 @@
+//! Qafila's device store: the device's source of truth, in one SQLite file.
+//!
+//! - [`Store`]: opens or creates a store, reads from a read connection that
+//!   writing never blocks (WAL), and writes through one writer thread
+//!   ([`writer::WriterHandle`]).
+//! - Every event, its Automerge change ([`qafila_doc::device_day`]) and its
+//!   projection rows ([`projection`]) commit in one transaction with
+//!   `synchronous=FULL`: once a write returns, it survives `kill -9` and
+//!   power loss.
+//! - [`registry`]: beneficiaries, households, normalised-name search, national
+//!   ID matching by keyed hash, and erasure. Personal data is sealed per
+//!   person ([`personal`]) before it enters an event.
+//! - [`migrations`]: append-only, verified at every open; a store from a
+//!   newer Qafila is refused, not misread.
+//!
+//! This is the only crate that sees rusqlite.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod error;
+pub mod migrations;
+pub mod personal;
+pub mod projection;
+pub mod registry;
+pub mod setup;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use qafila_domain::event::{Event, EventBody};
+use qafila_domain::ids::{DeviceId, VolunteerId};
+use rusqlite::{Connection, OpenFlags};
+
+pub use error::StoreError;
+use writer::{Writer, WriterHandle};
+
+/// The store's file name inside a data directory.
+pub const DB_FILE: &str = "qafila.db";
+
+/// Who this device is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// Its id.
+    pub id: DeviceId,
+    /// Its human name.
+    pub name: String,
+}
+
+/// A device's store.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    device: DeviceInfo,
+    nid_key: qafila_domain::nid::NidKey,
+    read: Mutex<Connection>,
+    writer: WriterHandle,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // WAL: readers never wait for the writer. FULL: a commit is on disk when
+    // it returns. secure_delete: erased personal data is overwritten, not
+    // left in free pages.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    Ok(())
+}
+
+impl Store {
+    /// Creates a new store for a device named `device_name` in `dir`.
+    pub fn create(dir: &Path, device_name: &str, now_ms: u64) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(DB_FILE);
+        if path.exists() {
+            return Err(StoreError::AlreadyInitialised(dir.to_owned()));
+        }
+        let mut conn = Connection::open(&path).map_err(|e| StoreError::from_sqlite(&path, e))?;
+        configure(&conn).map_err(|e| StoreError::from_sqlite(&path, e))?;
+        migrations::migrate(&mut conn)?;
+        setup::initialise(&mut conn, device_name, now_ms)?;
+        drop(conn);
+        Store::open(dir)
+    }
+
+    /// Opens the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.join(DB_FILE);
+        if !path.is_file() {
+            return Err(StoreError::NotInitialised(dir.to_owned()));
+        }
+        let sqlite = |e| StoreError::from_sqlite(&path, e);
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite)?;
+        configure(&conn).map_err(sqlite)?;
+        migrations::migrate(&mut conn).map_err(|e| match e {
+            StoreError::Sqlite(inner) => StoreError::from_sqlite(&path, inner),
+            other => other,
+        })?;
+        let (name, secret): (String, Vec<u8>) = conn
+            .query_row(
+                "SELECT name, nid_secret FROM device WHERE singleton = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(sqlite)?;
+        let nid_key =
+            qafila_domain::nid::NidKey::new(&secret).map_err(|_| StoreError::Corrupt {
+                path: path.clone(),
+                detail: "the national-ID key is damaged".into(),
+            })?;
+        let writer = Writer::new(conn, path.clone())?;
+        let device = DeviceInfo {
+            id: writer.device,
+            name,
+        };
+        let read = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite)?;
+        read.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sqlite)?;
+        Ok(Store {
+            path,
+            device,
+            nid_key,
+            read: Mutex::new(read),
+            writer: WriterHandle::start(writer)?,
+        })
+    }
+
+    /// This device.
+    pub fn device(&self) -> &DeviceInfo {
+        &self.device
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The read connection. Poisoning is harmless here (a panicked reader
+    /// leaves no half-written state), so it is recovered.
+    pub(crate) fn reader(&self) -> MutexGuard<'_, Connection> {
+        self.read.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records an event made on this device and returns it once durable.
+    pub fn record(
+        &self,
+        volunteer: VolunteerId,
+        body: EventBody,
+        now_ms: u64,
+    ) -> Result<Event, StoreError> {
+        self.writer
+            .call(move |w| w.record(volunteer, body, now_ms, |_, _| Ok(())))
+    }
+
+    /// Looks up one event.
+    pub fn event(&self, id: qafila_domain::ids::EventId) -> Result<Option<Event>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let body: Option<Vec<u8>> = self
+            .reader()
+            .query_row(
+                "SELECT body FROM events WHERE id = ?1",
+                [id.to_bytes()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(body.map(|b| qafila_doc::codec::decode(&b)).transpose()?)
+    }
+
+    /// Every event in the store, in canonical (timestamp, id) order.
+    pub fn events(&self) -> Result<Vec<Event>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached("SELECT body FROM events ORDER BY at, id")?;
+        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for body in rows {
+            out.push(qafila_doc::codec::decode(&body?)?);
+        }
+        Ok(out)
+    }
+
+    /// How many events the store holds.
+    pub fn event_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .reader()
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Whether an event has been voided.
+    pub fn is_voided(&self, id: qafila_domain::ids::EventId) -> Result<bool, StoreError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .reader()
+            .query_row(
+                "SELECT 1 FROM voided WHERE target = ?1",
+                [id.to_bytes()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Rebuilds this device's Automerge documents from the stored chunks
+    /// and returns their events: what the sync issue ships.
+    pub fn own_doc_events(&self, day: chrono::NaiveDate) -> Result<Vec<Event>, StoreError> {
+        let chunks: Vec<Vec<u8>> = self
+            .reader()
+            .prepare_cached(
+                "SELECT bytes FROM doc_chunks WHERE device = ?1 AND day = ?2 ORDER BY seq",
+            )?
+            .query_map(
+                rusqlite::params![self.device.id.to_bytes(), day.to_string()],
+                |r| r.get(0),
+            )?
+            .collect::<Result<_, _>>()?;
+        let doc = qafila_doc::device_day::DeviceDayDoc::from_chunks(
+            self.device.id,
+            chunks.iter().map(Vec::as_slice),
+        )?;
+        Ok(doc.events()?)
+    }
+}

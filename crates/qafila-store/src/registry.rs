@@ -1,0 +1,402 @@
+//! The registry: beneficiaries and households, search by normalised Arabic
+//! name or national ID, and erasure.
+//!
+//! Search is a prefix range scan over `name_tokens`, one row per token of
+//! each person's [`NameKey`]: "محمد ع" finds every محمد whose later name
+//! starts with ع. Candidates found by every query token rank first, then by
+//! how well the whole name matches ([`qafila_domain::names::similarity`]).
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use qafila_domain::event::EventBody;
+use qafila_domain::ids::{BeneficiaryId, HouseholdId, RoundId, VolunteerId};
+use qafila_domain::item::ItemCode;
+use qafila_domain::names::{NameKey, similarity};
+use qafila_domain::nid::{NationalId, NidHash};
+use qafila_domain::quantity::Quantity;
+use rusqlite::{OptionalExtension, params};
+
+use crate::Store;
+use crate::error::StoreError;
+use crate::personal::{self, KEY_LEN, Personal, random};
+
+/// Candidates read per query token before ranking; bounds the cost of a
+/// one-letter query over a quarter of a million names.
+const CANDIDATES_PER_TOKEN: i64 = 2_000;
+
+/// A new person for the registry.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// Full name, as written.
+    pub name: String,
+    /// National ID, if known.
+    pub national_id: Option<NationalId>,
+    /// Phone, if any.
+    pub phone: Option<String>,
+    /// An existing household to join; `None` starts a new one.
+    pub household: Option<HouseholdId>,
+    /// People in the household.
+    pub household_size: u32,
+    /// Their village.
+    pub village: String,
+}
+
+/// A registry entry as the app shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Beneficiary {
+    /// The person.
+    pub id: BeneficiaryId,
+    /// Their household.
+    pub household: HouseholdId,
+    /// Full name; `None` once erased.
+    pub name: Option<String>,
+    /// Village.
+    pub village: String,
+    /// Household size.
+    pub household_size: u32,
+    /// Phone; `None` when unknown or erased.
+    pub phone: Option<String>,
+    /// Last four digits of the national ID, for a volunteer to confirm.
+    pub nid_last4: Option<String>,
+    /// Whether their personal data was erased.
+    pub erased: bool,
+}
+
+/// A search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    /// The person.
+    pub beneficiary: Beneficiary,
+    /// How well it matched, 0..=1 (1 for a national-ID match).
+    pub score: f32,
+}
+
+fn id16(bytes: Vec<u8>) -> rusqlite::Result<[u8; 16]> {
+    bytes.try_into().map_err(|_| {
+        rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Blob)
+    })
+}
+
+const BENEFICIARY_COLUMNS: &str =
+    "b.id, b.household, b.name, b.village, COALESCE(h.size, 0), b.phone, b.nid_last4, b.erased";
+
+fn beneficiary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Beneficiary> {
+    Ok(Beneficiary {
+        id: BeneficiaryId::from_bytes(id16(r.get(0)?)?),
+        household: HouseholdId::from_bytes(id16(r.get(1)?)?),
+        name: r.get(2)?,
+        village: r.get(3)?,
+        household_size: r.get(4)?,
+        phone: r.get(5)?,
+        nid_last4: r.get(6)?,
+        erased: r.get(7)?,
+    })
+}
+
+/// The smallest string greater than every string starting with `prefix`.
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+impl Store {
+    /// The keyed hash of a national ID under this organisation's secret.
+    pub fn nid_hash(&self, nid: &NationalId) -> NidHash {
+        self.nid_key.hash(nid)
+    }
+
+    /// Registers a person. A national ID already in the registry is refused,
+    /// naming who has it.
+    pub fn register(
+        &self,
+        registration: Registration,
+        volunteer: VolunteerId,
+        now_ms: u64,
+    ) -> Result<(BeneficiaryId, HouseholdId), StoreError> {
+        let nid_hash = registration.national_id.as_ref().map(|n| self.nid_hash(n));
+        if let Some(hash) = nid_hash
+            && let Some(existing) = self.find_by_nid_hash(hash)?
+        {
+            return Err(StoreError::DuplicateNationalId {
+                existing: existing.id,
+                name: existing.name.unwrap_or_else(|| "(erased)".into()),
+            });
+        }
+        let beneficiary = BeneficiaryId::from_parts(now_ms, random()?);
+        let household = match registration.household {
+            Some(h) => h,
+            None => HouseholdId::from_parts(now_ms, random()?),
+        };
+        let key: [u8; KEY_LEN] = random()?;
+        let name = registration
+            .name
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let personal = Personal {
+            name: name.clone(),
+            national_id: registration
+                .national_id
+                .as_ref()
+                .map(|n| n.as_str().to_owned()),
+            phone: registration.phone.clone(),
+        };
+        let sealed = personal::seal(&key, beneficiary, &personal)?;
+        let body = EventBody::BeneficiaryRegistered {
+            beneficiary,
+            household,
+            household_size: registration.household_size,
+            village: registration.village.trim().to_owned(),
+            nid_hash,
+            personal: sealed,
+        };
+        let name_key = NameKey::new(&name);
+        let last4 = registration
+            .national_id
+            .as_ref()
+            .map(|n| n.as_str().chars().skip(10).collect::<String>());
+        let phone = registration.phone.clone();
+        self.writer.call(move |w| {
+            w.record(volunteer, body, now_ms, |tx, _| {
+                // Checked again on the writer thread, so two registrations
+                // racing with one national ID cannot both pass.
+                if let Some(hash) = nid_hash {
+                    let taken: Option<(Vec<u8>, Option<String>)> = tx
+                        .query_row(
+                            "SELECT id, name FROM beneficiaries WHERE nid_hash = ?1 AND id != ?2",
+                            params![hash.as_bytes().to_vec(), beneficiary.to_bytes()],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .optional()?;
+                    if let Some((id, name)) = taken {
+                        return Err(StoreError::DuplicateNationalId {
+                            existing: BeneficiaryId::from_bytes(id16(id)?),
+                            name: name.unwrap_or_else(|| "(erased)".into()),
+                        });
+                    }
+                }
+                tx.execute(
+                    "UPDATE beneficiaries SET name = ?2, name_key = ?3, phone = ?4, nid_last4 = ?5 WHERE id = ?1",
+                    params![beneficiary.to_bytes(), name, name_key.as_str(), phone, last4],
+                )?;
+                tx.execute(
+                    "INSERT INTO beneficiary_keys (beneficiary, key) VALUES (?1, ?2)",
+                    params![beneficiary.to_bytes(), key.to_vec()],
+                )?;
+                let mut insert = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO name_tokens (token, beneficiary, position) VALUES (?1, ?2, ?3)",
+                )?;
+                for (position, token) in name_key.tokens().enumerate() {
+                    insert.execute(params![token, beneficiary.to_bytes(), i64::try_from(position).unwrap_or(i64::MAX)])?;
+                }
+                Ok(())
+            })
+        })?;
+        Ok((beneficiary, household))
+    }
+
+    /// Erases a person's personal data for good: their projection rows lose
+    /// name, phone and national-ID hash, their sealing key is destroyed (so
+    /// the sealed copies in events and Automerge history can never be opened
+    /// again), and the WAL is checkpointed so no old page keeps a copy. Their
+    /// pseudonymous hand-outs keep counting in stock and reports.
+    pub fn erase(
+        &self,
+        beneficiary: BeneficiaryId,
+        reason: &str,
+        volunteer: VolunteerId,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        if self.beneficiary(beneficiary)?.is_none() {
+            return Err(StoreError::UnknownBeneficiary(beneficiary.to_string()));
+        }
+        let body = EventBody::BeneficiaryErased {
+            beneficiary,
+            reason: reason.trim().to_owned(),
+        };
+        self.writer.call(move |w| {
+            w.record(volunteer, body, now_ms, |_, _| Ok(()))?;
+            w.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+            Ok(())
+        })
+    }
+
+    /// One beneficiary.
+    pub fn beneficiary(&self, id: BeneficiaryId) -> Result<Option<Beneficiary>, StoreError> {
+        let sql = format!(
+            "SELECT {BENEFICIARY_COLUMNS} FROM beneficiaries b LEFT JOIN households h ON h.id = b.household WHERE b.id = ?1"
+        );
+        Ok(self
+            .reader()
+            .query_row(&sql, [id.to_bytes()], beneficiary_row)
+            .optional()?)
+    }
+
+    fn find_by_nid_hash(&self, hash: NidHash) -> Result<Option<Beneficiary>, StoreError> {
+        let sql = format!(
+            "SELECT {BENEFICIARY_COLUMNS} FROM beneficiaries b LEFT JOIN households h ON h.id = b.household WHERE b.nid_hash = ?1"
+        );
+        Ok(self
+            .reader()
+            .query_row(&sql, [hash.as_bytes().to_vec()], beneficiary_row)
+            .optional()?)
+    }
+
+    /// The person holding this national ID, if registered.
+    pub fn find_by_national_id(&self, nid: &NationalId) -> Result<Option<Beneficiary>, StoreError> {
+        self.find_by_nid_hash(self.nid_hash(nid))
+    }
+
+    /// Searches by national ID (any digits, spaces, dashes) or by name,
+    /// best match first.
+    pub fn search(
+        &self,
+        query: &str,
+        today: NaiveDate,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        if let Ok(nid) = NationalId::parse(query, today) {
+            return Ok(self
+                .find_by_national_id(&nid)?
+                .map(|b| SearchHit {
+                    beneficiary: b,
+                    score: 1.0,
+                })
+                .into_iter()
+                .collect());
+        }
+        let key = NameKey::new(query);
+        let tokens: Vec<&str> = key.tokens().collect();
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        let conn = self.reader();
+        // For each candidate: which query tokens it matched, and whether the
+        // match was at the same position (names are ordered).
+        let mut found: HashMap<[u8; 16], (u32, u32)> = HashMap::new();
+        {
+            let mut stmt = conn.prepare_cached(
+                "SELECT beneficiary, MIN(position) FROM name_tokens
+                 WHERE token >= ?1 AND token < ?2 GROUP BY beneficiary LIMIT ?3",
+            )?;
+            for (index, token) in tokens.iter().enumerate() {
+                let rows = stmt.query_map(
+                    params![token, prefix_end(token), CANDIDATES_PER_TOKEN],
+                    |r| Ok((id16(r.get(0)?)?, r.get::<_, u32>(1)?)),
+                )?;
+                for row in rows {
+                    let (id, position) = row?;
+                    let entry = found.entry(id).or_insert((0, 0));
+                    entry.0 += 1;
+                    if position as usize == index {
+                        entry.1 += 1;
+                    }
+                }
+            }
+        }
+        let wanted = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
+        let mut candidates: Vec<([u8; 16], (u32, u32))> = found
+            .into_iter()
+            .filter(|(_, (hits, _))| *hits == wanted)
+            .collect();
+        candidates.sort_by(|a, b| b.1.1.cmp(&a.1.1).then(a.0.cmp(&b.0)));
+        candidates.truncate(limit.saturating_mul(5).max(50));
+        let sql = format!(
+            "SELECT {BENEFICIARY_COLUMNS}, b.name_key FROM beneficiaries b
+             LEFT JOIN households h ON h.id = b.household WHERE b.id = ?1 AND b.erased = 0"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut hits = Vec::with_capacity(candidates.len());
+        for (id, (_, in_place)) in candidates {
+            let row = stmt
+                .query_row([id], |r| {
+                    Ok((beneficiary_row(r)?, r.get::<_, Option<String>>(8)?))
+                })
+                .optional()?;
+            if let Some((beneficiary, Some(name_key))) = row {
+                let whole = similarity(&key, &NameKey::new(&name_key));
+                // Tokens in the right place count most; whole-name similarity
+                // orders the rest.
+                let score = (in_place as f32 / wanted as f32) * 0.5 + whole * 0.5;
+                hits.push(SearchHit { beneficiary, score });
+            }
+        }
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.beneficiary.name.cmp(&b.beneficiary.name))
+        });
+        hits.truncate(limit);
+        Ok(hits)
+    }
+
+    /// What a household has received of an item in a round (voids excluded).
+    pub fn received(
+        &self,
+        household: HouseholdId,
+        round: RoundId,
+        item: ItemCode,
+    ) -> Result<Quantity, StoreError> {
+        let milli: Option<i64> = self
+            .reader()
+            .prepare_cached("SELECT received_milli FROM served WHERE household = ?1 AND round = ?2 AND item = ?3")?
+            .query_row(params![household.to_bytes(), round.to_bytes(), item.code()], |r| r.get(0))
+            .optional()?;
+        Ok(Quantity::from_milli(
+            u64::try_from(milli.unwrap_or(0)).unwrap_or(0),
+        ))
+    }
+
+    /// Whether a household has checked in on a day.
+    pub fn checked_in(&self, household: HouseholdId, day: NaiveDate) -> Result<bool, StoreError> {
+        let count: Option<i64> = self
+            .reader()
+            .prepare_cached("SELECT count FROM check_ins WHERE household = ?1 AND day = ?2")?
+            .query_row(params![household.to_bytes(), day.to_string()], |r| r.get(0))
+            .optional()?;
+        Ok(count.unwrap_or(0) > 0)
+    }
+
+    /// How many beneficiaries the registry holds (erased ones included).
+    pub fn beneficiary_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .reader()
+            .query_row("SELECT COUNT(*) FROM beneficiaries", [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Opens a beneficiary's sealed personal data from their registration,
+    /// proving the key still exists (it does not once they are erased).
+    pub fn unseal(&self, beneficiary: BeneficiaryId) -> Result<Option<Personal>, StoreError> {
+        let conn = self.reader();
+        let key: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT key FROM beneficiary_keys WHERE beneficiary = ?1",
+                [beneficiary.to_bytes()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(key) = key else { return Ok(None) };
+        let key: [u8; KEY_LEN] = key.try_into().map_err(|_| StoreError::Seal)?;
+        let bodies: Vec<Vec<u8>> = conn
+            .prepare(
+                "SELECT body FROM events WHERE kind = 'beneficiary_registered'
+                 AND household = (SELECT household FROM beneficiaries WHERE id = ?1) ORDER BY at",
+            )?
+            .query_map([beneficiary.to_bytes()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for body in bodies {
+            let event = qafila_doc::codec::decode(&body)?;
+            if let EventBody::BeneficiaryRegistered {
+                beneficiary: b,
+                personal,
+                ..
+            } = &event.body
+                && *b == beneficiary
+            {
+                return personal::open(&key, beneficiary, personal).map(Some);
+            }
+        }
+        Ok(None)
+    }
+}

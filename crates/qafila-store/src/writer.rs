@@ -1,0 +1,219 @@
+//! The single writer: one thread owns the write connection, the device's
+//! hybrid clock and its open Automerge documents.
+//!
+//! Every write goes through [`WriterHandle::call`], which runs a closure on
+//! that thread and waits for its answer. One writer means no lock contention
+//! inside SQLite, a clock that can never issue the same timestamp twice, and
+//! writes that never run on an async executor or the UI thread.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use chrono::NaiveDate;
+use qafila_doc::device_day::DeviceDayDoc;
+use qafila_domain::event::{Event, EventBody};
+use qafila_domain::hlc::{Clock, Timestamp};
+use qafila_domain::ids::{DeviceId, EventId, VolunteerId};
+use rusqlite::{Connection, Transaction, params};
+
+use crate::error::StoreError;
+use crate::personal::random;
+use crate::projection;
+
+type Job = Box<dyn FnOnce(&mut Writer) + Send>;
+
+/// The state only the writer thread touches.
+#[derive(Debug)]
+pub struct Writer {
+    pub(crate) conn: Connection,
+    pub(crate) device: DeviceId,
+    clock: Clock,
+    next_seq: i64,
+    docs: HashMap<NaiveDate, DeviceDayDoc>,
+}
+
+/// The UTC day of a hybrid timestamp: which device-day document an event
+/// belongs to. UTC, so every device files the same event the same way.
+pub fn doc_day(at: Timestamp) -> NaiveDate {
+    chrono::DateTime::from_timestamp_millis(i64::try_from(at.wall_ms()).unwrap_or(i64::MAX))
+        .map_or(NaiveDate::MIN, |t| t.date_naive())
+}
+
+impl Writer {
+    pub(crate) fn new(conn: Connection, path: PathBuf) -> Result<Self, StoreError> {
+        let (device, clock, next_seq): (Vec<u8>, i64, i64) = conn.query_row(
+            "SELECT id, clock, next_seq FROM device WHERE singleton = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let device = DeviceId::from_bytes(device.try_into().map_err(|_| StoreError::Corrupt {
+            path: path.clone(),
+            detail: "the device id is damaged".into(),
+        })?);
+        Ok(Self {
+            conn,
+            device,
+            clock: Clock::new(Timestamp::from_u64(u64::try_from(clock).unwrap_or(0))),
+            next_seq,
+            docs: HashMap::new(),
+        })
+    }
+
+    fn doc_for(&mut self, day: NaiveDate) -> Result<&mut DeviceDayDoc, StoreError> {
+        if !self.docs.contains_key(&day) {
+            // Only today's document is normally open; drop older ones.
+            self.docs.retain(|d, _| *d > day);
+            let chunks: Vec<Vec<u8>> = self
+                .conn
+                .prepare_cached(
+                    "SELECT bytes FROM doc_chunks WHERE device = ?1 AND day = ?2 ORDER BY seq",
+                )?
+                .query_map(params![self.device.to_bytes(), day.to_string()], |r| {
+                    r.get(0)
+                })?
+                .collect::<Result<_, _>>()?;
+            let doc = DeviceDayDoc::from_chunks(self.device, chunks.iter().map(Vec::as_slice))?;
+            self.docs.insert(day, doc);
+        }
+        self.docs.get_mut(&day).ok_or(StoreError::WriterGone)
+    }
+
+    /// Records a new local event durably: the event row, its Automerge change
+    /// and its projections commit in one transaction, with `extra` writes
+    /// (registry rows, keys) in the same transaction. Returns once the commit
+    /// is on disk.
+    pub fn record(
+        &mut self,
+        volunteer: VolunteerId,
+        body: EventBody,
+        now_ms: u64,
+        extra: impl FnOnce(&Transaction<'_>, &Event) -> Result<(), StoreError>,
+    ) -> Result<Event, StoreError> {
+        let at = self.clock.tick(now_ms);
+        let event = Event {
+            id: EventId::from_parts(at.wall_ms(), random()?),
+            device: self.device,
+            volunteer,
+            at,
+            body,
+        };
+        event.validate()?;
+        let day = doc_day(at);
+        let chunk = self.doc_for(day)?.record(&event)?;
+        let outcome = self.commit(&event, day, &chunk, extra);
+        if outcome.is_err() {
+            // The change is in the cached document but not on disk: drop the
+            // document so the next write reloads it from what was committed.
+            self.docs.remove(&day);
+        }
+        outcome.map(|()| event)
+    }
+
+    fn commit(
+        &mut self,
+        event: &Event,
+        day: NaiveDate,
+        chunk: &[u8],
+        extra: impl FnOnce(&Transaction<'_>, &Event) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let seq = self.next_seq;
+        let body = qafila_doc::codec::encode(event);
+        let tx = self.conn.transaction()?;
+        tx.prepare_cached(
+            "INSERT INTO events (id, device, seq, at, kind, household, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            event.id.to_bytes(),
+            event.device.to_bytes(),
+            seq,
+            i64::try_from(event.at.to_u64()).unwrap_or(i64::MAX),
+            projection::kind(event),
+            projection::household(event),
+            body
+        ])?;
+        tx.prepare_cached(
+            "INSERT INTO doc_chunks (device, day, seq, bytes) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            event.device.to_bytes(),
+            day.to_string(),
+            seq,
+            chunk
+        ])?;
+        tx.prepare_cached("UPDATE device SET clock = ?1, next_seq = ?2 WHERE singleton = 1")?
+            .execute(params![
+                i64::try_from(event.at.to_u64()).unwrap_or(i64::MAX),
+                seq + 1
+            ])?;
+        projection::apply(&tx, event)?;
+        extra(&tx, event)?;
+        tx.commit()?;
+        self.next_seq = seq + 1;
+        Ok(())
+    }
+
+    /// Runs `f` in a transaction on the writer connection (for writes that
+    /// are not events, such as rounds and sites).
+    pub fn transaction<R>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let tx = self.conn.transaction()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+/// A handle to the writer thread.
+#[derive(Debug)]
+pub struct WriterHandle {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WriterHandle {
+    /// Starts the writer thread.
+    pub fn start(writer: Writer) -> Result<Self, StoreError> {
+        let (jobs, receive) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("qafila-store-writer".into())
+            .spawn(move || {
+                let mut writer = writer;
+                for job in receive {
+                    job(&mut writer);
+                }
+            })?;
+        Ok(Self {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `f` on the writer thread and returns its result.
+    pub fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Writer) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let jobs = self.jobs.as_ref().ok_or(StoreError::WriterGone)?;
+        jobs.send(Box::new(move |w: &mut Writer| {
+            let _ = reply.send(f(w));
+        }))
+        .map_err(|_| StoreError::WriterGone)?;
+        answer.recv().map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop after queued writes.
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
