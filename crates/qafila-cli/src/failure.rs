@@ -37,6 +37,16 @@ impl From<NidError> for Failure {
     }
 }
 
+impl From<qafila_app::AppError> for Failure {
+    fn from(error: qafila_app::AppError) -> Self {
+        Self {
+            code: error.code,
+            message: error.message,
+            message_ar: error.message_ar,
+        }
+    }
+}
+
 /// The JSON shape of a failure: `{"error": {"code", "message", "message_ar"}}`.
 #[derive(Serialize)]
 struct ErrorObject<'a> {

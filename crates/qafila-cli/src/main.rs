@@ -1,10 +1,10 @@
-//! `qafila`: the command line over Qafila's core, for registrars, convoy
-//! leads and operators.
+//! `qafila`: the command line over Qafila's core, for registrars, volunteers,
+//! convoy leads and operators.
 //!
-//! Layout: [`Cli`] is the clap parser with the global `--json` flag; each
-//! subcommand group lives in its own module (`qafila nid ...` in [`nid`]) and
-//! returns `anyhow::Result<()>`. New groups (`init`, `beneficiary`, `sync`, ...)
-//! add a variant to [`Command`] and a module beside `nid.rs`.
+//! Layout: [`Cli`] is the clap parser with the global `--json` and
+//! `--data-dir` flags; each subcommand group lives in its own module and
+//! returns `anyhow::Result<()>`. Device commands open the store through the
+//! application façade ([`qafila_app::App`]) and never touch storage directly.
 //!
 //! Output contract, shared by every subcommand through [`output::Output`]:
 //! - text for a person by default, or exactly one JSON object on stdout with
@@ -17,13 +17,20 @@
 //! This binary is an edge: it may read the clock, files and the network, and
 //! passes what it read (such as today's date) into the pure domain crate.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod beneficiary;
+mod beneficiary_import;
+mod device;
+mod distribution;
 mod failure;
 mod nid;
 mod output;
+mod selftest;
+mod stock;
 
 use output::Output;
 
@@ -35,22 +42,77 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
+    /// The device's data directory (default: ~/.local/share/qafila).
+    #[arg(long, global = true, env = "QAFILA_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create this device's store.
+    Init(device::InitArgs),
     /// Egyptian national IDs (الرقم القومي).
     #[command(subcommand)]
     Nid(nid::NidCommand),
+    /// The registry: add, import, search, show and erase beneficiaries.
+    #[command(subcommand)]
+    Beneficiary(beneficiary::BeneficiaryCommand),
+    /// Check a beneficiary in at a site and show what the household may receive.
+    Checkin(distribution::CheckinArgs),
+    /// Hand items to a beneficiary's household.
+    Handout(distribution::HandoutArgs),
+    /// Cancel an earlier check-in, hand-out or stock record, with a reason.
+    Void(distribution::VoidArgs),
+    /// Stock movements and counts at a site.
+    #[command(subcommand)]
+    Stock(stock::StockCommand),
+    /// A site's day: stock per item and anomalies.
+    #[command(subcommand)]
+    Day(stock::DayCommand),
+    /// Distribution rounds and their entitlements.
+    #[command(subcommand)]
+    Round(stock::RoundCommand),
+    /// Everything the lead must review.
+    Anomalies,
+    /// Diagnostics for the field and for crash tests.
+    #[command(subcommand, hide = true)]
+    Selftest(SelftestCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SelftestCommand {
+    /// Record hand-outs in a loop, printing each acknowledged event id.
+    Handouts(selftest::HandoutsArgs),
+}
+
+/// Where the device's store lives when `--data-dir` is not given.
+fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("qafila");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".local/share/qafila")
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let output = Output::new(cli.json);
+    let dir = cli.data_dir.unwrap_or_else(default_data_dir);
     let result = match cli.command {
+        Command::Init(args) => device::init(&dir, args, &output),
         Command::Nid(command) => nid::run(command, &output),
+        Command::Beneficiary(command) => beneficiary::run(&dir, command, &output),
+        Command::Checkin(args) => distribution::checkin(&dir, args, &output),
+        Command::Handout(args) => distribution::handout(&dir, args, &output),
+        Command::Void(args) => distribution::void(&dir, args, &output),
+        Command::Stock(command) => stock::stock(&dir, command, &output),
+        Command::Day(command) => stock::day(&dir, command, &output),
+        Command::Round(command) => stock::round(&dir, command, &output),
+        Command::Anomalies => stock::anomalies(&dir, &output),
+        Command::Selftest(SelftestCommand::Handouts(args)) => selftest::handouts(&dir, args, &output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

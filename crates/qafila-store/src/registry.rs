@@ -20,6 +20,7 @@ use rusqlite::{OptionalExtension, params};
 use crate::Store;
 use crate::error::StoreError;
 use crate::personal::{self, KEY_LEN, Personal, random};
+use crate::writer::Extra;
 
 /// Candidates read per query token before ranking; bounds the cost of a
 /// one-letter query over a quarter of a million names.
@@ -113,6 +114,35 @@ impl Store {
         volunteer: VolunteerId,
         now_ms: u64,
     ) -> Result<(BeneficiaryId, HouseholdId), StoreError> {
+        let mut ids = self.register_many(vec![registration], volunteer, now_ms)?;
+        ids.pop().ok_or(StoreError::WriterGone)
+    }
+
+    /// Registers several people in one transaction: all or none. Each
+    /// national ID is checked against the registry first.
+    pub fn register_many(
+        &self,
+        registrations: Vec<Registration>,
+        volunteer: VolunteerId,
+        now_ms: u64,
+    ) -> Result<Vec<(BeneficiaryId, HouseholdId)>, StoreError> {
+        let mut items = Vec::with_capacity(registrations.len());
+        let mut ids = Vec::with_capacity(registrations.len());
+        for registration in registrations {
+            let (beneficiary, household, body, extra) =
+                self.prepare_registration(registration, now_ms)?;
+            ids.push((beneficiary, household));
+            items.push((volunteer, body, extra));
+        }
+        self.writer.call(move |w| w.record_many(items, now_ms))?;
+        Ok(ids)
+    }
+
+    fn prepare_registration(
+        &self,
+        registration: Registration,
+        now_ms: u64,
+    ) -> Result<(BeneficiaryId, HouseholdId, EventBody, Extra), StoreError> {
         let nid_hash = registration.national_id.as_ref().map(|n| self.nid_hash(n));
         if let Some(hash) = nid_hash
             && let Some(existing) = self.find_by_nid_hash(hash)?
@@ -155,44 +185,46 @@ impl Store {
             .national_id
             .as_ref()
             .map(|n| n.as_str().chars().skip(10).collect::<String>());
-        let phone = registration.phone.clone();
-        self.writer.call(move |w| {
-            w.record(volunteer, body, now_ms, |tx, _| {
-                // Checked again on the writer thread, so two registrations
-                // racing with one national ID cannot both pass.
-                if let Some(hash) = nid_hash {
-                    let taken: Option<(Vec<u8>, Option<String>)> = tx
-                        .query_row(
-                            "SELECT id, name FROM beneficiaries WHERE nid_hash = ?1 AND id != ?2",
-                            params![hash.as_bytes().to_vec(), beneficiary.to_bytes()],
-                            |r| Ok((r.get(0)?, r.get(1)?)),
-                        )
-                        .optional()?;
-                    if let Some((id, name)) = taken {
-                        return Err(StoreError::DuplicateNationalId {
-                            existing: BeneficiaryId::from_bytes(id16(id)?),
-                            name: name.unwrap_or_else(|| "(erased)".into()),
-                        });
-                    }
+        let phone = registration.phone;
+        let extra: Extra = Box::new(move |tx, _| {
+            // Checked again on the writer thread, inside the transaction, so
+            // two registrations racing with one national ID cannot both pass.
+            if let Some(hash) = nid_hash {
+                let taken: Option<(Vec<u8>, Option<String>)> = tx
+                    .query_row(
+                        "SELECT id, name FROM beneficiaries WHERE nid_hash = ?1 AND id != ?2",
+                        params![hash.as_bytes().to_vec(), beneficiary.to_bytes()],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                if let Some((id, name)) = taken {
+                    return Err(StoreError::DuplicateNationalId {
+                        existing: BeneficiaryId::from_bytes(id16(id)?),
+                        name: name.unwrap_or_else(|| "(erased)".into()),
+                    });
                 }
-                tx.execute(
-                    "UPDATE beneficiaries SET name = ?2, name_key = ?3, phone = ?4, nid_last4 = ?5 WHERE id = ?1",
-                    params![beneficiary.to_bytes(), name, name_key.as_str(), phone, last4],
-                )?;
-                tx.execute(
-                    "INSERT INTO beneficiary_keys (beneficiary, key) VALUES (?1, ?2)",
-                    params![beneficiary.to_bytes(), key.to_vec()],
-                )?;
-                let mut insert = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO name_tokens (token, beneficiary, position) VALUES (?1, ?2, ?3)",
-                )?;
-                for (position, token) in name_key.tokens().enumerate() {
-                    insert.execute(params![token, beneficiary.to_bytes(), i64::try_from(position).unwrap_or(i64::MAX)])?;
-                }
-                Ok(())
-            })
-        })?;
-        Ok((beneficiary, household))
+            }
+            tx.execute(
+                "UPDATE beneficiaries SET name = ?2, name_key = ?3, phone = ?4, nid_last4 = ?5 WHERE id = ?1",
+                params![beneficiary.to_bytes(), name, name_key.as_str(), phone, last4],
+            )?;
+            tx.execute(
+                "INSERT INTO beneficiary_keys (beneficiary, key) VALUES (?1, ?2)",
+                params![beneficiary.to_bytes(), key.to_vec()],
+            )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO name_tokens (token, beneficiary, position) VALUES (?1, ?2, ?3)",
+            )?;
+            for (position, token) in name_key.tokens().enumerate() {
+                insert.execute(params![
+                    token,
+                    beneficiary.to_bytes(),
+                    i64::try_from(position).unwrap_or(i64::MAX)
+                ])?;
+            }
+            Ok(())
+        });
+        Ok((beneficiary, household, body, extra))
     }
 
     /// Erases a person's personal data for good: their projection rows lose
@@ -239,6 +271,25 @@ impl Store {
         Ok(self
             .reader()
             .query_row(&sql, [hash.as_bytes().to_vec()], beneficiary_row)
+            .optional()?)
+    }
+
+    /// A person already registered in `village` under exactly this
+    /// normalised name, so re-importing a list does not register anyone
+    /// twice.
+    pub fn find_same_name(
+        &self,
+        name: &str,
+        village: &str,
+    ) -> Result<Option<Beneficiary>, StoreError> {
+        let key = NameKey::new(name);
+        let sql = format!(
+            "SELECT {BENEFICIARY_COLUMNS} FROM beneficiaries b LEFT JOIN households h ON h.id = b.household
+             WHERE b.name_key = ?1 AND b.village = ?2 AND b.erased = 0 LIMIT 1"
+        );
+        Ok(self
+            .reader()
+            .query_row(&sql, params![key.as_str(), village.trim()], beneficiary_row)
             .optional()?)
     }
 

@@ -6,7 +6,7 @@
 //! inside SQLite, a clock that can never issue the same timestamp twice, and
 //! writes that never run on an async executor or the UI thread.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -23,6 +23,9 @@ use crate::personal::random;
 use crate::projection;
 
 type Job = Box<dyn FnOnce(&mut Writer) + Send>;
+
+/// Extra writes that commit together with an event.
+pub type Extra = Box<dyn FnOnce(&Transaction<'_>, &Event) -> Result<(), StoreError> + Send>;
 
 /// The state only the writer thread touches.
 #[derive(Debug)]
@@ -89,70 +92,94 @@ impl Writer {
         volunteer: VolunteerId,
         body: EventBody,
         now_ms: u64,
-        extra: impl FnOnce(&Transaction<'_>, &Event) -> Result<(), StoreError>,
+        extra: impl FnOnce(&Transaction<'_>, &Event) -> Result<(), StoreError> + Send + 'static,
     ) -> Result<Event, StoreError> {
-        let at = self.clock.tick(now_ms);
-        let event = Event {
-            id: EventId::from_parts(at.wall_ms(), random()?),
-            device: self.device,
-            volunteer,
-            at,
-            body,
-        };
-        event.validate()?;
-        let day = doc_day(at);
-        let chunk = self.doc_for(day)?.record(&event)?;
-        let outcome = self.commit(&event, day, &chunk, extra);
-        if outcome.is_err() {
-            // The change is in the cached document but not on disk: drop the
-            // document so the next write reloads it from what was committed.
-            self.docs.remove(&day);
-        }
-        outcome.map(|()| event)
+        let mut events =
+            self.record_many(vec![(volunteer, body, Box::new(extra) as Extra)], now_ms)?;
+        events.pop().ok_or(StoreError::WriterGone)
     }
 
-    fn commit(
+    /// Records several events in one transaction: all of them or none. Used
+    /// for imports, where one disk flush per row would make a 5,000-family
+    /// list take minutes on a phone.
+    pub fn record_many(
         &mut self,
-        event: &Event,
-        day: NaiveDate,
-        chunk: &[u8],
-        extra: impl FnOnce(&Transaction<'_>, &Event) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let seq = self.next_seq;
-        let body = qafila_doc::codec::encode(event);
+        items: Vec<(VolunteerId, EventBody, Extra)>,
+        now_ms: u64,
+    ) -> Result<Vec<Event>, StoreError> {
+        let mut touched = BTreeSet::new();
+        let outcome = self.try_record_many(items, now_ms, &mut touched);
+        if outcome.is_err() {
+            // Changes may be in cached documents but not on disk: drop those
+            // documents so the next write reloads them from what was committed.
+            for day in touched {
+                self.docs.remove(&day);
+            }
+        }
+        outcome
+    }
+
+    fn try_record_many(
+        &mut self,
+        items: Vec<(VolunteerId, EventBody, Extra)>,
+        now_ms: u64,
+        touched: &mut BTreeSet<NaiveDate>,
+    ) -> Result<Vec<Event>, StoreError> {
+        let mut prepared = Vec::with_capacity(items.len());
+        for (volunteer, body, extra) in items {
+            let at = self.clock.tick(now_ms);
+            let event = Event {
+                id: EventId::from_parts(at.wall_ms(), random()?),
+                device: self.device,
+                volunteer,
+                at,
+                body,
+            };
+            event.validate()?;
+            let day = doc_day(at);
+            touched.insert(day);
+            let chunk = self.doc_for(day)?.record(&event)?;
+            prepared.push((event, day, chunk, extra));
+        }
+        let mut seq = self.next_seq;
         let tx = self.conn.transaction()?;
-        tx.prepare_cached(
-            "INSERT INTO events (id, device, seq, at, kind, household, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?
-        .execute(params![
-            event.id.to_bytes(),
-            event.device.to_bytes(),
-            seq,
-            i64::try_from(event.at.to_u64()).unwrap_or(i64::MAX),
-            projection::kind(event),
-            projection::household(event),
-            body
-        ])?;
-        tx.prepare_cached(
-            "INSERT INTO doc_chunks (device, day, seq, bytes) VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![
-            event.device.to_bytes(),
-            day.to_string(),
-            seq,
-            chunk
-        ])?;
+        let mut events = Vec::with_capacity(prepared.len());
+        for (event, day, chunk, extra) in prepared {
+            tx.prepare_cached(
+                "INSERT INTO events (id, device, seq, at, kind, household, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                event.id.to_bytes(),
+                event.device.to_bytes(),
+                seq,
+                i64::try_from(event.at.to_u64()).unwrap_or(i64::MAX),
+                projection::kind(&event),
+                projection::household(&event),
+                qafila_doc::codec::encode(&event)
+            ])?;
+            tx.prepare_cached(
+                "INSERT INTO doc_chunks (device, day, seq, bytes) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                event.device.to_bytes(),
+                day.to_string(),
+                seq,
+                chunk
+            ])?;
+            projection::apply(&tx, &event)?;
+            extra(&tx, &event)?;
+            seq += 1;
+            events.push(event);
+        }
         tx.prepare_cached("UPDATE device SET clock = ?1, next_seq = ?2 WHERE singleton = 1")?
             .execute(params![
-                i64::try_from(event.at.to_u64()).unwrap_or(i64::MAX),
-                seq + 1
+                i64::try_from(self.clock.last().to_u64()).unwrap_or(i64::MAX),
+                seq
             ])?;
-        projection::apply(&tx, event)?;
-        extra(&tx, event)?;
         tx.commit()?;
-        self.next_seq = seq + 1;
-        Ok(())
+        self.next_seq = seq;
+        Ok(events)
     }
 
     /// Runs `f` in a transaction on the writer connection (for writes that

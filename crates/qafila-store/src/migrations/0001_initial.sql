@@ -60,6 +60,7 @@ CREATE TABLE beneficiaries (
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX beneficiaries_nid ON beneficiaries (nid_hash) WHERE nid_hash IS NOT NULL;
 CREATE INDEX beneficiaries_household ON beneficiaries (household);
+CREATE INDEX beneficiaries_name_key ON beneficiaries (name_key, village) WHERE name_key IS NOT NULL;
 
 -- One row per token of a beneficiary's normalised name: prefix search on
 -- any part of the name is a range scan of this index.

@@ -1,0 +1,257 @@
+//! The volunteer's work at the table: who is this, what may their household
+//! still receive, check them in, hand items over, undo a mistake.
+
+use chrono::NaiveDate;
+use qafila_domain::event::{CheckIn, EventBody, HandOut, InvalidEvent, Lot};
+use qafila_domain::ids::{CardSerial, EventId};
+use qafila_domain::item::ItemCode;
+use qafila_domain::quantity::Quantity;
+use qafila_store::registry::Beneficiary;
+
+use crate::dto::{CheckInDto, EntitlementDto, HandOutDto, RecordedDto, RemainingDto};
+use crate::registry::to_dto;
+use crate::{App, AppError, parse_id};
+
+/// A hand-out as a volunteer asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct HandOutRequest {
+    /// Beneficiary id or national ID.
+    pub beneficiary: String,
+    /// Item code.
+    pub item: String,
+    /// Quantity ("1", "1.5", "٢").
+    pub qty: String,
+    /// Site name.
+    pub site: String,
+    /// Lot number (medicine).
+    pub lot: Option<String>,
+    /// Lot expiry, YYYY-MM-DD (medicine).
+    pub expiry: Option<String>,
+    /// Set to go beyond the entitlement, with the reason.
+    pub override_reason: Option<String>,
+    /// The card scanned, if any.
+    pub card: Option<u64>,
+}
+
+pub(crate) fn parse_item(text: &str) -> Result<ItemCode, AppError> {
+    text.parse::<ItemCode>().map_err(|e| {
+        AppError::new(
+            e.code(),
+            e.to_string(),
+            format!("الصنف «{text}» مش معروف؛ الأصناف: food_box, hot_meal, meat_kg, blanket, medicine, checkup"),
+        )
+    })
+}
+
+pub(crate) fn parse_qty(text: &str) -> Result<Quantity, AppError> {
+    text.parse::<Quantity>().map_err(|e| {
+        AppError::new(e.code(), e.to_string(), format!("«{text}» مش كمية صحيحة؛ اكتب رقم زي 2 أو 1.5"))
+    })
+}
+
+pub(crate) fn parse_date(text: &str) -> Result<NaiveDate, AppError> {
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+        AppError::new(
+            "invalid_date",
+            format!("`{text}` is not a date: write YYYY-MM-DD, e.g. 2026-12-01"),
+            format!("«{text}» مش تاريخ صحيح: اكتبه بالشكل 2026-12-01"),
+        )
+    })
+}
+
+impl App {
+    fn remaining_items(&self, who: &Beneficiary) -> Result<(String, Vec<RemainingDto>), AppError> {
+        let round = self.store.current_round()?;
+        let mut items = Vec::with_capacity(round.entitlements.len());
+        for entitlement in &round.entitlements {
+            let allowed = entitlement.allowance(who.household_size);
+            let received = self.store.received(who.household, round.id, entitlement.item)?;
+            items.push(RemainingDto {
+                item: entitlement.item.code(),
+                item_en: entitlement.item.name_en(),
+                item_ar: entitlement.item.name_ar(),
+                unit: entitlement.item.unit().name_en(),
+                allowed: allowed.to_string(),
+                received: received.to_string(),
+                remaining: allowed.saturating_sub(received).to_string(),
+            });
+        }
+        Ok((round.name, items))
+    }
+
+    /// Who this is and what their household may still receive this round:
+    /// what a volunteer sees right after a scan.
+    pub fn entitlement(&self, beneficiary: &str) -> Result<EntitlementDto, AppError> {
+        let who = self.find_beneficiary(beneficiary)?;
+        self.entitlement_of(who)
+    }
+
+    fn entitlement_of(&self, who: Beneficiary) -> Result<EntitlementDto, AppError> {
+        let (_, today) = self.now();
+        let checked_in_today = self.store.checked_in(who.household, today)?;
+        let (round, items) = self.remaining_items(&who)?;
+        Ok(EntitlementDto {
+            beneficiary: to_dto(who, None),
+            round,
+            checked_in_today,
+            items,
+        })
+    }
+
+    /// Checks a beneficiary in at a site today.
+    pub fn check_in(
+        &self,
+        beneficiary: &str,
+        site: &str,
+        card: Option<u64>,
+        manual_reason: Option<String>,
+    ) -> Result<CheckInDto, AppError> {
+        let who = self.find_beneficiary(beneficiary)?;
+        refuse_erased(&who)?;
+        let site = self.store.site(site)?;
+        let (now, today) = self.now();
+        let already_checked_in = self.store.checked_in(who.household, today)?;
+        let event = self.store.record(
+            self.volunteer,
+            EventBody::CheckIn(CheckIn {
+                beneficiary: who.id,
+                household: who.household,
+                site: site.id,
+                day: today,
+                card: card.map(CardSerial::new),
+                manual_reason,
+            }),
+            now,
+        )?;
+        Ok(CheckInDto {
+            event: event.id.to_string(),
+            site: site.name,
+            already_checked_in,
+            entitlement: self.entitlement_of(who)?,
+        })
+    }
+
+    /// Hands items to a beneficiary. More than the household may still
+    /// receive this round is refused unless an override reason is given, in
+    /// which case it is recorded and shows up as an anomaly.
+    pub fn hand_out(&self, request: HandOutRequest) -> Result<HandOutDto, AppError> {
+        let who = self.find_beneficiary(&request.beneficiary)?;
+        let item = parse_item(&request.item)?;
+        let qty = parse_qty(&request.qty)?;
+        // Rules of the hand-out itself come before the entitlement, so
+        // "1.5 food boxes" is called a fraction, not too many.
+        if qty.is_zero() {
+            return Err(InvalidEvent::ZeroQuantity { item }.into());
+        }
+        if !item.accepts(qty) {
+            return Err(InvalidEvent::FractionalQuantity { item, qty }.into());
+        }
+        let lot = match (request.lot, request.expiry) {
+            (None, None) => None,
+            (Some(number), Some(expiry)) => Some(Lot {
+                number,
+                expiry: parse_date(&expiry)?,
+            }),
+            _ => {
+                return Err(AppError::new(
+                    "lot_incomplete",
+                    "give both the lot number and its expiry date (--lot L --expiry YYYY-MM-DD)",
+                    "اكتب رقم التشغيلة وتاريخ الصلاحية مع بعض",
+                ));
+            }
+        };
+        let override_reason = request.override_reason.filter(|r| !r.trim().is_empty());
+        let (now, today) = self.now();
+        if let Some(lot) = &lot
+            && lot.expiry < today
+            && override_reason.is_none()
+        {
+            return Err(AppError::new(
+                "expired_medicine",
+                format!("lot {} expired on {}; do not hand it out", lot.number, lot.expiry),
+                format!("التشغيلة {} صلاحيتها خلصت يوم {}؛ ماتصرفهاش", lot.number, lot.expiry),
+            ));
+        }
+        let round = self.store.current_round()?;
+        let allowed = round.allowance(item, who.household_size);
+        let received = self.store.received(who.household, round.id, item)?;
+        let remaining = allowed.saturating_sub(received);
+        if qty > remaining && override_reason.is_none() {
+            return Err(AppError::over_entitlement(item, qty, remaining));
+        }
+        let site = self.store.site(&request.site)?;
+        let event = self.store.record(
+            self.volunteer,
+            EventBody::HandOut(HandOut {
+                beneficiary: who.id,
+                household: who.household,
+                site: site.id,
+                day: today,
+                round: round.id,
+                item,
+                qty,
+                lot,
+                card: request.card.map(CardSerial::new),
+                override_reason: override_reason.clone(),
+            }),
+            now,
+        )?;
+        Ok(HandOutDto {
+            event: event.id.to_string(),
+            item: item.code(),
+            qty: qty.to_string(),
+            overridden: override_reason.is_some() && qty > remaining,
+            remaining: remaining.saturating_sub(qty).to_string(),
+        })
+    }
+
+    /// Cancels an earlier event with a reason; the event stays in history.
+    pub fn void(&self, event: &str, reason: &str) -> Result<RecordedDto, AppError> {
+        let target = parse_id::<EventId>(event, "event")?;
+        let Some(original) = self.store.event(target)? else {
+            return Err(AppError::new(
+                "unknown_event",
+                format!("no event {event} on this device"),
+                format!("مفيش عملية رقم {event} على الجهاز ده"),
+            ));
+        };
+        if !original.is_voidable() {
+            return Err(AppError::new(
+                "not_voidable",
+                "only check-ins, hand-outs and stock records can be voided; correct registrations and cards with their own commands",
+                "الإلغاء للتسجيل والصرف وحركات المخزن بس",
+            ));
+        }
+        if self.store.is_voided(target)? {
+            return Err(AppError::new(
+                "already_voided",
+                format!("event {event} is already voided"),
+                format!("العملية {event} اتلغت قبل كده"),
+            ));
+        }
+        let (now, _) = self.now();
+        let recorded = self.store.record(
+            self.volunteer,
+            EventBody::Void {
+                target,
+                reason: reason.trim().to_owned(),
+            },
+            now,
+        )?;
+        Ok(RecordedDto {
+            event: recorded.id.to_string(),
+            kind: "void",
+        })
+    }
+}
+
+fn refuse_erased(who: &Beneficiary) -> Result<(), AppError> {
+    if who.erased {
+        return Err(AppError::new(
+            "beneficiary_erased",
+            "this person's data was erased; register them again if they ask to be served",
+            "بيانات الشخص ده اتمسحت؛ سجّله من جديد لو طلب الخدمة",
+        ));
+    }
+    Ok(())
+}

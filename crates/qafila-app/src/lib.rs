@@ -1,0 +1,112 @@
+//! Qafila's application façade: the API every shell (the Tauri app, the CLI)
+//! calls, and the only crate that knows UI-facing JSON shapes ([`dto`]).
+//!
+//! [`App`] wraps one device's [`qafila_store::Store`] and turns requests in
+//! field terms ("hand this family a food box at this site") into validated
+//! events, checking entitlements and stock rules first. Errors are
+//! [`AppError`]s with a stable code and Arabic and English messages. The
+//! clock is read here (never in the domain) and can be replaced in tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod distribution;
+pub mod dto;
+pub mod error;
+pub mod import;
+pub mod registry;
+pub mod registry_import;
+pub mod stock;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use qafila_domain::ids::VolunteerId;
+use qafila_store::Store;
+
+pub use error::AppError;
+
+/// Reads the time: milliseconds since the Unix epoch, and the local date at
+/// the distribution point.
+pub type ClockFn = Arc<dyn Fn() -> (u64, NaiveDate) + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> ClockFn {
+    Arc::new(|| {
+        let now = chrono::Local::now();
+        (u64::try_from(now.timestamp_millis()).unwrap_or(0), now.date_naive())
+    })
+}
+
+/// One device's application.
+pub struct App {
+    store: Store,
+    volunteer: VolunteerId,
+    clock: ClockFn,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("store", &self.store).finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Creates a device store in `dir`.
+    pub fn init(dir: &Path, device_name: &str, clock: ClockFn) -> Result<App, AppError> {
+        if device_name.trim().is_empty() {
+            return Err(AppError::new(
+                "device_name_required",
+                "give this device a name people recognise, e.g. --device-name \"Mona's phone\"",
+                "اكتب اسم للجهاز يعرفه الناس، مثلاً: موبايل منى",
+            ));
+        }
+        let (now, _) = clock();
+        let store = Store::create(dir, device_name, now)?;
+        Ok(Self::with_store(store, clock))
+    }
+
+    /// Opens the device store in `dir`.
+    pub fn open(dir: &Path, clock: ClockFn) -> Result<App, AppError> {
+        Ok(Self::with_store(Store::open(dir)?, clock))
+    }
+
+    fn with_store(store: Store, clock: ClockFn) -> App {
+        // Until volunteers sign in (the app issue), records are attributed
+        // to the device's own volunteer identity.
+        let volunteer = VolunteerId::from_bytes(store.device().id.to_bytes());
+        App {
+            store,
+            volunteer,
+            clock,
+        }
+    }
+
+    /// This device.
+    pub fn device(&self) -> dto::DeviceDto {
+        dto::DeviceDto {
+            id: self.store.device().id.to_string(),
+            name: self.store.device().name.clone(),
+            store: self.store.path().display().to_string(),
+        }
+    }
+
+    /// The underlying store (for benchmarks and tests).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn now(&self) -> (u64, NaiveDate) {
+        (self.clock)()
+    }
+}
+
+/// Parses an id argument, with a message naming what was expected.
+pub(crate) fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, AppError> {
+    text.trim().parse().map_err(|_| {
+        AppError::new(
+            "invalid_id",
+            format!("`{text}` is not a valid {what} id; copy it from the output of an earlier command"),
+            format!("«{text}» مش رقم {what} صحيح؛ انسخه من نتيجة أمر سابق"),
+        )
+    })
+}
