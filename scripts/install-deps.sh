@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 debian_packages=(
   build-essential pkg-config curl file
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
-  webkit2gtk-driver xvfb xauth
+  webkit2gtk-driver xvfb xauth libgl1-mesa-dri
   fonts-noto-core
 )
 
