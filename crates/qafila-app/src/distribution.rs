@@ -45,7 +45,11 @@ pub(crate) fn parse_item(text: &str) -> Result<ItemCode, AppError> {
 
 pub(crate) fn parse_qty(text: &str) -> Result<Quantity, AppError> {
     text.parse::<Quantity>().map_err(|e| {
-        AppError::new(e.code(), e.to_string(), format!("«{text}» مش كمية صحيحة؛ اكتب رقم زي 2 أو 1.5"))
+        AppError::new(
+            e.code(),
+            e.to_string(),
+            format!("«{text}» مش كمية صحيحة؛ اكتب رقم زي 2 أو 1.5"),
+        )
     })
 }
 
@@ -65,7 +69,9 @@ impl App {
         let mut items = Vec::with_capacity(round.entitlements.len());
         for entitlement in &round.entitlements {
             let allowed = entitlement.allowance(who.household_size);
-            let received = self.store.received(who.household, round.id, entitlement.item)?;
+            let received = self
+                .store
+                .received(who.household, round.id, entitlement.item)?;
             items.push(RemainingDto {
                 item: entitlement.item.code(),
                 item_en: entitlement.item.name_en(),
@@ -168,8 +174,14 @@ impl App {
         {
             return Err(AppError::new(
                 "expired_medicine",
-                format!("lot {} expired on {}; do not hand it out", lot.number, lot.expiry),
-                format!("التشغيلة {} صلاحيتها خلصت يوم {}؛ ماتصرفهاش", lot.number, lot.expiry),
+                format!(
+                    "lot {} expired on {}; do not hand it out",
+                    lot.number, lot.expiry
+                ),
+                format!(
+                    "التشغيلة {} صلاحيتها خلصت يوم {}؛ ماتصرفهاش",
+                    lot.number, lot.expiry
+                ),
             ));
         }
         let round = self.store.current_round()?;

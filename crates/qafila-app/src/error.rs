@@ -22,7 +22,11 @@ pub struct AppError {
 
 impl AppError {
     /// An error from its parts.
-    pub fn new(code: &'static str, message: impl Into<String>, message_ar: impl Into<String>) -> Self {
+    pub fn new(
+        code: &'static str,
+        message: impl Into<String>,
+        message_ar: impl Into<String>,
+    ) -> Self {
         Self {
             code,
             message: message.into(),
@@ -34,7 +38,11 @@ impl AppError {
     /// A request argument that is not valid (a bad id, date or quantity).
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         let message = message.into();
-        Self::new(code, message.clone(), format!("البيانات غير صحيحة: {message}"))
+        Self::new(
+            code,
+            message.clone(),
+            format!("البيانات غير صحيحة: {message}"),
+        )
     }
 
     /// More than the household may still receive.
@@ -79,7 +87,8 @@ impl From<StoreError> for AppError {
             }
             StoreError::AlreadyInitialised(_) => "الجهاز ده متسجّل قبل كده؛ ماتغيّرش حاجة".to_owned(),
             StoreError::Corrupt { .. } => {
-                "ملف البيانات تالف: احتفظ بالملف واسترجع آخر نسخة احتياطية أو زامن جهاز جديد".to_owned()
+                "ملف البيانات تالف: احتفظ بالملف واسترجع آخر نسخة احتياطية أو زامن جهاز جديد"
+                    .to_owned()
             }
             StoreError::NewerSchema { .. } => {
                 "البيانات دي من إصدار أحدث من قافلة: حدّث البرنامج".to_owned()

@@ -35,6 +35,7 @@ use std::collections::hash_map::Entry;
 use std::fmt;
 use std::fs::File;
 use std::io::{Cursor, Read};
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -1030,6 +1031,20 @@ fn read_workbook(
     format: Format,
     today: NaiveDate,
 ) -> Result<ImportFile, ImportError> {
+    // calamine parses untrusted bytes. Should it ever panic on a malformed
+    // file, the registrar gets an error to act on instead of a crash;
+    // nothing built before the panic is kept.
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        read_workbook_unguarded(bytes, format, today)
+    }))
+    .unwrap_or_else(|_| Err(ImportError::Xlsx(damaged(format.as_str()))))
+}
+
+fn read_workbook_unguarded(
+    bytes: &[u8],
+    format: Format,
+    today: NaiveDate,
+) -> Result<ImportFile, ImportError> {
     // What the bytes are beats what the name says: systems that "export to
     // Excel" often write an HTML page or tab-separated text named `.xls`,
     // and an old `.xls` is sometimes renamed `.xlsx`.
@@ -1638,7 +1653,7 @@ impl Validator {
 
         let mut problems = Vec::new();
         let name = clean_text(name);
-        if NameKey::new(&name).is_empty() || is_excel_error(&name) {
+        if !has_letters(&name) || is_excel_error(&name) {
             problems.push(RowProblem::MissingName);
         } else if name.chars().count() > MAX_NAME_CHARS {
             problems.push(RowProblem::TooLong {
@@ -1655,7 +1670,7 @@ impl Validator {
             0
         });
         let village = clean_text(village);
-        if NameKey::new(&village).is_empty() || is_excel_error(&village) {
+        if !has_letters(&village) || is_excel_error(&village) {
             problems.push(RowProblem::MissingVillage);
         } else if village.chars().count() > MAX_VILLAGE_CHARS {
             problems.push(RowProblem::TooLong {
@@ -1794,7 +1809,7 @@ fn expand_scientific(text: &str) -> Option<Scientific> {
             .all(|b| b == b'0')
             .then(|| Scientific::Exact(format!("{whole}{kept}")));
     }
-    (exponent + 1 == qafila_domain::nid::NID_DIGITS).then_some(Scientific::Rounded)
+    (exponent == qafila_domain::nid::NID_DIGITS - 1).then_some(Scientific::Rounded)
 }
 
 fn parse_household_size(raw: &str) -> Result<u32, RowProblem> {
@@ -1872,6 +1887,12 @@ fn clean_text(raw: &str) -> String {
         }
     }
     out
+}
+
+/// Whether the text has a letter or a digit: a name or village of only
+/// dashes, dots or diacritics is as good as empty.
+fn has_letters(text: &str) -> bool {
+    text.chars().any(char::is_alphanumeric)
 }
 
 /// Excel's error values, which a failed formula (e.g. a `VLOOKUP`) leaves
@@ -2029,6 +2050,7 @@ mod tests {
         assert_eq!(expand_scientific("29001150101235"), None);
         assert_eq!(expand_scientific("E"), None);
         assert_eq!(expand_scientific("2.9E+99999999999999999999"), None);
+        assert_eq!(expand_scientific("2.9E+18446744073709551615"), None);
     }
 
     #[test]

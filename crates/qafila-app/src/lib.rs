@@ -33,7 +33,10 @@ pub type ClockFn = Arc<dyn Fn() -> (u64, NaiveDate) + Send + Sync>;
 pub fn system_clock() -> ClockFn {
     Arc::new(|| {
         let now = chrono::Local::now();
-        (u64::try_from(now.timestamp_millis()).unwrap_or(0), now.date_naive())
+        (
+            u64::try_from(now.timestamp_millis()).unwrap_or(0),
+            now.date_naive(),
+        )
     })
 }
 
@@ -46,7 +49,9 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("store", &self.store).finish_non_exhaustive()
+        f.debug_struct("App")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
     }
 }
 
@@ -105,7 +110,9 @@ pub(crate) fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T
     text.trim().parse().map_err(|_| {
         AppError::new(
             "invalid_id",
-            format!("`{text}` is not a valid {what} id; copy it from the output of an earlier command"),
+            format!(
+                "`{text}` is not a valid {what} id; copy it from the output of an earlier command"
+            ),
             format!("«{text}» مش رقم {what} صحيح؛ انسخه من نتيجة أمر سابق"),
         )
     })

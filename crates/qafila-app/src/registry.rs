@@ -52,9 +52,10 @@ impl App {
         }
         let national_id = match new.national_id.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(text) => Some(NationalId::parse(text, today).map_err(|e| {
-                AppError::new(e.code(), e.to_string(), e.message_ar())
-            })?),
+            Some(text) => Some(
+                NationalId::parse(text, today)
+                    .map_err(|e| AppError::new(e.code(), e.to_string(), e.message_ar()))?,
+            ),
         };
         let household = match &new.household {
             Some(text) => Some(parse_id::<HouseholdId>(text, "household")?),
@@ -102,7 +103,9 @@ impl App {
         found.ok_or_else(|| {
             AppError::new(
                 "unknown_beneficiary",
-                format!("no beneficiary `{text}` in this device's registry; search by name to find them"),
+                format!(
+                    "no beneficiary `{text}` in this device's registry; search by name to find them"
+                ),
                 format!("المستفيد «{text}» مش موجود في سجل الجهاز ده؛ دوّر بالاسم"),
             )
         })

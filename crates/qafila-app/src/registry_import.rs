@@ -56,6 +56,9 @@ pub struct ImportReportDto {
     pub refused: Vec<RefusedRowDto>,
     /// Headers that matched no field.
     pub ignored_columns: Vec<String>,
+    /// Other worksheets with content that were not read (one sheet is
+    /// imported at a time).
+    pub other_sheets: Vec<String>,
 }
 
 /// Rows registered per transaction: one disk flush per batch instead of per
@@ -165,7 +168,7 @@ impl App {
             file: path.display().to_string(),
             format: file.format.as_str(),
             encoding: file.encoding,
-            sheet: file.sheet,
+            sheet: file.sheet.clone(),
             dry_run,
             rows: total + file.refused.len(),
             registered,
@@ -176,6 +179,7 @@ impl App {
                 .iter()
                 .map(|c| c.header.clone())
                 .collect(),
+            other_sheets: file.other_sheets,
         })
     }
 }

@@ -66,14 +66,25 @@ fn parse_lot(lot: Option<String>, expiry: Option<String>) -> Result<Option<Lot>,
     }
 }
 
-fn parse_code<T: std::str::FromStr<Err = qafila_domain::event::UnknownCode>>(text: &str) -> Result<T, AppError> {
-    text.parse::<T>()
-        .map_err(|e| AppError::new(e.code(), e.to_string(), format!("السبب «{text}» مش من القائمة: {e}")))
+fn parse_code<T: std::str::FromStr<Err = qafila_domain::event::UnknownCode>>(
+    text: &str,
+) -> Result<T, AppError> {
+    text.parse::<T>().map_err(|e| {
+        AppError::new(
+            e.code(),
+            e.to_string(),
+            format!("السبب «{text}» مش من القائمة: {e}"),
+        )
+    })
 }
 
 impl App {
     /// Records a stock movement today.
-    pub fn stock(&self, movement: Movement, request: StockRequest) -> Result<RecordedDto, AppError> {
+    pub fn stock(
+        &self,
+        movement: Movement,
+        request: StockRequest,
+    ) -> Result<RecordedDto, AppError> {
         let item = parse_item(&request.item)?;
         let qty = parse_qty(&request.qty)?;
         let lot = parse_lot(request.lot, request.expiry)?;
@@ -236,7 +247,11 @@ impl App {
         let anomalies = state
             .anomalies()
             .iter()
-            .filter(|a| a.events().iter().any(|id| touching.get(id).copied().unwrap_or(false)))
+            .filter(|a| {
+                a.events()
+                    .iter()
+                    .any(|id| touching.get(id).copied().unwrap_or(false))
+            })
             .map(|a| self.describe(a))
             .collect();
         Ok(DayStatusDto {
@@ -284,8 +299,14 @@ impl App {
                     )
                 } else {
                     (
-                        format!("household {who} received {received} {}; entitled to {allowed}", item.name_en()),
-                        format!("الأسرة {who} استلمت {received} {}؛ المستحق {allowed}", item.name_ar()),
+                        format!(
+                            "household {who} received {received} {}; entitled to {allowed}",
+                            item.name_en()
+                        ),
+                        format!(
+                            "الأسرة {who} استلمت {received} {}؛ المستحق {allowed}",
+                            item.name_ar()
+                        ),
                     )
                 }
             }
@@ -306,16 +327,29 @@ impl App {
                 format!("دواء من التشغيلة {lot} اتصرف بعد انتهاء صلاحيته يوم {expiry}"),
             ),
             Anomaly::UnknownHousehold { household, .. } => (
-                format!("hand-out to household {household}, which this device has no registration for"),
+                format!(
+                    "hand-out to household {household}, which this device has no registration for"
+                ),
                 format!("صرف لأسرة {household} مش متسجلة على الجهاز ده"),
             ),
             Anomaly::UnknownRound { round, .. } => (
                 format!("hand-out counted against round {round}, which is not defined here"),
                 format!("صرف على جولة {round} مش معرّفة هنا"),
             ),
-            Anomaly::VarianceWithoutReason { item, variance, day, .. } => (
-                format!("count of {} on {day} differs by {variance} with no reason", item.name_en()),
-                format!("جرد {} يوم {day} فيه فرق {variance} من غير سبب", item.name_ar()),
+            Anomaly::VarianceWithoutReason {
+                item,
+                variance,
+                day,
+                ..
+            } => (
+                format!(
+                    "count of {} on {day} differs by {variance} with no reason",
+                    item.name_en()
+                ),
+                format!(
+                    "جرد {} يوم {day} فيه فرق {variance} من غير سبب",
+                    item.name_ar()
+                ),
             ),
             Anomaly::LateRecord { day, .. } => (
                 format!("a record arrived after {day} was closed; it is not in the closed figures"),
@@ -347,11 +381,25 @@ impl App {
     }
 
     /// Creates a round (and makes it current unless told otherwise).
-    pub fn create_round(&self, name: &str, entitlements: &[String], current: bool) -> Result<RoundDto, AppError> {
+    pub fn create_round(
+        &self,
+        name: &str,
+        entitlements: &[String],
+        current: bool,
+    ) -> Result<RoundDto, AppError> {
         if name.trim().is_empty() {
-            return Err(AppError::new("name_required", "the round needs a name", "الجولة محتاجة اسم"));
+            return Err(AppError::new(
+                "name_required",
+                "the round needs a name",
+                "الجولة محتاجة اسم",
+            ));
         }
-        if self.store.rounds()?.iter().any(|r| r.round.name == name.trim()) {
+        if self
+            .store
+            .rounds()?
+            .iter()
+            .any(|r| r.round.name == name.trim())
+        {
             return Err(AppError::new(
                 "round_exists",
                 format!("a round named `{name}` already exists"),
@@ -360,9 +408,15 @@ impl App {
         }
         let mut parsed: Vec<Entitlement> = Vec::new();
         for text in entitlements {
-            let e: Entitlement = text.parse().map_err(|e: qafila_domain::entitlement::EntitlementError| {
-                AppError::new(e.code(), e.to_string(), format!("الاستحقاق «{text}» مكتوب غلط: {e}"))
-            })?;
+            let e: Entitlement =
+                text.parse()
+                    .map_err(|e: qafila_domain::entitlement::EntitlementError| {
+                        AppError::new(
+                            e.code(),
+                            e.to_string(),
+                            format!("الاستحقاق «{text}» مكتوب غلط: {e}"),
+                        )
+                    })?;
             if parsed.iter().any(|p| p.item == e.item) {
                 return Err(AppError::new(
                     "duplicate_entitlement",
@@ -388,13 +442,23 @@ fn round_dto(r: &qafila_store::setup::StoredRound) -> RoundDto {
         id: r.round.id.to_string(),
         name: r.round.name.clone(),
         current: r.current,
-        entitlements: r.round.entitlements.iter().map(ToString::to_string).collect(),
+        entitlements: r
+            .round
+            .entitlements
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
     }
 }
 
 /// The balance a day opens with when nothing moved on it: the closing of the
 /// latest earlier day at that site.
-fn opening(state: &State, site: SiteId, item: ItemCode, day: NaiveDate) -> Option<qafila_domain::quantity::Balance> {
+fn opening(
+    state: &State,
+    site: SiteId,
+    item: ItemCode,
+    day: NaiveDate,
+) -> Option<qafila_domain::quantity::Balance> {
     state
         .stock_lines()
         .filter(|((s, i, d), _)| *s == site && *i == item && *d < day)

@@ -90,7 +90,9 @@ pub fn run(dir: &Path, command: BeneficiaryCommand, output: &Output) -> anyhow::
                 .map_err(Failure::from)?;
             output.emit(&added)
         }
-        BeneficiaryCommand::Import { file, dry_run } => crate::beneficiary_import::run(&app, &file, dry_run, output),
+        BeneficiaryCommand::Import { file, dry_run } => {
+            crate::beneficiary_import::run(&app, &file, dry_run, output)
+        }
         BeneficiaryCommand::Search { query, limit } => {
             let results = app.search(&query.join(" "), limit).map_err(Failure::from)?;
             output.emit(&SearchResults { results })
@@ -98,9 +100,13 @@ pub fn run(dir: &Path, command: BeneficiaryCommand, output: &Output) -> anyhow::
         BeneficiaryCommand::Show { beneficiary } => {
             output.emit(&app.beneficiary(&beneficiary).map_err(Failure::from)?)
         }
-        BeneficiaryCommand::Erase { beneficiary, reason } => {
-            output.emit(&app.erase_beneficiary(&beneficiary, &reason).map_err(Failure::from)?)
-        }
+        BeneficiaryCommand::Erase {
+            beneficiary,
+            reason,
+        } => output.emit(
+            &app.erase_beneficiary(&beneficiary, &reason)
+                .map_err(Failure::from)?,
+        ),
     }
 }
 
@@ -114,7 +120,11 @@ impl Report for RegisteredDto {
 
 fn write_person(out: &mut dyn Write, b: &BeneficiaryDto) -> io::Result<()> {
     let name = b.name.as_deref().unwrap_or("(erased / ممسوح)");
-    writeln!(out, "{name} — {} — household of {}", b.village, b.household_size)?;
+    writeln!(
+        out,
+        "{name} — {} — household of {}",
+        b.village, b.household_size
+    )?;
     writeln!(out, "  beneficiary  {}", b.id)?;
     writeln!(out, "  household    {}", b.household)?;
     if let Some(last4) = &b.national_id_last4 {

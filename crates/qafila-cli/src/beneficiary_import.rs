@@ -27,21 +27,48 @@ pub fn run(app: &App, file: &Path, dry_run: bool, output: &Output) -> anyhow::Re
 
 impl Report for ImportReportDto {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
-        let what = if self.dry_run { "Dry run (nobody registered)" } else { "Imported" };
-        writeln!(out, "{what}: {} ({} {})", self.file, self.format, self.encoding)?;
+        let what = if self.dry_run {
+            "Dry run (nobody registered)"
+        } else {
+            "Imported"
+        };
+        writeln!(
+            out,
+            "{what}: {} ({} {})",
+            self.file, self.format, self.encoding
+        )?;
         if let Some(sheet) = &self.sheet {
             writeln!(out, "  sheet       {sheet}")?;
         }
         writeln!(out, "  rows        {}", self.rows)?;
-        let verb = if self.dry_run { "would register" } else { "registered" };
+        let verb = if self.dry_run {
+            "would register"
+        } else {
+            "registered"
+        };
         writeln!(out, "  {verb:<11} {}", self.registered)?;
         writeln!(out, "  refused     {}", self.refused.len())?;
         if !self.ignored_columns.is_empty() {
-            writeln!(out, "  ignored columns: {}", self.ignored_columns.join(", "))?;
+            writeln!(
+                out,
+                "  ignored columns: {}",
+                self.ignored_columns.join(", ")
+            )?;
+        }
+        if !self.other_sheets.is_empty() {
+            writeln!(
+                out,
+                "  not read: sheets {} — import each one as its own file / الأوراق دي ماتقريتش",
+                self.other_sheets.join(", ")
+            )?;
         }
         for row in &self.refused {
             for reason in &row.reasons {
-                writeln!(out, "  row {:>5} {}: [{}] {}", row.line, row.name, reason.code, reason.message)?;
+                writeln!(
+                    out,
+                    "  row {:>5} {}: [{}] {}",
+                    row.line, row.name, reason.code, reason.message
+                )?;
                 writeln!(out, "            {}", reason.message_ar)?;
             }
         }

@@ -89,12 +89,20 @@ pub fn void(dir: &Path, args: VoidArgs, output: &Output) -> anyhow::Result<()> {
 pub fn write_entitlement(out: &mut dyn Write, e: &EntitlementDto) -> io::Result<()> {
     let b = &e.beneficiary;
     let name = b.name.as_deref().unwrap_or("(erased / ممسوح)");
-    writeln!(out, "{name} — {} — household of {}", b.village, b.household_size)?;
+    writeln!(
+        out,
+        "{name} — {} — household of {}",
+        b.village, b.household_size
+    )?;
     writeln!(out, "  round: {}", e.round)?;
     if e.checked_in_today {
         writeln!(out, "  already checked in today / سبق تسجيل حضوره اليوم")?;
     }
-    writeln!(out, "  {:<18} {:>8} {:>8} {:>9}", "item", "allowed", "received", "remaining")?;
+    writeln!(
+        out,
+        "  {:<18} {:>8} {:>8} {:>9}",
+        "item", "allowed", "received", "remaining"
+    )?;
     for i in &e.items {
         writeln!(
             out,
@@ -122,7 +130,10 @@ impl Report for HandOutDto {
         writeln!(out, "  event      {}", self.event)?;
         writeln!(out, "  remaining  {}", self.remaining)?;
         if self.overridden {
-            writeln!(out, "  beyond the entitlement by override: the lead will review it")?;
+            writeln!(
+                out,
+                "  beyond the entitlement by override: the lead will review it"
+            )?;
         }
         Ok(())
     }

@@ -112,7 +112,9 @@ fn main() -> ExitCode {
         Command::Day(command) => stock::day(&dir, command, &output),
         Command::Round(command) => stock::round(&dir, command, &output),
         Command::Anomalies => stock::anomalies(&dir, &output),
-        Command::Selftest(SelftestCommand::Handouts(args)) => selftest::handouts(&dir, args, &output),
+        Command::Selftest(SelftestCommand::Handouts(args)) => {
+            selftest::handouts(&dir, args, &output)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -175,9 +175,10 @@ pub fn stock(dir: &Path, command: StockCommand, output: &Output) -> anyhow::Resu
 pub fn day(dir: &Path, command: DayCommand, output: &Output) -> anyhow::Result<()> {
     let app = open(dir)?;
     match command {
-        DayCommand::Status { site, date } => {
-            output.emit(&app.day_status(&site, date.as_deref()).map_err(Failure::from)?)
-        }
+        DayCommand::Status { site, date } => output.emit(
+            &app.day_status(&site, date.as_deref())
+                .map_err(Failure::from)?,
+        ),
     }
 }
 
@@ -188,7 +189,10 @@ pub fn round(dir: &Path, command: RoundCommand, output: &Output) -> anyhow::Resu
             name,
             entitlements,
             not_current,
-        } => output.emit(&app.create_round(&name, &entitlements, !not_current).map_err(Failure::from)?),
+        } => output.emit(
+            &app.create_round(&name, &entitlements, !not_current)
+                .map_err(Failure::from)?,
+        ),
         RoundCommand::List => output.emit(&Rounds {
             rounds: app.rounds().map_err(Failure::from)?,
         }),
@@ -216,12 +220,26 @@ fn write_anomalies(out: &mut dyn Write, anomalies: &[AnomalyDto]) -> io::Result<
 
 impl Report for DayStatusDto {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
-        let closed = if self.closed { " (closed / مقفول)" } else { "" };
+        let closed = if self.closed {
+            " (closed / مقفول)"
+        } else {
+            ""
+        };
         writeln!(out, "{} — {}{closed}", self.site, self.date)?;
         writeln!(
             out,
             "  {:<10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>7} {:>8}",
-            "item", "opening", "loaded", "in", "out", "handed", "return", "lost", "expected", "counted", "variance"
+            "item",
+            "opening",
+            "loaded",
+            "in",
+            "out",
+            "handed",
+            "return",
+            "lost",
+            "expected",
+            "counted",
+            "variance"
         )?;
         for l in &self.items {
             writeln!(
@@ -248,7 +266,11 @@ impl Report for DayStatusDto {
 
 impl Report for RoundDto {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
-        let current = if self.current { " (current / الحالية)" } else { "" };
+        let current = if self.current {
+            " (current / الحالية)"
+        } else {
+            ""
+        };
         writeln!(out, "{}{current}", self.name)?;
         writeln!(out, "  id {}", self.id)?;
         for e in &self.entitlements {

@@ -6,8 +6,6 @@
 //! starts with ع. Candidates found by every query token rank first, then by
 //! how well the whole name matches ([`qafila_domain::names::similarity`]).
 
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
 use qafila_domain::event::EventBody;
 use qafila_domain::ids::{BeneficiaryId, HouseholdId, RoundId, VolunteerId};
@@ -24,7 +22,10 @@ use crate::writer::Extra;
 
 /// Candidates read per query token before ranking; bounds the cost of a
 /// one-letter query over a quarter of a million names.
-const CANDIDATES_PER_TOKEN: i64 = 2_000;
+const CANDIDATES_PER_TOKEN: i64 = 5_000;
+
+/// Query tokens considered; a longer query is not a name.
+const MAX_QUERY_TOKENS: usize = 8;
 
 /// A new person for the registry.
 #[derive(Debug, Clone)]
@@ -300,6 +301,12 @@ impl Store {
 
     /// Searches by national ID (any digits, spaces, dashes) or by name,
     /// best match first.
+    ///
+    /// Every query token must be the start of some token of the name. The
+    /// rarest query token drives an index range scan; the others are checked
+    /// on each candidate's normalised name in the same query, which stops as
+    /// soon as enough matches are found. Candidates are then ranked by tokens
+    /// found in their place and by whole-name similarity.
     pub fn search(
         &self,
         query: &str,
@@ -317,60 +324,87 @@ impl Store {
                 .collect());
         }
         let key = NameKey::new(query);
-        let tokens: Vec<&str> = key.tokens().collect();
-        if tokens.is_empty() {
+        let mut tokens: Vec<&str> = key.tokens().collect();
+        tokens.dedup();
+        if tokens.is_empty() || tokens.len() > MAX_QUERY_TOKENS {
             return Ok(Vec::new());
         }
         let conn = self.reader();
-        // For each candidate: which query tokens it matched, and whether the
-        // match was at the same position (names are ordered).
-        let mut found: HashMap<[u8; 16], (u32, u32)> = HashMap::new();
+        let mut rarest = (usize::MAX, 0);
         {
-            let mut stmt = conn.prepare_cached(
-                "SELECT beneficiary, MIN(position) FROM name_tokens
-                 WHERE token >= ?1 AND token < ?2 GROUP BY beneficiary LIMIT ?3",
+            let mut count = conn.prepare_cached(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM name_tokens WHERE token >= ?1 AND token < ?2 LIMIT ?3)",
             )?;
             for (index, token) in tokens.iter().enumerate() {
-                let rows = stmt.query_map(
+                let n: i64 = count.query_row(
                     params![token, prefix_end(token), CANDIDATES_PER_TOKEN],
-                    |r| Ok((id16(r.get(0)?)?, r.get::<_, u32>(1)?)),
+                    |r| r.get(0),
                 )?;
-                for row in rows {
-                    let (id, position) = row?;
-                    let entry = found.entry(id).or_insert((0, 0));
-                    entry.0 += 1;
-                    if position as usize == index {
-                        entry.1 += 1;
-                    }
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                if n < rarest.0 {
+                    rarest = (n, index);
                 }
             }
         }
-        let wanted = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
-        let mut candidates: Vec<([u8; 16], (u32, u32))> = found
-            .into_iter()
-            .filter(|(_, (hits, _))| *hits == wanted)
+        if rarest.0 == 0 {
+            return Ok(Vec::new());
+        }
+        let driver = tokens[rarest.1];
+        let others: Vec<String> = tokens
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != rarest.1)
+            .map(|(_, t)| format!(" {t}"))
             .collect();
-        candidates.sort_by(|a, b| b.1.1.cmp(&a.1.1).then(a.0.cmp(&b.0)));
-        candidates.truncate(limit.saturating_mul(5).max(50));
-        let sql = format!(
-            "SELECT {BENEFICIARY_COLUMNS}, b.name_key FROM beneficiaries b
-             LEFT JOIN households h ON h.id = b.household WHERE b.id = ?1 AND b.erased = 0"
+        // The other tokens, each a word start in " name_key" (up to three;
+        // more are checked in Rust below).
+        let mut sql = format!(
+            "SELECT DISTINCT {BENEFICIARY_COLUMNS}, b.name_key FROM name_tokens t
+             JOIN beneficiaries b ON b.id = t.beneficiary
+             LEFT JOIN households h ON h.id = b.household
+             WHERE t.token >= ?1 AND t.token < ?2 AND b.erased = 0"
         );
+        for n in 0..others.len().min(3) {
+            sql.push_str(&format!(" AND instr(' ' || b.name_key, ?{}) > 0", n + 3));
+        }
+        sql.push_str(&format!(
+            " LIMIT {}",
+            limit.saturating_mul(20).clamp(50, 500)
+        ));
         let mut stmt = conn.prepare_cached(&sql)?;
-        let mut hits = Vec::with_capacity(candidates.len());
-        for (id, (_, in_place)) in candidates {
-            let row = stmt
-                .query_row([id], |r| {
-                    Ok((beneficiary_row(r)?, r.get::<_, Option<String>>(8)?))
-                })
-                .optional()?;
-            if let Some((beneficiary, Some(name_key))) = row {
-                let whole = similarity(&key, &NameKey::new(&name_key));
-                // Tokens in the right place count most; whole-name similarity
-                // orders the rest.
-                let score = (in_place as f32 / wanted as f32) * 0.5 + whole * 0.5;
-                hits.push(SearchHit { beneficiary, score });
+        let mut bound: Vec<&dyn rusqlite::ToSql> = Vec::new();
+        let end = prefix_end(driver);
+        bound.push(&driver);
+        bound.push(&end);
+        for other in others.iter().take(3) {
+            bound.push(other);
+        }
+        let rows = stmt.query_map(bound.as_slice(), |r| {
+            Ok((beneficiary_row(r)?, r.get::<_, Option<String>>(8)?))
+        })?;
+        let wanted = tokens.len() as f32;
+        let mut hits = Vec::new();
+        for row in rows {
+            let (beneficiary, Some(name_key)) = row? else {
+                continue;
+            };
+            let name = NameKey::new(&name_key);
+            let name_tokens: Vec<&str> = name.tokens().collect();
+            if !tokens
+                .iter()
+                .all(|q| name_tokens.iter().any(|t| t.starts_with(q)))
+            {
+                continue;
             }
+            let in_place = tokens
+                .iter()
+                .enumerate()
+                .filter(|(i, q)| name_tokens.get(*i).is_some_and(|t| t.starts_with(*q)))
+                .count() as f32;
+            // Tokens in the right place count most; whole-name similarity
+            // orders the rest.
+            let score = (in_place / wanted) * 0.5 + similarity(&key, &name) * 0.5;
+            hits.push(SearchHit { beneficiary, score });
         }
         hits.sort_by(|a, b| {
             b.score

@@ -53,14 +53,24 @@ fn a_store_is_created_once_and_reopened_with_its_identity() {
 fn damaged_and_newer_stores_are_clear_errors() {
     // Not a database at all.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(DB_FILE), b"this is not a database, just some text".repeat(200)).unwrap();
+    std::fs::write(
+        dir.path().join(DB_FILE),
+        b"this is not a database, just some text".repeat(200),
+    )
+    .unwrap();
     assert_eq!(Store::open(dir.path()).unwrap_err().code(), "store_corrupt");
 
     // A real store cut in half.
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path(), "d", NOW).unwrap();
     for i in 0..200 {
-        store.register(person(&format!("محمد احمد {i}"), None, 3), volunteer(), NOW + i).unwrap();
+        store
+            .register(
+                person(&format!("محمد احمد {i}"), None, 3),
+                volunteer(),
+                NOW + i,
+            )
+            .unwrap();
     }
     drop(store);
     let path = dir.path().join(DB_FILE);
@@ -78,10 +88,17 @@ fn damaged_and_newer_stores_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     drop(Store::create(dir.path(), "d", NOW).unwrap());
     let conn = rusqlite_connection(dir.path());
-    conn.execute("INSERT INTO schema_migrations (version, checksum) VALUES (99, 'x')", []).unwrap();
+    conn.execute(
+        "INSERT INTO schema_migrations (version, checksum) VALUES (99, 'x')",
+        [],
+    )
+    .unwrap();
     drop(conn);
     let err = Store::open(dir.path()).unwrap_err();
-    assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::NewerSchema { found: 99, .. }),
+        "{err}"
+    );
 }
 
 fn rusqlite_connection(dir: &std::path::Path) -> rusqlite::Connection {
@@ -93,13 +110,29 @@ fn registry_refuses_a_known_national_id_and_finds_people_by_any_spelling() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path(), "d", NOW).unwrap();
     let (fatma, _) = store
-        .register(person("فاطمة السيد عبد الله", Some("29001150101235"), 4), volunteer(), NOW)
+        .register(
+            person("فاطمة السيد عبد الله", Some("29001150101235"), 4),
+            volunteer(),
+            NOW,
+        )
         .unwrap();
-    store.register(person("أحمد محمود إبراهيم", Some("28512250201234"), 6), volunteer(), NOW + 1).unwrap();
-    store.register(person("محمد أحمد علي", None, 2), volunteer(), NOW + 2).unwrap();
+    store
+        .register(
+            person("أحمد محمود إبراهيم", Some("28512250201234"), 6),
+            volunteer(),
+            NOW + 1,
+        )
+        .unwrap();
+    store
+        .register(person("محمد أحمد علي", None, 2), volunteer(), NOW + 2)
+        .unwrap();
 
     let dup = store
-        .register(person("فاطمه السيد", Some("٢٩٠٠١١٥٠١٠١٢٣٥"), 4), volunteer(), NOW + 3)
+        .register(
+            person("فاطمه السيد", Some("٢٩٠٠١١٥٠١٠١٢٣٥"), 4),
+            volunteer(),
+            NOW + 3,
+        )
         .unwrap_err();
     assert_eq!(dup.code(), "duplicate_national_id");
     assert!(dup.to_string().contains("فاطمة السيد عبد الله"), "{dup}");
@@ -115,11 +148,18 @@ fn registry_refuses_a_known_national_id_and_finds_people_by_any_spelling() {
     assert_eq!(names("فاطمه"), vec!["فاطمة السيد عبد الله"]);
     assert_eq!(names("فاطمة عبدالله"), vec!["فاطمة السيد عبد الله"]);
     assert_eq!(names("احمد محمود ابراهيم"), vec!["أحمد محمود إبراهيم"]);
-    assert_eq!(names("اح"), vec!["أحمد محمود إبراهيم", "محمد أحمد علي"], "a prefix; given name first");
+    assert_eq!(
+        names("اح"),
+        vec!["أحمد محمود إبراهيم", "محمد أحمد علي"],
+        "a prefix; given name first"
+    );
     assert_eq!(names("٢٩٠٠١١٥-٠١٠١٢٣٥"), vec!["فاطمة السيد عبد الله"]);
     assert!(names("زينب").is_empty());
     let hit = store.beneficiary(fatma).unwrap().unwrap();
-    assert_eq!((hit.household_size, hit.nid_last4.as_deref()), (4, Some("1235")));
+    assert_eq!(
+        (hit.household_size, hit.nid_last4.as_deref()),
+        (4, Some("1235"))
+    );
 }
 
 #[test]
@@ -127,7 +167,11 @@ fn erasing_a_person_removes_their_personal_data_but_keeps_their_history() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path(), "d", NOW).unwrap();
     let (who, household) = store
-        .register(person("زينب عبد الرحمن", Some("29001150101235"), 3), volunteer(), NOW)
+        .register(
+            person("زينب عبد الرحمن", Some("29001150101235"), 3),
+            volunteer(),
+            NOW,
+        )
         .unwrap();
     let round = store.current_round().unwrap();
     let site = store.site("مدرسة ميت غمر").unwrap();
@@ -150,13 +194,25 @@ fn erasing_a_person_removes_their_personal_data_but_keeps_their_history() {
         )
         .unwrap();
     assert!(store.unseal(who).unwrap().is_some());
-    store.erase(who, "طلب المستفيدة", volunteer(), NOW + 2).unwrap();
+    store
+        .erase(who, "طلب المستفيدة", volunteer(), NOW + 2)
+        .unwrap();
 
     let after = store.beneficiary(who).unwrap().unwrap();
-    assert!(after.erased && after.name.is_none() && after.phone.is_none() && after.nid_last4.is_none());
+    assert!(
+        after.erased && after.name.is_none() && after.phone.is_none() && after.nid_last4.is_none()
+    );
     assert!(store.search("زينب", today(), 5).unwrap().is_empty());
-    assert!(store.unseal(who).unwrap().is_none(), "the sealing key is gone");
-    assert_eq!(store.received(household, round.id, ItemCode::FoodBox).unwrap(), Quantity::units(1));
+    assert!(
+        store.unseal(who).unwrap().is_none(),
+        "the sealing key is gone"
+    );
+    assert_eq!(
+        store
+            .received(household, round.id, ItemCode::FoodBox)
+            .unwrap(),
+        Quantity::units(1)
+    );
     // The same national ID may be registered again (a new person record).
     let nid = NationalId::parse("29001150101235", today()).unwrap();
     assert!(store.find_by_national_id(&nid).unwrap().is_none());
@@ -166,7 +222,10 @@ fn erasing_a_person_removes_their_personal_data_but_keeps_their_history() {
     let needle = "زينب".as_bytes();
     for file in [DB_FILE.to_owned(), format!("{DB_FILE}-wal")] {
         if let Ok(bytes) = std::fs::read(dir.path().join(&file)) {
-            assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{file} still holds the name");
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{file} still holds the name"
+            );
         }
     }
 }
@@ -176,7 +235,9 @@ fn every_event_is_also_in_todays_automerge_document() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path(), "d", NOW).unwrap();
     for i in 0..30 {
-        store.register(person(&format!("سعاد {i}"), None, 2), volunteer(), NOW + i).unwrap();
+        store
+            .register(person(&format!("سعاد {i}"), None, 2), volunteer(), NOW + i)
+            .unwrap();
     }
     let day = qafila_store::writer::doc_day(store.events().unwrap()[0].at);
     let mut from_doc = store.own_doc_events(day).unwrap();

@@ -2,6 +2,8 @@
 //! any [`Event`] (valid or not, as a decoder or a fold may receive), so every
 //! encode/decode and every projection is checked over the whole event space.
 
+pub mod names;
+
 use chrono::NaiveDate;
 use proptest::prelude::*;
 use qafila_domain::event::{
