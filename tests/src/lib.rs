@@ -90,8 +90,13 @@ impl Device {
         let mut with_json = vec!["--json"];
         with_json.extend_from_slice(args);
         let run = self.run(&with_json);
-        assert_eq!(run.status, 0, "qafila {args:?} failed:\n{}\n{}", run.stdout, run.stderr);
-        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("qafila {args:?}: not JSON ({e}): {}", run.stdout))
+        assert_eq!(
+            run.status, 0,
+            "qafila {args:?} failed:\n{}\n{}",
+            run.stdout, run.stderr
+        );
+        serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("qafila {args:?}: not JSON ({e}): {}", run.stdout))
     }
 
     /// Runs a command that must fail with exit status 1 and returns its error
@@ -100,10 +105,17 @@ impl Device {
         let mut with_json = vec!["--json"];
         with_json.extend_from_slice(args);
         let run = self.run(&with_json);
-        assert_eq!(run.status, 1, "qafila {args:?} should fail with 1:\n{}\n{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.status, 1,
+            "qafila {args:?} should fail with 1:\n{}\n{}",
+            run.stdout, run.stderr
+        );
         let value: serde_json::Value = serde_json::from_str(&run.stdout)
             .unwrap_or_else(|e| panic!("qafila {args:?}: error not JSON ({e}): {}", run.stdout));
-        let code = value["error"]["code"].as_str().unwrap_or_default().to_owned();
+        let code = value["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         (code, run.stderr)
     }
 }

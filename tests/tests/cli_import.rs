@@ -39,19 +39,37 @@ fn a_csv_list_is_checked_then_imported_once() {
     assert_eq!(dry["registered"], 3);
     let refused = codes(&dry);
     assert!(refused.contains(&(4, "missing_name".into())), "{refused:?}");
-    assert!(refused.iter().filter(|(line, _)| *line == 5).count() >= 3, "every problem of row 5: {refused:?}");
-    assert!(device.ok(&["beneficiary", "search", "فاطمة"])["results"].as_array().unwrap().is_empty());
+    assert!(
+        refused.iter().filter(|(line, _)| *line == 5).count() >= 3,
+        "every problem of row 5: {refused:?}"
+    );
+    assert!(
+        device.ok(&["beneficiary", "search", "فاطمة"])["results"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 
     let done = device.ok(&["beneficiary", "import", path]);
     assert_eq!(done["registered"], 3);
-    assert_eq!(device.ok(&["beneficiary", "search", "فاطمه"])["results"][0]["household_size"], 5);
+    assert_eq!(
+        device.ok(&["beneficiary", "search", "فاطمه"])["results"][0]["household_size"],
+        5
+    );
     let ahmed = device.ok(&["beneficiary", "search", "٢٨٥١٢٢٥٠٢٠١٢٣٤"]);
     assert_eq!(ahmed["results"][0]["name"], "أحمد محمود إبراهيم");
 
     let again = device.ok(&["beneficiary", "import", path]);
     assert_eq!(again["registered"], 0);
     let refused = codes(&again);
-    assert_eq!(refused.iter().filter(|(_, c)| c == "already_registered").count(), 3, "{refused:?}");
+    assert_eq!(
+        refused
+            .iter()
+            .filter(|(_, c)| c == "already_registered")
+            .count(),
+        3,
+        "{refused:?}"
+    );
 
     let text = device.run(&["beneficiary", "import", path, "--dry-run"]);
     assert!(text.stdout.contains("row     5"), "{}", text.stdout);
@@ -63,12 +81,29 @@ fn an_xlsx_list_with_english_headers_and_a_title_row_imports() {
     let file = device.dir().join("families.xlsx");
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
-    sheet.write_string(0, 0, "Beneficiary list — Kafr El Sheikh, winter 2026").unwrap();
-    for (col, header) in ["Name", "National ID", "Household size", "Village", "Household"].iter().enumerate() {
+    sheet
+        .write_string(0, 0, "Beneficiary list — Kafr El Sheikh, winter 2026")
+        .unwrap();
+    for (col, header) in [
+        "Name",
+        "National ID",
+        "Household size",
+        "Village",
+        "Household",
+    ]
+    .iter()
+    .enumerate()
+    {
         sheet.write_string(1, col as u16, *header).unwrap();
     }
     let rows = [
-        ("سعاد عبد الرحمن", Some(29001150101235.0), 4.0, "ميت غمر", "H1"),
+        (
+            "سعاد عبد الرحمن",
+            Some(29001150101235.0),
+            4.0,
+            "ميت غمر",
+            "H1",
+        ),
         ("عبد الله سعاد عبد الرحمن", None, 4.0, "ميت غمر", "H1"),
         ("زينب محمود", Some(28512250201234.0), 2.0, "ميت غمر", "H2"),
     ];
@@ -89,10 +124,24 @@ fn an_xlsx_list_with_english_headers_and_a_title_row_imports() {
     assert_eq!(done["registered"], 3, "{done}");
     let suad = &device.ok(&["beneficiary", "search", "سعاد عبدالرحمن"])["results"][0];
     let son = &device.ok(&["beneficiary", "search", "عبدالله سعاد"])["results"][0];
-    assert_eq!(suad["household"], son["household"], "rows with one household reference share a household");
-    assert_eq!(suad["national_id_last4"], "1235", "a numeric cell keeps all 14 digits");
+    assert_eq!(
+        suad["household"], son["household"],
+        "rows with one household reference share a household"
+    );
+    assert_eq!(
+        suad["national_id_last4"], "1235",
+        "a numeric cell keeps all 14 digits"
+    );
 
-    std::fs::write(device.dir().join("broken.xlsx"), b"PK\x03\x04 not really a workbook").unwrap();
-    let (code, _) = device.fails(&["beneficiary", "import", device.dir().join("broken.xlsx").to_str().unwrap()]);
+    std::fs::write(
+        device.dir().join("broken.xlsx"),
+        b"PK\x03\x04 not really a workbook",
+    )
+    .unwrap();
+    let (code, _) = device.fails(&[
+        "beneficiary",
+        "import",
+        device.dir().join("broken.xlsx").to_str().unwrap(),
+    ]);
     assert!(code.starts_with("import_"), "{code}");
 }

@@ -58,8 +58,23 @@ fn kill_9_at_random_moments_loses_no_acknowledged_hand_out() {
     let mut rng = XorShift(seed);
 
     let device = Device::initialised("crash");
-    device.ok(&["round", "create", "crash", "--entitlement", "hot_meal=100000"]);
-    let who = device.ok(&["beneficiary", "add", "--name", "اختبار", "--household-size", "3", "--village", "v"]);
+    device.ok(&[
+        "round",
+        "create",
+        "crash",
+        "--entitlement",
+        "hot_meal=100000",
+    ]);
+    let who = device.ok(&[
+        "beneficiary",
+        "add",
+        "--name",
+        "اختبار",
+        "--household-size",
+        "3",
+        "--village",
+        "v",
+    ]);
     let who = who["beneficiary"].as_str().unwrap().to_owned();
 
     let mut acknowledged: BTreeSet<EventId> = BTreeSet::new();
@@ -72,7 +87,15 @@ fn kill_9_at_random_moments_loses_no_acknowledged_hand_out() {
         let mut child = Command::new(workspace_binary("qafila"))
             .arg("--data-dir")
             .arg(device.dir())
-            .args(["selftest", "handouts", "--beneficiary", &who, "--site", "ساحة", "--count"])
+            .args([
+                "selftest",
+                "handouts",
+                "--beneficiary",
+                &who,
+                "--site",
+                "ساحة",
+                "--count",
+            ])
             .arg(remaining.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -84,12 +107,22 @@ fn kill_9_at_random_moments_loses_no_acknowledged_hand_out() {
         let killed = child.kill().is_ok();
         let status = child.wait().unwrap();
         let mut printed = String::new();
-        child.stdout.take().unwrap().read_to_string(&mut printed).unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut printed)
+            .unwrap();
         if killed && !status.success() {
             kills += 1;
         } else {
             let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             assert!(status.success(), "the loop failed on its own: {err}");
         }
         // A line cut by the kill is not an acknowledgement.
@@ -101,12 +134,25 @@ fn kill_9_at_random_moments_loses_no_acknowledged_hand_out() {
         let store = Store::open(device.dir()).unwrap();
         let stored = hand_outs_in(&store);
         let lost: Vec<_> = acknowledged.difference(&stored).collect();
-        assert!(lost.is_empty(), "seed {seed}: acknowledged but lost: {lost:?}");
+        assert!(
+            lost.is_empty(),
+            "seed {seed}: acknowledged but lost: {lost:?}"
+        );
         // At most one unacknowledged commit per kill (committed, killed before printing).
-        assert!(stored.len() <= acknowledged.len() + kills, "seed {seed}: more hand-outs than attempts");
+        assert!(
+            stored.len() <= acknowledged.len() + kills,
+            "seed {seed}: more hand-outs than attempts"
+        );
     }
-    assert!(acknowledged.len() >= HAND_OUTS, "seed {seed}: only {} acknowledged", acknowledged.len());
-    assert!(kills > 0, "seed {seed}: the loop was never killed, so nothing was tested");
+    assert!(
+        acknowledged.len() >= HAND_OUTS,
+        "seed {seed}: only {} acknowledged",
+        acknowledged.len()
+    );
+    assert!(
+        kills > 0,
+        "seed {seed}: the loop was never killed, so nothing was tested"
+    );
 
     // The store is consistent: its projection equals the fold of its events.
     let store = Store::open(device.dir()).unwrap();
@@ -124,5 +170,8 @@ fn kill_9_at_random_moments_loses_no_acknowledged_hand_out() {
         state.served(household, round.id, item).unwrap().received,
         "seed {seed}"
     );
-    eprintln!("crash test: {} hand-outs acknowledged across {kills} kills", acknowledged.len());
+    eprintln!(
+        "crash test: {} hand-outs acknowledged across {kills} kills",
+        acknowledged.len()
+    );
 }

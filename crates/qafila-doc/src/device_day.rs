@@ -80,7 +80,9 @@ pub fn build_genesis() -> Vec<u8> {
 }
 
 /// Runs an Automerge call on untrusted bytes, turning a panic into an error.
-fn guarded<T>(f: impl FnOnce() -> Result<T, automerge::AutomergeError>) -> Result<T, DocError> {
+pub(crate) fn guarded<T>(
+    f: impl FnOnce() -> Result<T, automerge::AutomergeError>,
+) -> Result<T, DocError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result.map_err(DocError::Automerge),
         Err(_) => Err(DocError::Crashed),
