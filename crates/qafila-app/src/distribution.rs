@@ -2,7 +2,7 @@
 //! still receive, check them in, hand items over, undo a mistake.
 
 use chrono::NaiveDate;
-use qafila_domain::event::{CheckIn, EventBody, HandOut, InvalidEvent, Lot};
+use qafila_domain::event::{CheckIn, EventBody, HandOut, InvalidEvent};
 use qafila_domain::ids::{CardSerial, EventId};
 use qafila_domain::item::ItemCode;
 use qafila_domain::quantity::Quantity;
@@ -152,20 +152,7 @@ impl App {
         if !item.accepts(qty) {
             return Err(InvalidEvent::FractionalQuantity { item, qty }.into());
         }
-        let lot = match (request.lot, request.expiry) {
-            (None, None) => None,
-            (Some(number), Some(expiry)) => Some(Lot {
-                number,
-                expiry: parse_date(&expiry)?,
-            }),
-            _ => {
-                return Err(AppError::new(
-                    "lot_incomplete",
-                    "give both the lot number and its expiry date (--lot L --expiry YYYY-MM-DD)",
-                    "اكتب رقم التشغيلة وتاريخ الصلاحية مع بعض",
-                ));
-            }
-        };
+        let lot = crate::stock::parse_lot(request.lot, request.expiry)?;
         let override_reason = request.override_reason.filter(|r| !r.trim().is_empty());
         let (now, today) = self.now();
         if let Some(lot) = &lot

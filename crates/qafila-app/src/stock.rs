@@ -51,7 +51,10 @@ pub struct StockRequest {
     pub note: Option<String>,
 }
 
-fn parse_lot(lot: Option<String>, expiry: Option<String>) -> Result<Option<Lot>, AppError> {
+pub(crate) fn parse_lot(
+    lot: Option<String>,
+    expiry: Option<String>,
+) -> Result<Option<Lot>, AppError> {
     match (lot, expiry) {
         (None, None) => Ok(None),
         (Some(number), Some(expiry)) => Ok(Some(Lot {

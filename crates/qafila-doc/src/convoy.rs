@@ -10,7 +10,7 @@ use automerge::{ActorId, AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value
 use qafila_domain::entitlement::{Entitlement, Round};
 use qafila_domain::ids::{DeviceId, RoundId, SiteId};
 
-use crate::device_day::{DocError, guarded};
+use crate::device_day::{DocError, apply_untrusted};
 
 /// The convoy document's schema version.
 pub const CONVOY_SCHEMA_VERSION: u64 = 1;
@@ -101,13 +101,7 @@ impl ConvoyDoc {
 
     /// Applies changes from another device (guarded like device-day ones).
     pub fn apply(&mut self, chunk: &[u8]) -> Result<(), DocError> {
-        let actor = self.doc.get_actor().clone();
-        let mut trial = self.doc.fork();
-        guarded(|| trial.load_incremental(chunk))?;
-        trial.set_actor(actor);
-        let _ = trial.save_incremental();
-        self.doc = trial;
-        Ok(())
+        apply_untrusted(&mut self.doc, chunk)
     }
 
     fn put(

@@ -89,6 +89,20 @@ pub(crate) fn guarded<T>(
     }
 }
 
+/// Applies untrusted changes to a fork first, so an error or a caught panic
+/// leaves `doc` exactly as it was; the document keeps its own actor id.
+pub(crate) fn apply_untrusted(doc: &mut AutoCommit, chunk: &[u8]) -> Result<(), DocError> {
+    let actor = doc.get_actor().clone();
+    let mut trial = doc.fork();
+    guarded(|| trial.load_incremental(chunk))?;
+    // A fork takes a fresh actor id; this device keeps writing as itself.
+    trial.set_actor(actor);
+    // What was received is stored by the caller: do not export it again.
+    let _ = trial.save_incremental();
+    *doc = trial;
+    Ok(())
+}
+
 /// One device's document for one day.
 #[derive(Debug)]
 pub struct DeviceDayDoc {
@@ -159,14 +173,7 @@ impl DeviceDayDoc {
     /// on some crafted changes, so they are applied to a fork first: on an
     /// error or a caught panic, this document is left exactly as it was.
     pub fn apply(&mut self, chunk: &[u8]) -> Result<(), DocError> {
-        let actor = self.doc.get_actor().clone();
-        let mut trial = self.doc.fork();
-        guarded(|| trial.load_incremental(chunk))?;
-        // A fork takes a fresh actor id; this device keeps writing as itself.
-        trial.set_actor(actor);
-        let _ = trial.save_incremental();
-        self.doc = trial;
-        Ok(())
+        apply_untrusted(&mut self.doc, chunk)
     }
 
     /// Merges another document of the same lineage into this one.
