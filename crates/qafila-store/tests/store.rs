@@ -318,3 +318,40 @@ fn state_checked_in(store: &Store, household: qafila_domain::ids::HouseholdId) -
             && !store.is_voided(e.id).unwrap()
     })
 }
+
+/// Stores written by released schemas are kept as fixtures and must open
+/// (and upgrade) with every later build, their records intact.
+#[test]
+fn a_store_saved_with_schema_1_opens_with_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/schema1.qafila.db"),
+        dir.path().join(DB_FILE),
+    )
+    .unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.device().name, "fixture v1");
+    assert_eq!(store.event_count().unwrap(), 4);
+    let nid = NationalId::parse("29001150101235", today()).unwrap();
+    let suad = store.find_by_national_id(&nid).unwrap().unwrap();
+    assert_eq!(suad.name.as_deref(), Some("سعاد عبد الرحمن"));
+    let round = store.current_round().unwrap();
+    assert_eq!(store.received(suad.household, round.id, ItemCode::FoodBox).unwrap(), Quantity::units(1));
+    assert_eq!(store.unseal(suad.id).unwrap().unwrap().national_id.as_deref(), Some("29001150101235"));
+}
+
+/// WAL: a write transaction held open elsewhere does not stop reads (a
+/// volunteer can search while a long import is committing).
+#[test]
+fn reads_are_not_blocked_by_an_open_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path(), "d", NOW).unwrap();
+    store.register(person("هدى حسن", None, 3), volunteer(), NOW).unwrap();
+    let writer = rusqlite_connection(dir.path());
+    // EXCLUSIVE would lock readers out of a rollback-journal database; in
+    // WAL mode they go on reading the last committed state.
+    writer.execute_batch("BEGIN EXCLUSIVE; DELETE FROM name_tokens;").unwrap();
+    let found = store.search("هدى", today(), 5).unwrap();
+    assert_eq!(found.len(), 1, "the reader sees the last committed state");
+    writer.execute_batch("ROLLBACK").unwrap();
+}
