@@ -20,9 +20,9 @@ use crate::error::StoreError;
 use crate::personal::{self, KEY_LEN, Personal, random};
 use crate::writer::Extra;
 
-/// Candidates read per query token before ranking; bounds the cost of a
-/// one-letter query over a quarter of a million names.
-const CANDIDATES_PER_TOKEN: i64 = 5_000;
+/// Index entries counted per query token to find the rarest one; counting
+/// stops there, which bounds the cost of one-letter queries.
+const RARE_TOKEN_PROBE: i64 = 1_000;
 
 /// Query tokens considered; a longer query is not a name.
 const MAX_QUERY_TOKENS: usize = 8;
@@ -302,11 +302,13 @@ impl Store {
     /// Searches by national ID (any digits, spaces, dashes) or by name,
     /// best match first.
     ///
-    /// Every query token must be the start of some token of the name. The
-    /// rarest query token drives an index range scan; the others are checked
-    /// on each candidate's normalised name in the same query, which stops as
-    /// soon as enough matches are found. Candidates are then ranked by tokens
-    /// found in their place and by whole-name similarity.
+    /// Every query token must be the start of some token of the name. Most
+    /// searches are typed from the start of the name ("محمد احم"), so a range
+    /// scan of the whole normalised name answers them first. When that finds
+    /// too few, the rarest query token drives a range scan of `name_tokens`
+    /// and the others are checked on each candidate's normalised name in the
+    /// same query. Candidates are ranked by tokens found in their place and
+    /// by whole-name similarity.
     pub fn search(
         &self,
         query: &str,
@@ -330,64 +332,37 @@ impl Store {
             return Ok(Vec::new());
         }
         let conn = self.reader();
-        let mut rarest = (usize::MAX, 0);
+        let mut candidates: Vec<(Beneficiary, String)> = Vec::new();
         {
-            let mut count = conn.prepare_cached(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM name_tokens WHERE token >= ?1 AND token < ?2 LIMIT ?3)",
-            )?;
-            for (index, token) in tokens.iter().enumerate() {
-                let n: i64 = count.query_row(
-                    params![token, prefix_end(token), CANDIDATES_PER_TOKEN],
-                    |r| r.get(0),
-                )?;
-                let n = usize::try_from(n).unwrap_or(usize::MAX);
-                if n < rarest.0 {
-                    rarest = (n, index);
+            let sql = format!(
+                "SELECT {BENEFICIARY_COLUMNS}, b.name_key FROM beneficiaries b
+                 LEFT JOIN households h ON h.id = b.household
+                 WHERE b.name_key >= ?1 AND b.name_key < ?2 AND b.erased = 0 LIMIT ?3"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let cap = i64::try_from(limit.saturating_mul(5).clamp(20, 200)).unwrap_or(200);
+            let rows = stmt
+                .query_map(params![key.as_str(), prefix_end(key.as_str()), cap], |r| {
+                    Ok((beneficiary_row(r)?, r.get::<_, Option<String>>(8)?))
+                })?;
+            for row in rows {
+                if let (b, Some(name_key)) = row? {
+                    candidates.push((b, name_key));
                 }
             }
         }
-        if rarest.0 == 0 {
-            return Ok(Vec::new());
+        if candidates.len() < limit {
+            let known: std::collections::HashSet<BeneficiaryId> =
+                candidates.iter().map(|(b, _)| b.id).collect();
+            for found in by_rarest_token(&conn, &tokens, limit)? {
+                if !known.contains(&found.0.id) {
+                    candidates.push(found);
+                }
+            }
         }
-        let driver = tokens[rarest.1];
-        let others: Vec<String> = tokens
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != rarest.1)
-            .map(|(_, t)| format!(" {t}"))
-            .collect();
-        // The other tokens, each a word start in " name_key" (up to three;
-        // more are checked in Rust below).
-        let mut sql = format!(
-            "SELECT DISTINCT {BENEFICIARY_COLUMNS}, b.name_key FROM name_tokens t
-             JOIN beneficiaries b ON b.id = t.beneficiary
-             LEFT JOIN households h ON h.id = b.household
-             WHERE t.token >= ?1 AND t.token < ?2 AND b.erased = 0"
-        );
-        for n in 0..others.len().min(3) {
-            sql.push_str(&format!(" AND instr(' ' || b.name_key, ?{}) > 0", n + 3));
-        }
-        sql.push_str(&format!(
-            " LIMIT {}",
-            limit.saturating_mul(20).clamp(50, 500)
-        ));
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut bound: Vec<&dyn rusqlite::ToSql> = Vec::new();
-        let end = prefix_end(driver);
-        bound.push(&driver);
-        bound.push(&end);
-        for other in others.iter().take(3) {
-            bound.push(other);
-        }
-        let rows = stmt.query_map(bound.as_slice(), |r| {
-            Ok((beneficiary_row(r)?, r.get::<_, Option<String>>(8)?))
-        })?;
         let wanted = tokens.len() as f32;
-        let mut hits = Vec::new();
-        for row in rows {
-            let (beneficiary, Some(name_key)) = row? else {
-                continue;
-            };
+        let mut hits = Vec::with_capacity(candidates.len());
+        for (beneficiary, name_key) in candidates {
             let name = NameKey::new(&name_key);
             let name_tokens: Vec<&str> = name.tokens().collect();
             if !tokens
@@ -484,4 +459,69 @@ impl Store {
         }
         Ok(None)
     }
+}
+
+/// Candidates whose name has a token starting with the rarest query token
+/// and, checked in the same query, the other tokens as word starts.
+fn by_rarest_token(
+    conn: &rusqlite::Connection,
+    tokens: &[&str],
+    limit: usize,
+) -> Result<Vec<(Beneficiary, String)>, StoreError> {
+    let mut rarest = (usize::MAX, 0);
+    {
+        let mut count = conn.prepare_cached(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM name_tokens WHERE token >= ?1 AND token < ?2 LIMIT ?3)",
+        )?;
+        for (index, token) in tokens.iter().enumerate() {
+            let n: i64 = count
+                .query_row(params![token, prefix_end(token), RARE_TOKEN_PROBE], |r| {
+                    r.get(0)
+                })?;
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            if n < rarest.0 {
+                rarest = (n, index);
+            }
+        }
+    }
+    if rarest.0 == 0 {
+        return Ok(Vec::new());
+    }
+    let driver = tokens[rarest.1];
+    let others: Vec<String> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != rarest.1)
+        .map(|(_, t)| format!(" {t}"))
+        .collect();
+    let mut sql = format!(
+        "SELECT DISTINCT {BENEFICIARY_COLUMNS}, b.name_key FROM name_tokens t
+         JOIN beneficiaries b ON b.id = t.beneficiary
+         LEFT JOIN households h ON h.id = b.household
+         WHERE t.token >= ?1 AND t.token < ?2 AND b.erased = 0"
+    );
+    // Up to three other tokens are checked in SQL; any more in Rust.
+    for n in 0..others.len().min(3) {
+        sql.push_str(&format!(" AND instr(' ' || b.name_key, ?{}) > 0", n + 3));
+    }
+    sql.push_str(&format!(
+        " LIMIT {}",
+        limit.saturating_mul(5).clamp(20, 200)
+    ));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let end = prefix_end(driver);
+    let mut bound: Vec<&dyn rusqlite::ToSql> = vec![&driver, &end];
+    for other in others.iter().take(3) {
+        bound.push(other);
+    }
+    let rows = stmt.query_map(bound.as_slice(), |r| {
+        Ok((beneficiary_row(r)?, r.get::<_, Option<String>>(8)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        if let (b, Some(name_key)) = row? {
+            out.push((b, name_key));
+        }
+    }
+    Ok(out)
 }

@@ -325,7 +325,10 @@ fn state_checked_in(store: &Store, household: qafila_domain::ids::HouseholdId) -
 fn a_store_saved_with_schema_1_opens_with_its_records() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/schema1.qafila.db"),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/schema1.qafila.db"
+        ),
         dir.path().join(DB_FILE),
     )
     .unwrap();
@@ -336,8 +339,21 @@ fn a_store_saved_with_schema_1_opens_with_its_records() {
     let suad = store.find_by_national_id(&nid).unwrap().unwrap();
     assert_eq!(suad.name.as_deref(), Some("سعاد عبد الرحمن"));
     let round = store.current_round().unwrap();
-    assert_eq!(store.received(suad.household, round.id, ItemCode::FoodBox).unwrap(), Quantity::units(1));
-    assert_eq!(store.unseal(suad.id).unwrap().unwrap().national_id.as_deref(), Some("29001150101235"));
+    assert_eq!(
+        store
+            .received(suad.household, round.id, ItemCode::FoodBox)
+            .unwrap(),
+        Quantity::units(1)
+    );
+    assert_eq!(
+        store
+            .unseal(suad.id)
+            .unwrap()
+            .unwrap()
+            .national_id
+            .as_deref(),
+        Some("29001150101235")
+    );
 }
 
 /// WAL: a write transaction held open elsewhere does not stop reads (a
@@ -346,11 +362,15 @@ fn a_store_saved_with_schema_1_opens_with_its_records() {
 fn reads_are_not_blocked_by_an_open_write() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path(), "d", NOW).unwrap();
-    store.register(person("هدى حسن", None, 3), volunteer(), NOW).unwrap();
+    store
+        .register(person("هدى حسن", None, 3), volunteer(), NOW)
+        .unwrap();
     let writer = rusqlite_connection(dir.path());
     // EXCLUSIVE would lock readers out of a rollback-journal database; in
     // WAL mode they go on reading the last committed state.
-    writer.execute_batch("BEGIN EXCLUSIVE; DELETE FROM name_tokens;").unwrap();
+    writer
+        .execute_batch("BEGIN EXCLUSIVE; DELETE FROM name_tokens;")
+        .unwrap();
     let found = store.search("هدى", today(), 5).unwrap();
     assert_eq!(found.len(), 1, "the reader sees the last committed state");
     writer.execute_batch("ROLLBACK").unwrap();
