@@ -351,7 +351,10 @@ impl Store {
                 }
             }
         }
-        if candidates.len() < limit {
+        // A name typed from its start that matched is answered; the token path
+        // is for one-word queries (a family name) and for names typed out of
+        // order or without a middle name.
+        if candidates.is_empty() || (tokens.len() == 1 && candidates.len() < limit) {
             let known: std::collections::HashSet<BeneficiaryId> =
                 candidates.iter().map(|(b, _)| b.id).collect();
             for found in by_rarest_token(&conn, &tokens, limit)? {
