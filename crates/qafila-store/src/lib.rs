@@ -16,6 +16,7 @@
 //! This is the only crate that sees rusqlite.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod checkpoint;
 pub mod error;
 pub mod migrations;
 pub mod personal;
@@ -54,6 +55,9 @@ pub struct Store {
     nid_key: qafila_domain::nid::NidKey,
     read: Mutex<Connection>,
     writer: WriterHandle,
+    // Declared last: dropped after the writer, so the final checkpoint sees
+    // every write.
+    _checkpoint: checkpoint::Checkpointer,
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -125,12 +129,14 @@ impl Store {
         .map_err(sqlite)?;
         read.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sqlite)?;
+        let checkpoint = checkpoint::Checkpointer::start(&path)?;
         Ok(Store {
             path,
             device,
             nid_key,
             read: Mutex::new(read),
             writer: WriterHandle::start(writer)?,
+            _checkpoint: checkpoint,
         })
     }
 

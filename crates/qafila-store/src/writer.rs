@@ -46,6 +46,9 @@ pub fn doc_day(at: Timestamp) -> NaiveDate {
 
 impl Writer {
     pub(crate) fn new(conn: Connection, path: PathBuf) -> Result<Self, StoreError> {
+        // Checkpoints run on their own thread (`checkpoint.rs`), not inside
+        // the commit that happens to cross SQLite's threshold.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (device, clock, next_seq): (Vec<u8>, i64, i64) = conn.query_row(
             "SELECT id, clock, next_seq FROM device WHERE singleton = 1",
             [],
