@@ -1,0 +1,12 @@
+//! `Record::decode` on untrusted bytes: never panics, and whatever it accepts
+//! re-encodes to exactly the bytes it was given.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use qafila_proto::record::Record;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(value) = Record::decode(data) {
+        assert_eq!(value.encode(), data, "accepted a non-canonical encoding");
+    }
+});

@@ -1,0 +1,163 @@
+//! JSON bodies of the control requests: scopes, enrollment, membership and
+//! keys. Binary fields (public keys, certificates, wrapped keys) travel as
+//! standard base64.
+//!
+//! | Request | Who | Body → answer |
+//! |---|---|---|
+//! | `POST /v1/scopes` | a lead device (self-signed) | [`CreateScope`] → 204 |
+//! | `POST /v1/scopes/{s}/invites` | the lead | [`Invite`] → 204 |
+//! | `POST /v1/enroll` | a new device (self-signed) | [`Enroll`] → [`Enrolled`] |
+//! | `GET /v1/scopes/{s}/members` | members | → `Vec<Member>` |
+//! | `POST /v1/scopes/{s}/members/{d}/approve` | the lead | [`Approve`] → 204 |
+//! | `POST /v1/scopes/{s}/members/{d}/revoke` | the lead | [`Revoke`] → 204 |
+//! | `GET /v1/scopes/{s}/keys` | approved members | → `Vec<WrappedKey>` |
+//! | `GET /v1/scopes/{s}/heads` | approved members | → binary `Cursors` |
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+
+use crate::Uid;
+
+/// Bytes carried as base64 in JSON.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct B64(pub Vec<u8>);
+
+impl std::fmt::Debug for B64 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "B64({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for B64 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for B64 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD
+            .decode(text.as_bytes())
+            .map(B64)
+            .map_err(|_| serde::de::Error::custom("not base64"))
+    }
+}
+
+impl B64 {
+    /// The bytes as a fixed-size key, if they have that size.
+    pub fn key(&self) -> Option<[u8; 32]> {
+        <[u8; 32]>::try_from(self.0.as_slice()).ok()
+    }
+}
+
+/// A device's public identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceKeys {
+    /// The device.
+    pub device: Uid,
+    /// Its human name ("Tablet 3", "Mona's phone").
+    pub name: String,
+    /// Ed25519: signs requests and records.
+    pub signing: B64,
+    /// X25519: receives wrapped scope keys.
+    pub encryption: B64,
+}
+
+/// Registers a scope with its lead (also used to publish an existing scope,
+/// with its members and keys, to another relay).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateScope {
+    /// The scope (the convoy's id).
+    pub scope: Uid,
+    /// The lead device, which signs this request.
+    pub lead: DeviceKeys,
+    /// Members already approved elsewhere (when publishing to a site relay).
+    #[serde(default)]
+    pub members: Vec<Member>,
+    /// Their wrapped keys.
+    #[serde(default)]
+    pub keys: Vec<DeviceKey>,
+}
+
+/// A one-time enrollment code, stored by its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    /// SHA-256 of the code's secret part, hex.
+    pub code_hash: String,
+    /// After this, the code is refused.
+    pub expires_ms: u64,
+    /// How many devices may enroll with it.
+    pub uses: u32,
+}
+
+/// A device asks to join a scope with a code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enroll {
+    /// The code's secret part.
+    pub secret: String,
+    /// The new device.
+    pub device: DeviceKeys,
+}
+
+/// The answer to an enrollment: which scope, and who leads it (the device
+/// checks the lead's key against the fingerprint in its code).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrolled {
+    /// The scope joined.
+    pub scope: Uid,
+    /// Its lead.
+    pub lead: DeviceKeys,
+}
+
+/// A member of a scope as the relay knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The device.
+    pub keys: DeviceKeys,
+    /// `lead`, or `member`.
+    pub role: String,
+    /// `pending`, `approved` or `revoked`.
+    pub status: String,
+    /// The lead's signed statement approving (or revoking) this device:
+    /// devices trust the roster only through these.
+    #[serde(default)]
+    pub certificate: B64,
+}
+
+/// A scope key wrapped to one device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrappedKey {
+    /// The key generation.
+    pub epoch: u32,
+    /// Sealed to the device's X25519 key.
+    pub wrapped: B64,
+}
+
+/// A wrapped key and its recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceKey {
+    /// Who can unwrap it.
+    pub device: Uid,
+    /// The key.
+    pub key: WrappedKey,
+}
+
+/// The lead approves a pending device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approve {
+    /// The lead's signed approval.
+    pub certificate: B64,
+    /// Every key generation, wrapped to the device.
+    pub keys: Vec<WrappedKey>,
+}
+
+/// The lead revokes a device and rotates the scope key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoke {
+    /// The lead's signed revocation.
+    pub certificate: B64,
+    /// The new key generation, wrapped to every remaining device.
+    pub rotation: Vec<DeviceKey>,
+}
