@@ -24,6 +24,7 @@ use clap::{Parser, Subcommand};
 
 mod beneficiary;
 mod beneficiary_import;
+mod convoy;
 mod device;
 mod distribution;
 mod failure;
@@ -77,6 +78,16 @@ enum Command {
     Round(stock::RoundCommand),
     /// Everything the lead must review.
     Anomalies,
+    /// Convoys: create, codes, devices, approve, revoke, publish.
+    #[command(subcommand)]
+    Convoy(convoy::ConvoyCommand),
+    /// Join a convoy with a code from its lead.
+    Enroll(convoy::EnrollArgs),
+    /// Sync now with the convoy's relay; prints what moved.
+    Sync(convoy::SyncArgs),
+    /// Run a relay, or forward between relays.
+    #[command(subcommand)]
+    Relay(convoy::RelayCommand),
     /// Diagnostics for the field and for crash tests.
     #[command(subcommand, hide = true)]
     Selftest(SelftestCommand),
@@ -112,6 +123,10 @@ fn main() -> ExitCode {
         Command::Day(command) => stock::day(&dir, command, &output),
         Command::Round(command) => stock::round(&dir, command, &output),
         Command::Anomalies => stock::anomalies(&dir, &output),
+        Command::Convoy(command) => convoy::convoy(&dir, command, &output),
+        Command::Enroll(args) => convoy::enroll(&dir, args, &output),
+        Command::Sync(args) => convoy::sync(&dir, args, &output),
+        Command::Relay(command) => convoy::relay(&dir, command, &output),
         Command::Selftest(SelftestCommand::Handouts(args)) => {
             selftest::handouts(&dir, args, &output)
         }

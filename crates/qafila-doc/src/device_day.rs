@@ -176,6 +176,53 @@ impl DeviceDayDoc {
         apply_untrusted(&mut self.doc, chunk)
     }
 
+    /// Applies received chunks (another device's changes, untrusted) and
+    /// returns the events they added, decoded. On any error the document is
+    /// left as it was: the caller quarantines the chunks.
+    pub fn apply_new(&mut self, chunks: &[u8]) -> Result<Vec<Event>, DocError> {
+        let before = self.doc.get_heads();
+        let mut trial = self.doc.fork();
+        guarded(|| trial.load_incremental(chunks))?;
+        let after = trial.get_heads();
+        let events = self.events.clone();
+        let patches =
+            match std::panic::catch_unwind(AssertUnwindSafe(|| trial.diff(&before, &after))) {
+                Ok(patches) => patches,
+                Err(_) => return Err(DocError::Crashed),
+            };
+        let mut out = Vec::new();
+        for patch in patches {
+            if patch.obj != events {
+                continue;
+            }
+            if let automerge::PatchAction::PutMap { key, value, .. } = patch.action {
+                let bytes = match &value.0 {
+                    Value::Scalar(v) => v.as_bytes(),
+                    _ => None,
+                };
+                let event = bytes
+                    .ok_or(DecodeError::Invalid("value type"))
+                    .and_then(codec::decode)
+                    .map_err(|error| DocError::Event {
+                        key: key.clone(),
+                        error,
+                    })?;
+                if event.id.to_string() != key {
+                    return Err(DocError::Event {
+                        key,
+                        error: DecodeError::Invalid("event stored under another id"),
+                    });
+                }
+                out.push(event);
+            }
+        }
+        let actor = self.doc.get_actor().clone();
+        trial.set_actor(actor);
+        let _ = trial.save_incremental();
+        self.doc = trial;
+        Ok(out)
+    }
+
     /// Merges another document of the same lineage into this one.
     pub fn merge(&mut self, other: &mut DeviceDayDoc) -> Result<(), DocError> {
         self.doc.merge(&mut other.doc)?;

@@ -129,7 +129,10 @@ mod tests {
         let header = sign(&key, device, "POST", "/v1/x", 1_000_000, b"body");
         let claim = Claim::parse(&header).unwrap();
         assert_eq!(claim.device, device);
-        assert_eq!(claim.verify(&public, 1_000_500, "POST", "/v1/x", b"body"), Ok(()));
+        assert_eq!(
+            claim.verify(&public, 1_000_500, "POST", "/v1/x", b"body"),
+            Ok(())
+        );
         assert_eq!(
             claim.verify(&public, 1_000_500, "POST", "/v1/x", b"bodY"),
             Err(AuthError::BadSignature)
@@ -139,7 +142,13 @@ mod tests {
             Err(AuthError::BadSignature)
         );
         assert_eq!(
-            claim.verify(&public, 1_000_000 + MAX_SKEW_MS + 1, "POST", "/v1/x", b"body"),
+            claim.verify(
+                &public,
+                1_000_000 + MAX_SKEW_MS + 1,
+                "POST",
+                "/v1/x",
+                b"body"
+            ),
             Err(AuthError::Skew)
         );
         let other = SigningKey::from_bytes(&[8; 32]).verifying_key().to_bytes();

@@ -21,7 +21,7 @@ pub mod auth;
 pub mod batch;
 pub mod control;
 pub mod record;
-mod wire;
+pub mod wire;
 
 use std::fmt;
 
@@ -50,7 +50,10 @@ impl Uid {
         // only (no `+` that `from_str_radix` would allow).
         let hex: String = match text.len() {
             32 => text.to_owned(),
-            36 if text.char_indices().all(|(i, c)| (c == '-') == matches!(i, 8 | 13 | 18 | 23)) => {
+            36 if text
+                .char_indices()
+                .all(|(i, c)| (c == '-') == matches!(i, 8 | 13 | 18 | 23)) =>
+            {
                 text.chars().filter(|c| *c != '-').collect()
             }
             _ => return None,

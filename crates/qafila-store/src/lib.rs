@@ -23,6 +23,7 @@ pub mod personal;
 pub mod projection;
 pub mod registry;
 pub mod setup;
+pub mod sync;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

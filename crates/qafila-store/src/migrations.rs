@@ -10,7 +10,10 @@ use rusqlite::{Connection, params};
 use crate::error::StoreError;
 
 /// The migrations, in order. Never edit a released one; append.
-pub const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_sync.sql"),
+];
 
 /// FNV-1a: a stable checksum (std's hasher may change between releases).
 fn checksum(sql: &str) -> String {

@@ -1,0 +1,263 @@
+//! Convoys and sync, for the shells: create a convoy and its codes, enroll,
+//! approve, revoke, list devices, publish to a site relay, forward between
+//! relays, and sync now. The network work runs on a small tokio runtime
+//! owned by the call, so the façade stays a plain blocking API (the desktop
+//! shell calls it off the UI thread).
+
+use qafila_proto::Uid;
+use qafila_store::sync::Convoy;
+use qafila_sync::SyncError;
+use qafila_sync::convoy as ops;
+use serde::Serialize;
+
+use crate::{App, AppError};
+
+impl From<SyncError> for AppError {
+    fn from(e: SyncError) -> Self {
+        let mut error = AppError::new(e.code(), e.to_string(), e.message_ar());
+        error.retryable = e.retryable();
+        error
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            AppError::new(
+                "runtime",
+                format!("could not start the network runtime: {e}"),
+                "تعذر تشغيل الشبكة",
+            )
+        })
+}
+
+/// A convoy as shells show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConvoyDto {
+    /// Its id.
+    pub id: String,
+    /// Its name (empty until a volunteer's first sync brings the plan).
+    pub name: String,
+    /// Its date.
+    pub day: String,
+    /// Its relay.
+    pub relay: String,
+    /// `lead` or `member`.
+    pub role: String,
+    /// `pending`, `approved` or `revoked`.
+    pub status: String,
+    /// Sites on its route.
+    pub sites: Vec<String>,
+    /// New enrollment codes, when just made.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<String>,
+}
+
+impl ConvoyDto {
+    fn of(convoy: &Convoy, codes: Vec<String>) -> Self {
+        ConvoyDto {
+            id: Uid(convoy.id).to_string(),
+            name: convoy.name.clone(),
+            day: convoy.day.clone(),
+            relay: convoy.relay.clone(),
+            role: convoy.role.clone(),
+            status: convoy.status.clone(),
+            sites: convoy.sites.clone(),
+            codes,
+        }
+    }
+}
+
+/// A device of a convoy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberDto {
+    /// Its id.
+    pub device: String,
+    /// Its name.
+    pub name: String,
+    /// `lead` or `member`.
+    pub role: String,
+    /// `pending`, `approved` or `revoked`.
+    pub status: String,
+}
+
+/// What a sync moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncDto {
+    /// The convoy.
+    pub convoy: String,
+    /// The relay used.
+    pub relay: String,
+    /// This device's events sealed into new records.
+    pub sealed_events: u64,
+    /// Registry entries sealed.
+    pub sealed_registry: u64,
+    /// Records the relay newly stored.
+    pub uploaded: u64,
+    /// Records downloaded.
+    pub downloaded: u64,
+    /// Events applied.
+    pub applied_events: u64,
+    /// Registry entries applied.
+    pub applied_registry: u64,
+    /// Records set aside as unreadable or not authentic.
+    pub quarantined: u64,
+}
+
+impl App {
+    fn convoy(&self, id: Option<&str>) -> Result<Convoy, AppError> {
+        Ok(ops::current(self.store(), id)?)
+    }
+
+    /// Creates a convoy led by this device.
+    pub fn convoy_create(
+        &self,
+        name: &str,
+        day: &str,
+        sites: &[String],
+        relay: &str,
+        codes: usize,
+    ) -> Result<ConvoyDto, AppError> {
+        if name.trim().is_empty() {
+            return Err(AppError::new(
+                "convoy_name_required",
+                "give the convoy a name",
+                "اكتب اسم القافلة",
+            ));
+        }
+        if chrono::NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d").is_err() {
+            return Err(AppError::invalid(
+                "invalid_date",
+                format!("`{day}` is not a date like 2026-12-01"),
+            ));
+        }
+        let (now, _) = self.now();
+        let created = runtime()?.block_on(ops::create(
+            self.store(),
+            name,
+            day,
+            sites,
+            relay,
+            codes.max(1),
+            now,
+        ))?;
+        Ok(ConvoyDto::of(&created.convoy, created.codes))
+    }
+
+    /// More one-time enrollment codes for a convoy this device leads.
+    pub fn convoy_invite(&self, convoy: Option<&str>, count: usize) -> Result<ConvoyDto, AppError> {
+        let convoy = self.convoy(convoy)?;
+        let (now, _) = self.now();
+        let codes = runtime()?.block_on(ops::invite(self.store(), &convoy, count.max(1), now))?;
+        Ok(ConvoyDto::of(&convoy, codes))
+    }
+
+    /// Joins a convoy with a code from its lead.
+    pub fn enroll(&self, relay: &str, code: &str) -> Result<ConvoyDto, AppError> {
+        let convoy = runtime()?.block_on(ops::enroll(self.store(), relay, code))?;
+        Ok(ConvoyDto::of(&convoy, Vec::new()))
+    }
+
+    /// The convoys this device belongs to.
+    pub fn convoys(&self) -> Result<Vec<ConvoyDto>, AppError> {
+        Ok(self
+            .store()
+            .convoys()?
+            .iter()
+            .map(|c| ConvoyDto::of(c, Vec::new()))
+            .collect())
+    }
+
+    /// The convoy's devices, from the relay.
+    pub fn convoy_devices(&self, convoy: Option<&str>) -> Result<Vec<MemberDto>, AppError> {
+        let convoy = self.convoy(convoy)?;
+        let members = runtime()?.block_on(ops::devices(self.store(), &convoy))?;
+        Ok(members
+            .into_iter()
+            .map(|m| MemberDto {
+                device: m.keys.device.to_string(),
+                name: m.keys.name,
+                role: m.role,
+                status: m.status,
+            })
+            .collect())
+    }
+
+    /// Approves a pending device (by id prefix or name).
+    pub fn convoy_approve(
+        &self,
+        convoy: Option<&str>,
+        device: &str,
+    ) -> Result<MemberDto, AppError> {
+        let convoy = self.convoy(convoy)?;
+        let m = runtime()?.block_on(ops::approve(self.store(), &convoy, device))?;
+        Ok(MemberDto {
+            device: m.keys.device.to_string(),
+            name: m.keys.name,
+            role: m.role,
+            status: "approved".into(),
+        })
+    }
+
+    /// Revokes a device and rotates the convoy's key.
+    pub fn convoy_revoke(&self, convoy: Option<&str>, device: &str) -> Result<MemberDto, AppError> {
+        let convoy = self.convoy(convoy)?;
+        let m = runtime()?.block_on(ops::revoke(self.store(), &convoy, device))?;
+        Ok(MemberDto {
+            device: m.keys.device.to_string(),
+            name: m.keys.name,
+            role: m.role,
+            status: "revoked".into(),
+        })
+    }
+
+    /// Registers the convoy on another relay (a site relay).
+    pub fn convoy_publish(&self, convoy: Option<&str>, relay: &str) -> Result<ConvoyDto, AppError> {
+        let convoy = self.convoy(convoy)?;
+        runtime()?.block_on(ops::publish(self.store(), &convoy, relay))?;
+        Ok(ConvoyDto::of(&convoy, Vec::new()))
+    }
+
+    /// Copies records both ways between two relays; returns how many moved.
+    pub fn relay_forward(
+        &self,
+        convoy: Option<&str>,
+        from: &str,
+        to: &str,
+    ) -> Result<u64, AppError> {
+        let convoy = self.convoy(convoy)?;
+        Ok(runtime()?.block_on(ops::forward(self.store(), &convoy, from, to))?)
+    }
+
+    /// Syncs now, retrying a few times with backoff while the relay is
+    /// unreachable (`attempts` = 1: no retry).
+    pub fn sync(
+        &self,
+        convoy: Option<&str>,
+        relay: Option<&str>,
+        attempts: u32,
+    ) -> Result<SyncDto, AppError> {
+        let convoy = self.convoy(convoy)?;
+        let clock = self.clock.clone();
+        let report = runtime()?.block_on(ops::sync_with_retry(
+            self.store(),
+            &convoy,
+            relay,
+            attempts.max(1),
+            move || clock().0,
+        ))?;
+        Ok(SyncDto {
+            convoy: Uid(convoy.id).to_string(),
+            relay: report.relay,
+            sealed_events: report.sealed_events,
+            sealed_registry: report.sealed_registry,
+            uploaded: report.uploaded,
+            downloaded: report.downloaded,
+            applied_events: report.applied.events,
+            applied_registry: report.applied.registry,
+            quarantined: report.applied.quarantined,
+        })
+    }
+}

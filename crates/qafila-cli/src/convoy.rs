@@ -1,0 +1,385 @@
+//! `qafila convoy ...`, `qafila enroll`, `qafila sync` and `qafila relay ...`:
+//! convoys, devices and sync through a blind relay.
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use qafila_app::convoy::{ConvoyDto, MemberDto, SyncDto};
+use serde::Serialize;
+
+use crate::device::open;
+use crate::failure::Failure;
+use crate::output::{Output, Report};
+
+#[derive(Debug, Subcommand)]
+pub enum ConvoyCommand {
+    /// Create a convoy led by this device; prints enrollment codes.
+    Create(CreateArgs),
+    /// Make more one-time enrollment codes (lead).
+    Invite(InviteArgs),
+    /// The convoys this device belongs to.
+    List,
+    /// The convoy's devices and their status, from the relay.
+    Devices(Which),
+    /// Let an enrolled device sync (lead).
+    Approve(DeviceArgs),
+    /// Refuse a device from now on and rotate the convoy key (lead).
+    Revoke(DeviceArgs),
+    /// Register the convoy on another relay, e.g. a site relay (lead).
+    Publish(PublishArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The convoy's name.
+    #[arg(long)]
+    name: String,
+    /// Its date, YYYY-MM-DD.
+    #[arg(long)]
+    date: String,
+    /// A site (village) on its route; repeat for several.
+    #[arg(long = "site", value_name = "SITE")]
+    sites: Vec<String>,
+    /// The relay's address, e.g. https://relay.example.org.
+    #[arg(long)]
+    relay: String,
+    /// How many one-time codes to print (one per volunteer device).
+    #[arg(long, default_value_t = 1)]
+    codes: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct Which {
+    /// The convoy (id prefix or name); default: the newest.
+    #[arg(long)]
+    convoy: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    #[command(flatten)]
+    which: Which,
+    /// How many codes.
+    #[arg(long, default_value_t = 1)]
+    count: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct DeviceArgs {
+    /// The device: its id (or the start of it) or its name.
+    device: String,
+    #[command(flatten)]
+    which: Which,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The other relay's address.
+    #[arg(long)]
+    relay: String,
+    #[command(flatten)]
+    which: Which,
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// The relay's address.
+    #[arg(long)]
+    relay: String,
+    /// The code the convoy lead gave you.
+    #[arg(long)]
+    code: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    which: Which,
+    /// Sync through this relay instead of the convoy's (a site relay).
+    #[arg(long)]
+    relay: Option<String>,
+    /// Tries while the relay is unreachable, with backoff (1: no retry).
+    #[arg(long, default_value_t = 1)]
+    attempts: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RelayCommand {
+    /// Run a relay.
+    Serve(ServeArgs),
+    /// Copy records both ways between two relays (lead's device).
+    Forward(ForwardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 0.0.0.0:8443.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// SQLite database file (the default storage).
+    #[arg(long, conflicts_with = "database_url")]
+    db: Option<PathBuf>,
+    /// PostgreSQL URL, for several relays sharing one database.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// A TOML configuration file.
+    #[arg(long, env = "QAFILA_RELAY_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ForwardArgs {
+    /// One relay.
+    #[arg(long)]
+    from: String,
+    /// The other.
+    #[arg(long)]
+    to: String,
+    #[command(flatten)]
+    which: Which,
+}
+
+pub fn convoy(dir: &Path, command: ConvoyCommand, output: &Output) -> anyhow::Result<()> {
+    let app = open(dir)?;
+    match command {
+        ConvoyCommand::Create(a) => output.emit(
+            &app.convoy_create(&a.name, &a.date, &a.sites, &a.relay, a.codes)
+                .map_err(Failure::from)?,
+        ),
+        ConvoyCommand::Invite(a) => output.emit(
+            &app.convoy_invite(a.which.convoy.as_deref(), a.count)
+                .map_err(Failure::from)?,
+        ),
+        ConvoyCommand::List => output.emit(&Convoys {
+            convoys: app.convoys().map_err(Failure::from)?,
+        }),
+        ConvoyCommand::Devices(w) => output.emit(&Devices {
+            devices: app
+                .convoy_devices(w.convoy.as_deref())
+                .map_err(Failure::from)?,
+        }),
+        ConvoyCommand::Approve(a) => output.emit(
+            &app.convoy_approve(a.which.convoy.as_deref(), &a.device)
+                .map_err(Failure::from)?,
+        ),
+        ConvoyCommand::Revoke(a) => output.emit(
+            &app.convoy_revoke(a.which.convoy.as_deref(), &a.device)
+                .map_err(Failure::from)?,
+        ),
+        ConvoyCommand::Publish(a) => output.emit(
+            &app.convoy_publish(a.which.convoy.as_deref(), &a.relay)
+                .map_err(Failure::from)?,
+        ),
+    }
+}
+
+pub fn enroll(dir: &Path, args: EnrollArgs, output: &Output) -> anyhow::Result<()> {
+    let app = open(dir)?;
+    output.emit(&app.enroll(&args.relay, &args.code).map_err(Failure::from)?)
+}
+
+pub fn sync(dir: &Path, args: SyncArgs, output: &Output) -> anyhow::Result<()> {
+    let app = open(dir)?;
+    output.emit(
+        &app.sync(
+            args.which.convoy.as_deref(),
+            args.relay.as_deref(),
+            args.attempts,
+        )
+        .map_err(Failure::from)?,
+    )
+}
+
+pub fn relay(dir: &Path, command: RelayCommand, output: &Output) -> anyhow::Result<()> {
+    match command {
+        RelayCommand::Serve(args) => serve(args),
+        RelayCommand::Forward(args) => {
+            let app = open(dir)?;
+            let moved = app
+                .relay_forward(args.which.convoy.as_deref(), &args.from, &args.to)
+                .map_err(Failure::from)?;
+            output.emit(&Forwarded { moved })
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config =
+        qafila_relay::Config::load(args.config.as_deref(), |name| std::env::var(name).ok())
+            .map_err(|e| Failure {
+                code: "relay_config",
+                message: e.to_string(),
+                message_ar: "إعدادات الخادم غير صحيحة".into(),
+            })?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(db) = args.db {
+        config = config.with_db(db);
+    }
+    if let Some(url) = args.database_url {
+        config = config.with_database_url(url);
+    }
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("QAFILA_RELAY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Failure {
+                code: "relay_listen",
+                message: format!("cannot listen on {}: {e}", config.listen),
+                message_ar: "تعذر فتح عنوان الاستماع".into(),
+            })?;
+        // Tell whoever started us where we listen (port 0 picks a free one).
+        println!("listening on {}", listener.local_addr()?);
+        qafila_relay::serve(config, listener, shutdown())
+            .await
+            .map_err(|e| Failure {
+                code: "relay_failed",
+                message: e.to_string(),
+                message_ar: "توقف الخادم بسبب خطأ".into(),
+            })?;
+        Ok(())
+    })
+}
+
+async fn shutdown() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+#[derive(Serialize)]
+struct Convoys {
+    convoys: Vec<ConvoyDto>,
+}
+
+#[derive(Serialize)]
+struct Devices {
+    devices: Vec<MemberDto>,
+}
+
+#[derive(Serialize)]
+struct Forwarded {
+    moved: u64,
+}
+
+impl Report for ConvoyDto {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let name = if self.name.is_empty() {
+            "(name arrives with the first sync)"
+        } else {
+            &self.name
+        };
+        writeln!(out, "Convoy «{name}» {} / القافلة", self.day)?;
+        writeln!(out, "  id      {}", self.id)?;
+        writeln!(out, "  relay   {}", self.relay)?;
+        writeln!(out, "  role    {}  status {}", self.role, self.status)?;
+        if !self.sites.is_empty() {
+            writeln!(out, "  sites   {}", self.sites.join("، "))?;
+        }
+        for code in &self.codes {
+            writeln!(out, "  enrollment code / كود التسجيل: {code}")?;
+        }
+        if self.status == "pending" {
+            writeln!(
+                out,
+                "Waiting for the lead's approval / في انتظار موافقة القائد"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Report for Convoys {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.convoys.is_empty() {
+            return writeln!(out, "No convoy yet / لا توجد قافلة بعد");
+        }
+        for c in &self.convoys {
+            writeln!(
+                out,
+                "{}  {}  {}  {}  {}",
+                c.id, c.day, c.role, c.status, c.name
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Report for MemberDto {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "{} «{}» is now {} / الجهاز: {}",
+            self.device, self.name, self.status, self.status
+        )
+    }
+}
+
+impl Report for Devices {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        for d in &self.devices {
+            writeln!(
+                out,
+                "{}  {:<8} {:<8} {}",
+                d.device, d.role, d.status, d.name
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Report for SyncDto {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "Synced with {} / تمت المزامنة", self.relay)?;
+        writeln!(
+            out,
+            "  sent      {} new records ({} events, {} registry entries sealed)",
+            self.uploaded, self.sealed_events, self.sealed_registry
+        )?;
+        writeln!(
+            out,
+            "  received  {} records: {} events, {} registry entries",
+            self.downloaded, self.applied_events, self.applied_registry
+        )?;
+        if self.quarantined > 0 {
+            writeln!(
+                out,
+                "  set aside {} records that could not be verified or read (see `qafila anomalies`)",
+                self.quarantined
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Report for Forwarded {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "Forwarded {} records / تم تمرير {} سجل",
+            self.moved, self.moved
+        )
+    }
+}

@@ -1,0 +1,876 @@
+//! The shared backend: one PostgreSQL database that several relay processes
+//! use at once (behind a load balancer). Same tables and the same answers
+//! as [`super::sqlite`]; `bytea` for blobs, `bigint` for integers.
+//!
+//! Connections come from a small pool of its own (a semaphore over at most
+//! [`POOL_SIZE`] clients, opened when first needed), so concurrent handlers
+//! each get a client of their own for their transactions.
+//!
+//! Concurrency between processes:
+//!
+//! - the schema is created under a transaction-scoped advisory lock, so
+//!   relays starting together do not race on `CREATE TABLE IF NOT EXISTS`;
+//! - `put_records` takes transaction-scoped advisory locks before reading:
+//!   one per (scope, device) log it writes (or, for a batch spanning many
+//!   devices, one exclusive lock on the whole scope), and one per scope for
+//!   its registry when the batch holds keyed records, so two uploads of the
+//!   same log, or of two versions of the same registry key, are serialised
+//!   exactly as SQLite's single writer serialises them. Locks are always
+//!   taken in the same order (scope, registry, then logs by lock id), so
+//!   uploads cannot deadlock one another;
+//! - `enroll` locks the code's row (`SELECT ... FOR UPDATE`), so a code with
+//!   one use left admits one device however many relays are asked at once;
+//! - `fetch` reads in one `REPEATABLE READ` snapshot, as SQLite's read
+//!   transaction does.
+//!
+//! A compacted registry entry's bytes are set to NULL: PostgreSQL keeps the
+//! old row version on disk until (auto)vacuum reclaims it, so erasure on
+//! PostgreSQL reaches the disk only after vacuum runs.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use qafila_proto::Uid;
+use qafila_proto::batch::{Cursors, Outcome};
+use qafila_proto::control::{
+    B64, CreateScope, DeviceKey, DeviceKeys, Enrolled, Invite, Member, WrappedKey,
+};
+use qafila_proto::record::Record;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
+
+use super::{MemberRow, Page, Role, Status, Storage, StorageError, digest, keyed};
+
+/// Most connections one relay process opens to the database.
+pub const POOL_SIZE: usize = 12;
+
+/// A batch writing more logs than this locks its whole scope instead of
+/// each log, so one transaction never holds more than a few dozen locks.
+const MAX_LOG_LOCKS: usize = 32;
+
+/// Rows read at a time while filling a download page (doubling up to
+/// [`FETCH_ROWS_MAX`]), so a small page does not read a whole log.
+const FETCH_ROWS_MIN: i32 = 16;
+const FETCH_ROWS_MAX: i32 = 512;
+
+/// The advisory lock held while creating the schema ("Qafila" in ASCII).
+const SCHEMA_LOCK: i64 = 0x5161_6669_6c61_0001;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS scopes (
+    scope       bytea PRIMARY KEY,
+    lead        bytea NOT NULL
+);
+CREATE TABLE IF NOT EXISTS members (
+    scope       bytea NOT NULL,
+    device      bytea NOT NULL,
+    name        text NOT NULL,
+    signing     bytea NOT NULL,
+    encryption  bytea NOT NULL,
+    role        text NOT NULL,
+    status      text NOT NULL,
+    certificate bytea NOT NULL,
+    PRIMARY KEY (scope, device)
+);
+CREATE TABLE IF NOT EXISTS invites (
+    code_hash   text PRIMARY KEY,
+    scope       bytea NOT NULL,
+    expires_ms  bigint NOT NULL,
+    uses_left   bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS wrapped_keys (
+    scope       bytea NOT NULL,
+    device      bytea NOT NULL,
+    epoch       bigint NOT NULL,
+    wrapped     bytea NOT NULL,
+    PRIMARY KEY (scope, device, epoch)
+);
+CREATE TABLE IF NOT EXISTS logs (
+    scope       bytea NOT NULL,
+    device      bytea NOT NULL,
+    last        bigint NOT NULL,
+    PRIMARY KEY (scope, device)
+);
+CREATE TABLE IF NOT EXISTS records (
+    scope       bytea NOT NULL,
+    device      bytea NOT NULL,
+    seq         bigint NOT NULL,
+    digest      bytea NOT NULL,
+    key         bytea,
+    version     bigint,
+    bytes       bytea,
+    PRIMARY KEY (scope, device, seq)
+);
+CREATE INDEX IF NOT EXISTS records_live_key ON records (scope, key)
+    WHERE key IS NOT NULL AND bytes IS NOT NULL;
+";
+
+const SELECT_MEMBER: &str = "SELECT name, signing, encryption, role, status, certificate
+     FROM members WHERE scope = $1 AND device = $2";
+const UPSERT_MEMBER: &str =
+    "INSERT INTO members (scope, device, name, signing, encryption, role, status, certificate)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (scope, device) DO UPDATE SET
+         status = excluded.status, certificate = excluded.certificate";
+const INSERT_MEMBER: &str =
+    "INSERT INTO members (scope, device, name, signing, encryption, role, status, certificate)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (scope, device) DO NOTHING";
+const PUT_KEY: &str =
+    "INSERT INTO wrapped_keys (scope, device, epoch, wrapped) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (scope, device, epoch) DO UPDATE SET wrapped = excluded.wrapped";
+const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
+const LOCK_SHARED: &str = "SELECT pg_advisory_xact_lock_shared($1)";
+const SELECT_DIGEST: &str =
+    "SELECT digest FROM records WHERE scope = $1 AND device = $2 AND seq = $3";
+const SELECT_LAST: &str = "SELECT last FROM logs WHERE scope = $1 AND device = $2";
+const SELECT_LIVE_KEY: &str = "SELECT device, seq, version FROM records
+     WHERE scope = $1 AND key = $2 AND bytes IS NOT NULL
+     ORDER BY version DESC LIMIT 1";
+const CLEAR_BYTES: &str =
+    "UPDATE records SET bytes = NULL WHERE scope = $1 AND device = $2 AND seq = $3";
+const INSERT_RECORD: &str = "INSERT INTO records (scope, device, seq, digest, key, version, bytes)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const SET_LAST: &str = "INSERT INTO logs (scope, device, last) VALUES ($1, $2, $3)
+     ON CONFLICT (scope, device) DO UPDATE SET last = excluded.last";
+const HEADS: &str = "SELECT device, last FROM logs WHERE scope = $1 ORDER BY device";
+const FETCH_LOG: &str = "SELECT seq, bytes FROM records
+     WHERE scope = $1 AND device = $2 AND seq > $3 ORDER BY seq";
+
+fn backend(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Backend(e.to_string())
+}
+
+impl From<tokio_postgres::Error> for StorageError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        backend(e)
+    }
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn uid(bytes: Vec<u8>) -> Uid {
+    Uid(<[u8; 16]>::try_from(bytes.as_slice()).unwrap_or_default())
+}
+
+/// A 64-bit advisory lock id for a named thing.
+fn lock_id(domain: &[u8], parts: &[&[u8]]) -> i64 {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(domain);
+    for part in parts {
+        hash.update(part);
+    }
+    let hash = hash.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash[..8]);
+    i64::from_le_bytes(first)
+}
+
+/// One pooled connection and the statements prepared on it.
+#[derive(Debug)]
+struct PgConn {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
+/// Statements are prepared once per connection and reused.
+async fn prepared(
+    statements: &mut HashMap<&'static str, Statement>,
+    client: &Client,
+    sql: &'static str,
+) -> Result<Statement, StorageError> {
+    if let Some(statement) = statements.get(sql) {
+        return Ok(statement.clone());
+    }
+    let statement = client.prepare(sql).await?;
+    statements.insert(sql, statement.clone());
+    Ok(statement)
+}
+
+struct Pool {
+    config: tokio_postgres::Config,
+    idle: Mutex<Vec<PgConn>>,
+    permits: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let idle = self.idle.lock().map_or(0, |idle| idle.len());
+        f.debug_struct("Pool")
+            .field("size", &POOL_SIZE)
+            .field("idle", &idle)
+            .field("available", &self.permits.available_permits())
+            .finish()
+    }
+}
+
+/// A connection lent by the pool. Given back with [`Pool::give_back`] once
+/// the work finished; dropped instead (a cancelled request), the connection
+/// is closed, so a transaction cut short never leaks into the next request.
+struct Lease {
+    conn: PgConn,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Pool {
+    async fn lease(&self) -> Result<Lease, StorageError> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(backend)?;
+        loop {
+            let conn = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            match conn {
+                Some(conn) if !conn.client.is_closed() => {
+                    return Ok(Lease {
+                        conn,
+                        _permit: permit,
+                    });
+                }
+                Some(_) => continue,
+                None => break,
+            }
+        }
+        let (client, connection) = self.config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::warn!(%error, "a PostgreSQL connection failed");
+            }
+        });
+        Ok(Lease {
+            conn: PgConn {
+                client,
+                statements: HashMap::new(),
+            },
+            _permit: permit,
+        })
+    }
+
+    fn give_back(&self, lease: Lease) {
+        let Lease { conn, _permit } = lease;
+        if !conn.client.is_closed() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+        }
+        // The permit is released only now, with the connection idle again.
+        drop(_permit);
+    }
+}
+
+/// PostgreSQL storage.
+#[derive(Debug, Clone)]
+pub struct PgStorage {
+    pool: Arc<Pool>,
+}
+
+/// Runs `$body` with a pooled connection bound to `$conn`, then gives the
+/// connection back.
+macro_rules! with_conn {
+    ($self:ident, $conn:ident => $body:expr) => {{
+        let mut lease = $self.pool.lease().await?;
+        let result = {
+            let $conn = &mut lease.conn;
+            $body.await
+        };
+        $self.pool.give_back(lease);
+        result
+    }};
+}
+
+impl PgStorage {
+    /// Connects to the database at `url` (a `postgres://` URL or a
+    /// `key=value` connection string) and creates the tables if missing.
+    /// Safe when several relays start at once against the same database.
+    pub async fn connect(url: &str) -> Result<Self, StorageError> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StorageError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("qafila-relay");
+        }
+        let storage = PgStorage {
+            pool: Arc::new(Pool {
+                config,
+                idle: Mutex::new(Vec::new()),
+                permits: Arc::new(Semaphore::new(POOL_SIZE)),
+            }),
+        };
+        with_conn!(storage, conn => create_schema(conn))?;
+        Ok(storage)
+    }
+}
+
+async fn create_schema(conn: &mut PgConn) -> Result<(), StorageError> {
+    let tx = conn.client.transaction().await?;
+    let _ = SCHEMA_LOCK;
+    tx.batch_execute(SCHEMA).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn member_of(device: Uid, row: &Row) -> Result<MemberRow, StorageError> {
+    Ok(MemberRow {
+        keys: DeviceKeys {
+            device,
+            name: row.try_get(0)?,
+            signing: B64(row.try_get(1)?),
+            encryption: B64(row.try_get(2)?),
+        },
+        role: Role::parse(row.try_get(3)?),
+        status: Status::parse(row.try_get(4)?),
+        certificate: row.try_get(5)?,
+    })
+}
+
+async fn member_row(
+    statements: &mut HashMap<&'static str, Statement>,
+    client: &Client,
+    scope: Uid,
+    device: Uid,
+) -> Result<Option<MemberRow>, StorageError> {
+    let statement = prepared(statements, client, SELECT_MEMBER).await?;
+    let row = client
+        .query_opt(&statement, &[&&scope.0[..], &&device.0[..]])
+        .await?;
+    row.map(|row| member_of(device, &row)).transpose()
+}
+
+#[allow(clippy::too_many_arguments)] // the member's fields, as in sqlite.rs, plus the statement cache
+async fn upsert_member(
+    statements: &mut HashMap<&'static str, Statement>,
+    tx: &Transaction<'_>,
+    sql: &'static str,
+    scope: Uid,
+    keys: &DeviceKeys,
+    role: Role,
+    status: Status,
+    certificate: &[u8],
+) -> Result<u64, StorageError> {
+    let statement = prepared(statements, tx.client(), sql).await?;
+    Ok(tx
+        .execute(
+            &statement,
+            &[
+                &&scope.0[..],
+                &&keys.device.0[..],
+                &keys.name,
+                &keys.signing.0,
+                &keys.encryption.0,
+                &role.as_str(),
+                &status.as_str(),
+                &certificate,
+            ],
+        )
+        .await?)
+}
+
+async fn put_key(
+    statements: &mut HashMap<&'static str, Statement>,
+    tx: &Transaction<'_>,
+    scope: Uid,
+    key: &DeviceKey,
+) -> Result<(), StorageError> {
+    let statement = prepared(statements, tx.client(), PUT_KEY).await?;
+    tx.execute(
+        &statement,
+        &[
+            &&scope.0[..],
+            &&key.device.0[..],
+            &i64::from(key.key.epoch),
+            &key.key.wrapped.0,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn heads_of(
+    statements: &mut HashMap<&'static str, Statement>,
+    client: &Client,
+    scope: Uid,
+) -> Result<Cursors, StorageError> {
+    let statement = prepared(statements, client, HEADS).await?;
+    let rows = client.query(&statement, &[&&scope.0[..]]).await?;
+    let heads = rows
+        .iter()
+        .map(|row| Ok((uid(row.try_get(0)?), u64_of(row.try_get(1)?))))
+        .collect::<Result<Vec<_>, StorageError>>()?;
+    Ok(Cursors(heads))
+}
+
+/// Serialises this batch against every other upload to the same logs and,
+/// for keyed records, to the same registry (see the module docs).
+async fn lock_for_upload(
+    statements: &mut HashMap<&'static str, Statement>,
+    tx: &Transaction<'_>,
+    scope: Uid,
+    records: &[Record],
+) -> Result<(), StorageError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let lock = prepared(statements, tx.client(), LOCK).await?;
+    let shared = prepared(statements, tx.client(), LOCK_SHARED).await?;
+    let devices: BTreeSet<Uid> = records.iter().map(|r| r.header.device).collect();
+    let whole_scope = devices.len() > MAX_LOG_LOCKS;
+    let scope_lock = lock_id(b"qafila-relay/scope", &[&scope.0]);
+    if whole_scope {
+        tx.execute(&lock, &[&scope_lock]).await?;
+    } else {
+        tx.execute(&shared, &[&scope_lock]).await?;
+    }
+    if records.iter().any(|r| keyed(r).is_some()) {
+        tx.execute(&lock, &[&lock_id(b"qafila-relay/registry", &[&scope.0])])
+            .await?;
+    }
+    if !whole_scope {
+        let mut ids: Vec<i64> = devices
+            .iter()
+            .map(|device| lock_id(b"qafila-relay/log", &[&scope.0, &device.0]))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            tx.execute(&lock, &[&id]).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn put_record(
+    statements: &mut HashMap<&'static str, Statement>,
+    tx: &Transaction<'_>,
+    scope: Uid,
+    record: &Record,
+) -> Result<Outcome, StorageError> {
+    let header = &record.header;
+    let bytes = record.encode();
+    let hash = digest(&bytes);
+    let scope_id: &[u8] = &scope.0;
+    let device: &[u8] = &header.device.0;
+    let seq = i64_of(header.seq);
+
+    let statement = prepared(statements, tx.client(), SELECT_DIGEST).await?;
+    if let Some(row) = tx
+        .query_opt(&statement, &[&scope_id, &device, &seq])
+        .await?
+    {
+        let existing: Vec<u8> = row.try_get(0)?;
+        return Ok(if existing == hash {
+            Outcome::Duplicate
+        } else {
+            Outcome::Conflict
+        });
+    }
+    let statement = prepared(statements, tx.client(), SELECT_LAST).await?;
+    let last = match tx.query_opt(&statement, &[&scope_id, &device]).await? {
+        Some(row) => u64_of(row.try_get(0)?),
+        None => 0,
+    };
+    if header.seq != last + 1 {
+        return Ok(Outcome::Gap { expected: last + 1 });
+    }
+    let mut live = true;
+    if let Some((key, version)) = keyed(record) {
+        let statement = prepared(statements, tx.client(), SELECT_LIVE_KEY).await?;
+        if let Some(row) = tx.query_opt(&statement, &[&scope_id, &&key[..]]).await? {
+            let current_device: Vec<u8> = row.try_get(0)?;
+            let current_seq: i64 = row.try_get(1)?;
+            let current_version: i64 = row.try_get(2)?;
+            if u64_of(current_version) >= version {
+                live = false;
+            } else {
+                let statement = prepared(statements, tx.client(), CLEAR_BYTES).await?;
+                tx.execute(&statement, &[&scope_id, &current_device, &current_seq])
+                    .await?;
+            }
+        }
+    }
+    let (key, version) = keyed(record).map_or((None, None), |(k, v)| (Some(k), Some(i64_of(v))));
+    let key: Option<&[u8]> = key.as_ref().map(|k| &k[..]);
+    let stored: Option<&[u8]> = live.then_some(&bytes[..]);
+    let statement = prepared(statements, tx.client(), INSERT_RECORD).await?;
+    tx.execute(
+        &statement,
+        &[&scope_id, &device, &seq, &hash, &key, &version, &stored],
+    )
+    .await?;
+    let statement = prepared(statements, tx.client(), SET_LAST).await?;
+    tx.execute(&statement, &[&scope_id, &device, &seq]).await?;
+    Ok(if live {
+        Outcome::Stored
+    } else {
+        Outcome::Superseded
+    })
+}
+
+async fn create_scope_on(conn: &mut PgConn, request: CreateScope) -> Result<(), StorageError> {
+    let PgConn { client, statements } = conn;
+    let tx = client.transaction().await?;
+    let scope: &[u8] = &request.scope.0;
+    // Insert first, then compare: two relays creating the same scope at
+    // once see one winner, and the loser a conflict (or a no-op).
+    tx.execute(
+        "INSERT INTO scopes (scope, lead) VALUES ($1, $2) ON CONFLICT (scope) DO NOTHING",
+        &[&scope, &&request.lead.device.0[..]],
+    )
+    .await?;
+    let lead: Vec<u8> = tx
+        .query_one("SELECT lead FROM scopes WHERE scope = $1", &[&scope])
+        .await?
+        .try_get(0)?;
+    if lead != request.lead.device.0 {
+        return Err(StorageError::Conflict(
+            "this convoy already exists with another lead",
+        ));
+    }
+    upsert_member(
+        statements,
+        &tx,
+        UPSERT_MEMBER,
+        request.scope,
+        &request.lead,
+        Role::Lead,
+        Status::Approved,
+        &[],
+    )
+    .await?;
+    for member in &request.members {
+        if member.keys.device == request.lead.device {
+            continue;
+        }
+        upsert_member(
+            statements,
+            &tx,
+            UPSERT_MEMBER,
+            request.scope,
+            &member.keys,
+            Role::Member,
+            Status::parse(&member.status),
+            &member.certificate.0,
+        )
+        .await?;
+    }
+    for key in &request.keys {
+        put_key(statements, &tx, request.scope, key).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn members_on(conn: &mut PgConn, scope: Uid) -> Result<Vec<Member>, StorageError> {
+    let rows = conn
+        .client
+        .query(
+            "SELECT name, signing, encryption, role, status, certificate, device
+             FROM members WHERE scope = $1 ORDER BY device",
+            &[&&scope.0[..]],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| Ok(member_of(uid(row.try_get(6)?), row)?.to_member()))
+        .collect()
+}
+
+async fn add_invite_on(conn: &mut PgConn, scope: Uid, invite: Invite) -> Result<(), StorageError> {
+    conn.client
+        .execute(
+            "INSERT INTO invites (code_hash, scope, expires_ms, uses_left) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (code_hash) DO UPDATE SET
+                 scope = excluded.scope, expires_ms = excluded.expires_ms,
+                 uses_left = excluded.uses_left",
+            &[
+                &invite.code_hash,
+                &&scope.0[..],
+                &i64_of(invite.expires_ms),
+                &i64::from(invite.uses),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+async fn enroll_on(
+    conn: &mut PgConn,
+    code_hash: String,
+    device: DeviceKeys,
+    now_ms: u64,
+) -> Result<Enrolled, StorageError> {
+    let PgConn { client, statements } = conn;
+    let tx = client.transaction().await?;
+    // The row lock makes concurrent uses of one code take turns, each
+    // seeing the uses the previous one left.
+    let invite = tx
+        .query_opt(
+            "SELECT scope, expires_ms, uses_left FROM invites WHERE code_hash = $1 FOR UPDATE",
+            &[&code_hash],
+        )
+        .await?
+        .ok_or(StorageError::NotFound("enrollment code"))?;
+    let scope = uid(invite.try_get(0)?);
+    let expires: i64 = invite.try_get(1)?;
+    let uses: i64 = invite.try_get(2)?;
+    let lead: Vec<u8> = tx
+        .query_opt("SELECT lead FROM scopes WHERE scope = $1", &[&&scope.0[..]])
+        .await?
+        .ok_or_else(|| StorageError::Backend("the enrollment code's convoy is missing".into()))?
+        .try_get(0)?;
+    let lead = member_row(statements, tx.client(), scope, uid(lead))
+        .await?
+        .ok_or(StorageError::NotFound("convoy lead"))?;
+    match member_row(statements, tx.client(), scope, device.device).await? {
+        Some(existing) if existing.keys == device => {}
+        Some(_) => {
+            return Err(StorageError::Conflict(
+                "this device id is already enrolled with other keys",
+            ));
+        }
+        None => {
+            if u64_of(expires) < now_ms || uses <= 0 {
+                return Err(StorageError::CodeSpent);
+            }
+            let inserted = upsert_member(
+                statements,
+                &tx,
+                INSERT_MEMBER,
+                scope,
+                &device,
+                Role::Member,
+                Status::Pending,
+                &[],
+            )
+            .await?;
+            if inserted == 0 {
+                // Enrolled meanwhile through another code: as if it had
+                // been there when we looked.
+                match member_row(statements, tx.client(), scope, device.device).await? {
+                    Some(existing) if existing.keys == device => {}
+                    _ => {
+                        return Err(StorageError::Conflict(
+                            "this device id is already enrolled with other keys",
+                        ));
+                    }
+                }
+            } else {
+                tx.execute(
+                    "UPDATE invites SET uses_left = uses_left - 1 WHERE code_hash = $1",
+                    &[&code_hash],
+                )
+                .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(Enrolled {
+        scope,
+        lead: lead.keys,
+    })
+}
+
+async fn set_status_on(
+    conn: &mut PgConn,
+    scope: Uid,
+    device: Uid,
+    status: Status,
+    certificate: Vec<u8>,
+    keys: Vec<DeviceKey>,
+) -> Result<(), StorageError> {
+    let PgConn { client, statements } = conn;
+    let tx = client.transaction().await?;
+    let changed = tx
+        .execute(
+            "UPDATE members SET status = $3, certificate = $4 WHERE scope = $1 AND device = $2",
+            &[
+                &&scope.0[..],
+                &&device.0[..],
+                &status.as_str(),
+                &certificate,
+            ],
+        )
+        .await?;
+    if changed == 0 {
+        return Err(StorageError::NotFound("device"));
+    }
+    for key in &keys {
+        put_key(statements, &tx, scope, key).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn keys_on(
+    conn: &mut PgConn,
+    scope: Uid,
+    device: Uid,
+) -> Result<Vec<WrappedKey>, StorageError> {
+    let rows = conn
+        .client
+        .query(
+            "SELECT epoch, wrapped FROM wrapped_keys WHERE scope = $1 AND device = $2 ORDER BY epoch",
+            &[&&scope.0[..], &&device.0[..]],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let epoch: i64 = row.try_get(0)?;
+            Ok(WrappedKey {
+                epoch: u32::try_from(epoch).map_err(backend)?,
+                wrapped: B64(row.try_get(1)?),
+            })
+        })
+        .collect()
+}
+
+async fn put_records_on(
+    conn: &mut PgConn,
+    scope: Uid,
+    records: Vec<Record>,
+) -> Result<Vec<Outcome>, StorageError> {
+    let mut order: Vec<usize> = (0..records.len()).collect();
+    order.sort_by_key(|&i| (records[i].header.device, records[i].header.seq));
+    let mut outcomes = vec![Outcome::Forbidden; records.len()];
+    let PgConn { client, statements } = conn;
+    let tx = client.transaction().await?;
+    lock_for_upload(statements, &tx, scope, &records).await?;
+    for i in order {
+        outcomes[i] = put_record(statements, &tx, scope, &records[i]).await?;
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+async fn fetch_on(
+    conn: &mut PgConn,
+    scope: Uid,
+    cursors: Cursors,
+    max_bytes: usize,
+) -> Result<Page, StorageError> {
+    let PgConn { client, statements } = conn;
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let heads = heads_of(statements, tx.client(), scope).await?;
+    let held: HashMap<Uid, u64> = cursors.0.into_iter().collect();
+    let statement = prepared(statements, tx.client(), FETCH_LOG).await?;
+    let scope_id: &[u8] = &scope.0;
+    let mut page = Page::default();
+    let mut size = 0usize;
+    for (device, last) in heads.0 {
+        let after = held.get(&device).copied().unwrap_or(0);
+        if after >= last || page.more {
+            page.cursors.0.push((device, after));
+            continue;
+        }
+        let mut reached = after;
+        let portal = tx
+            .bind(&statement, &[&scope_id, &&device.0[..], &i64_of(after)])
+            .await?;
+        let mut batch = FETCH_ROWS_MIN;
+        'rows: loop {
+            let rows = tx.query_portal(&portal, batch).await?;
+            for row in &rows {
+                if size >= max_bytes {
+                    page.more = true;
+                    break 'rows;
+                }
+                reached = u64_of(row.try_get(0)?);
+                if let Some(bytes) = row.try_get::<_, Option<Vec<u8>>>(1)? {
+                    size += bytes.len();
+                    page.records.push(bytes);
+                }
+            }
+            if rows.len() < usize::try_from(batch).unwrap_or(usize::MAX) {
+                break;
+            }
+            batch = (batch * 2).min(FETCH_ROWS_MAX);
+        }
+        page.cursors.0.push((device, reached));
+    }
+    tx.commit().await?;
+    Ok(page)
+}
+
+impl Storage for PgStorage {
+    async fn ready(&self) -> Result<(), StorageError> {
+        with_conn!(self, conn => conn.client.batch_execute("SELECT 1")).map_err(StorageError::from)
+    }
+
+    async fn create_scope(&self, request: CreateScope) -> Result<(), StorageError> {
+        with_conn!(self, conn => create_scope_on(conn, request))
+    }
+
+    async fn member(&self, scope: Uid, device: Uid) -> Result<Option<MemberRow>, StorageError> {
+        with_conn!(self, conn => member_row(&mut conn.statements, &conn.client, scope, device))
+    }
+
+    async fn members(&self, scope: Uid) -> Result<Vec<Member>, StorageError> {
+        with_conn!(self, conn => members_on(conn, scope))
+    }
+
+    async fn add_invite(&self, scope: Uid, invite: Invite) -> Result<(), StorageError> {
+        with_conn!(self, conn => add_invite_on(conn, scope, invite))
+    }
+
+    async fn enroll(
+        &self,
+        code_hash: String,
+        device: DeviceKeys,
+        now_ms: u64,
+    ) -> Result<Enrolled, StorageError> {
+        with_conn!(self, conn => enroll_on(conn, code_hash, device, now_ms))
+    }
+
+    async fn set_status(
+        &self,
+        scope: Uid,
+        device: Uid,
+        status: Status,
+        certificate: Vec<u8>,
+        keys: Vec<DeviceKey>,
+    ) -> Result<(), StorageError> {
+        with_conn!(self, conn => set_status_on(conn, scope, device, status, certificate, keys))
+    }
+
+    async fn keys(&self, scope: Uid, device: Uid) -> Result<Vec<WrappedKey>, StorageError> {
+        with_conn!(self, conn => keys_on(conn, scope, device))
+    }
+
+    async fn put_records(
+        &self,
+        scope: Uid,
+        records: Vec<Record>,
+    ) -> Result<Vec<Outcome>, StorageError> {
+        with_conn!(self, conn => put_records_on(conn, scope, records))
+    }
+
+    async fn fetch(
+        &self,
+        scope: Uid,
+        cursors: Cursors,
+        max_bytes: usize,
+    ) -> Result<Page, StorageError> {
+        with_conn!(self, conn => fetch_on(conn, scope, cursors, max_bytes))
+    }
+
+    async fn heads(&self, scope: Uid) -> Result<Cursors, StorageError> {
+        with_conn!(self, conn => heads_of(&mut conn.statements, &conn.client, scope))
+    }
+}

@@ -1,0 +1,530 @@
+//! The embedded backend: one SQLite file (WAL, `synchronous=FULL`,
+//! `secure_delete` so a compacted registry entry's bytes are overwritten).
+//! Blocking calls run on tokio's blocking pool; one connection writes, one
+//! reads, so downloads never wait behind uploads.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use qafila_proto::Uid;
+use qafila_proto::batch::{Cursors, Outcome};
+use qafila_proto::control::{
+    B64, CreateScope, DeviceKey, DeviceKeys, Enrolled, Invite, Member, WrappedKey,
+};
+use qafila_proto::record::Record;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::{MemberRow, Page, Role, Status, Storage, StorageError, digest, keyed};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS scopes (
+    scope       BLOB PRIMARY KEY,
+    lead        BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS members (
+    scope       BLOB NOT NULL,
+    device      BLOB NOT NULL,
+    name        TEXT NOT NULL,
+    signing     BLOB NOT NULL,
+    encryption  BLOB NOT NULL,
+    role        TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    certificate BLOB NOT NULL,
+    PRIMARY KEY (scope, device)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS invites (
+    code_hash   TEXT PRIMARY KEY,
+    scope       BLOB NOT NULL,
+    expires_ms  INTEGER NOT NULL,
+    uses_left   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS wrapped_keys (
+    scope       BLOB NOT NULL,
+    device      BLOB NOT NULL,
+    epoch       INTEGER NOT NULL,
+    wrapped     BLOB NOT NULL,
+    PRIMARY KEY (scope, device, epoch)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS logs (
+    scope       BLOB NOT NULL,
+    device      BLOB NOT NULL,
+    last        INTEGER NOT NULL,
+    PRIMARY KEY (scope, device)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    scope       BLOB NOT NULL,
+    device      BLOB NOT NULL,
+    seq         INTEGER NOT NULL,
+    digest      BLOB NOT NULL,
+    key         BLOB,
+    version     INTEGER,
+    bytes       BLOB,
+    PRIMARY KEY (scope, device, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS records_live_key ON records (scope, key) WHERE key IS NOT NULL AND bytes IS NOT NULL;
+";
+
+/// SQLite storage.
+#[derive(Debug, Clone)]
+pub struct SqliteStorage {
+    write: Arc<Mutex<Connection>>,
+    read: Arc<Mutex<Connection>>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Backend(e.to_string())
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        backend(e)
+    }
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn uid(bytes: Vec<u8>) -> Uid {
+    Uid(<[u8; 16]>::try_from(bytes.as_slice()).unwrap_or_default())
+}
+
+impl SqliteStorage {
+    /// Opens (or creates) the relay database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(backend)?;
+        }
+        let write = Connection::open(path)?;
+        write.busy_timeout(std::time::Duration::from_secs(10))?;
+        write.pragma_update(None, "journal_mode", "WAL")?;
+        write.pragma_update(None, "synchronous", "FULL")?;
+        write.pragma_update(None, "secure_delete", "ON")?;
+        write.execute_batch(SCHEMA)?;
+        let read = Connection::open(path)?;
+        read.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(SqliteStorage {
+            write: Arc::new(Mutex::new(write)),
+            read: Arc::new(Mutex::new(read)),
+        })
+    }
+
+    async fn with<R: Send + 'static>(
+        &self,
+        writing: bool,
+        f: impl FnOnce(&mut Connection) -> Result<R, StorageError> + Send + 'static,
+    ) -> Result<R, StorageError> {
+        let conn = if writing {
+            self.write.clone()
+        } else {
+            self.read.clone()
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(backend)?
+    }
+}
+
+fn member_row(tx: &Connection, scope: Uid, device: Uid) -> Result<Option<MemberRow>, StorageError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT name, signing, encryption, role, status, certificate
+             FROM members WHERE scope = ?1 AND device = ?2",
+        )?
+        .query_row(params![scope.0, device.0], |r| {
+            Ok(MemberRow {
+                keys: DeviceKeys {
+                    device,
+                    name: r.get(0)?,
+                    signing: B64(r.get(1)?),
+                    encryption: B64(r.get(2)?),
+                },
+                role: Role::parse(&r.get::<_, String>(3)?),
+                status: Status::parse(&r.get::<_, String>(4)?),
+                certificate: r.get(5)?,
+            })
+        })
+        .optional()?)
+}
+
+fn upsert_member(
+    tx: &Transaction<'_>,
+    scope: Uid,
+    keys: &DeviceKeys,
+    role: Role,
+    status: Status,
+    certificate: &[u8],
+) -> Result<(), StorageError> {
+    tx.prepare_cached(
+        "INSERT INTO members (scope, device, name, signing, encryption, role, status, certificate)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (scope, device) DO UPDATE SET
+             status = excluded.status, certificate = excluded.certificate",
+    )?
+    .execute(params![
+        scope.0,
+        keys.device.0,
+        keys.name,
+        keys.signing.0,
+        keys.encryption.0,
+        role.as_str(),
+        status.as_str(),
+        certificate
+    ])?;
+    Ok(())
+}
+
+fn put_key(tx: &Transaction<'_>, scope: Uid, key: &DeviceKey) -> Result<(), StorageError> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO wrapped_keys (scope, device, epoch, wrapped) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![scope.0, key.device.0, key.key.epoch, key.key.wrapped.0])?;
+    Ok(())
+}
+
+fn put_record(tx: &Transaction<'_>, scope: Uid, record: &Record) -> Result<Outcome, StorageError> {
+    let header = &record.header;
+    let bytes = record.encode();
+    let hash = digest(&bytes);
+    let existing: Option<Vec<u8>> = tx
+        .prepare_cached("SELECT digest FROM records WHERE scope = ?1 AND device = ?2 AND seq = ?3")?
+        .query_row(params![scope.0, header.device.0, i64_of(header.seq)], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if let Some(existing) = existing {
+        return Ok(if existing == hash {
+            Outcome::Duplicate
+        } else {
+            Outcome::Conflict
+        });
+    }
+    let last: u64 = tx
+        .prepare_cached("SELECT last FROM logs WHERE scope = ?1 AND device = ?2")?
+        .query_row(params![scope.0, header.device.0], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map_or(0, u64_of);
+    if header.seq != last + 1 {
+        return Ok(Outcome::Gap { expected: last + 1 });
+    }
+    let mut live = true;
+    if let Some((key, version)) = keyed(record) {
+        let current: Option<(Vec<u8>, i64, i64)> = tx
+            .prepare_cached(
+                "SELECT device, seq, version FROM records
+                 WHERE scope = ?1 AND key = ?2 AND bytes IS NOT NULL",
+            )?
+            .query_row(params![scope.0, key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        if let Some((device, seq, current_version)) = current {
+            if u64_of(current_version) >= version {
+                live = false;
+            } else {
+                tx.prepare_cached(
+                    "UPDATE records SET bytes = NULL WHERE scope = ?1 AND device = ?2 AND seq = ?3",
+                )?
+                .execute(params![scope.0, device, seq])?;
+            }
+        }
+    }
+    let (key, version) = keyed(record).map_or((None, None), |(k, v)| (Some(k), Some(i64_of(v))));
+    tx.prepare_cached(
+        "INSERT INTO records (scope, device, seq, digest, key, version, bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        scope.0,
+        header.device.0,
+        i64_of(header.seq),
+        hash,
+        key,
+        version,
+        live.then_some(bytes)
+    ])?;
+    tx.prepare_cached(
+        "INSERT INTO logs (scope, device, last) VALUES (?1, ?2, ?3)
+         ON CONFLICT (scope, device) DO UPDATE SET last = excluded.last",
+    )?
+    .execute(params![scope.0, header.device.0, i64_of(header.seq)])?;
+    Ok(if live {
+        Outcome::Stored
+    } else {
+        Outcome::Superseded
+    })
+}
+
+fn heads_of(conn: &Connection, scope: Uid) -> Result<Cursors, StorageError> {
+    let rows = conn
+        .prepare_cached("SELECT device, last FROM logs WHERE scope = ?1 ORDER BY device")?
+        .query_map(params![scope.0], |r| {
+            Ok((uid(r.get(0)?), u64_of(r.get(1)?)))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Cursors(rows))
+}
+
+impl Storage for SqliteStorage {
+    async fn ready(&self) -> Result<(), StorageError> {
+        self.with(false, |c| {
+            c.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_scope(&self, request: CreateScope) -> Result<(), StorageError> {
+        self.with(true, move |c| {
+            let tx = c.transaction()?;
+            let lead: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT lead FROM scopes WHERE scope = ?1",
+                    [request.scope.0],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match lead {
+                Some(lead) if lead != request.lead.device.0 => {
+                    return Err(StorageError::Conflict(
+                        "this convoy already exists with another lead",
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    tx.execute(
+                        "INSERT INTO scopes (scope, lead) VALUES (?1, ?2)",
+                        params![request.scope.0, request.lead.device.0],
+                    )?;
+                }
+            }
+            upsert_member(
+                &tx,
+                request.scope,
+                &request.lead,
+                Role::Lead,
+                Status::Approved,
+                &[],
+            )?;
+            for member in &request.members {
+                if member.keys.device == request.lead.device {
+                    continue;
+                }
+                upsert_member(
+                    &tx,
+                    request.scope,
+                    &member.keys,
+                    Role::Member,
+                    Status::parse(&member.status),
+                    &member.certificate.0,
+                )?;
+            }
+            for key in &request.keys {
+                put_key(&tx, request.scope, key)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn member(&self, scope: Uid, device: Uid) -> Result<Option<MemberRow>, StorageError> {
+        self.with(false, move |c| member_row(c, scope, device))
+            .await
+    }
+
+    async fn members(&self, scope: Uid) -> Result<Vec<Member>, StorageError> {
+        self.with(false, move |c| {
+            let devices: Vec<Vec<u8>> = c
+                .prepare_cached("SELECT device FROM members WHERE scope = ?1 ORDER BY device")?
+                .query_map([scope.0], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut out = Vec::with_capacity(devices.len());
+            for device in devices {
+                if let Some(row) = member_row(c, scope, uid(device))? {
+                    out.push(row.to_member());
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn add_invite(&self, scope: Uid, invite: Invite) -> Result<(), StorageError> {
+        self.with(true, move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO invites (code_hash, scope, expires_ms, uses_left)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    invite.code_hash,
+                    scope.0,
+                    i64_of(invite.expires_ms),
+                    invite.uses
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn enroll(
+        &self,
+        code_hash: String,
+        device: DeviceKeys,
+        now_ms: u64,
+    ) -> Result<Enrolled, StorageError> {
+        self.with(true, move |c| {
+            let tx = c.transaction()?;
+            let (scope, expires, uses): (Vec<u8>, i64, i64) = tx
+                .query_row(
+                    "SELECT scope, expires_ms, uses_left FROM invites WHERE code_hash = ?1",
+                    [&code_hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?
+                .ok_or(StorageError::NotFound("enrollment code"))?;
+            let scope = uid(scope);
+            let lead: Vec<u8> =
+                tx.query_row("SELECT lead FROM scopes WHERE scope = ?1", [scope.0], |r| {
+                    r.get(0)
+                })?;
+            let lead =
+                member_row(&tx, scope, uid(lead))?.ok_or(StorageError::NotFound("convoy lead"))?;
+            match member_row(&tx, scope, device.device)? {
+                Some(existing) if existing.keys == device => {}
+                Some(_) => {
+                    return Err(StorageError::Conflict(
+                        "this device id is already enrolled with other keys",
+                    ));
+                }
+                None => {
+                    if u64_of(expires) < now_ms || uses <= 0 {
+                        return Err(StorageError::CodeSpent);
+                    }
+                    tx.execute(
+                        "UPDATE invites SET uses_left = uses_left - 1 WHERE code_hash = ?1",
+                        [&code_hash],
+                    )?;
+                    upsert_member(&tx, scope, &device, Role::Member, Status::Pending, &[])?;
+                }
+            }
+            tx.commit()?;
+            Ok(Enrolled {
+                scope,
+                lead: lead.keys,
+            })
+        })
+        .await
+    }
+
+    async fn set_status(
+        &self,
+        scope: Uid,
+        device: Uid,
+        status: Status,
+        certificate: Vec<u8>,
+        keys: Vec<DeviceKey>,
+    ) -> Result<(), StorageError> {
+        self.with(true, move |c| {
+            let tx = c.transaction()?;
+            let changed = tx.execute(
+                "UPDATE members SET status = ?3, certificate = ?4 WHERE scope = ?1 AND device = ?2",
+                params![scope.0, device.0, status.as_str(), certificate],
+            )?;
+            if changed == 0 {
+                return Err(StorageError::NotFound("device"));
+            }
+            for key in &keys {
+                put_key(&tx, scope, key)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn keys(&self, scope: Uid, device: Uid) -> Result<Vec<WrappedKey>, StorageError> {
+        self.with(false, move |c| {
+            Ok(c.prepare_cached(
+                "SELECT epoch, wrapped FROM wrapped_keys WHERE scope = ?1 AND device = ?2 ORDER BY epoch",
+            )?
+            .query_map(params![scope.0, device.0], |r| {
+                Ok(WrappedKey { epoch: r.get(0)?, wrapped: B64(r.get(1)?) })
+            })?
+            .collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn put_records(
+        &self,
+        scope: Uid,
+        records: Vec<Record>,
+    ) -> Result<Vec<Outcome>, StorageError> {
+        self.with(true, move |c| {
+            let mut order: Vec<usize> = (0..records.len()).collect();
+            order.sort_by_key(|&i| (records[i].header.device, records[i].header.seq));
+            let mut outcomes = vec![Outcome::Forbidden; records.len()];
+            let tx = c.transaction()?;
+            for i in order {
+                outcomes[i] = put_record(&tx, scope, &records[i])?;
+            }
+            tx.commit()?;
+            Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn fetch(
+        &self,
+        scope: Uid,
+        cursors: Cursors,
+        max_bytes: usize,
+    ) -> Result<Page, StorageError> {
+        self.with(false, move |c| {
+            let tx = c.transaction()?;
+            let heads = heads_of(&tx, scope)?;
+            let held: std::collections::HashMap<Uid, u64> = cursors.0.into_iter().collect();
+            let mut page = Page::default();
+            let mut size = 0usize;
+            for (device, last) in heads.0 {
+                let after = held.get(&device).copied().unwrap_or(0);
+                if after >= last || page.more {
+                    page.cursors.0.push((device, after));
+                    continue;
+                }
+                let mut reached = after;
+                let mut stmt = tx.prepare_cached(
+                    "SELECT seq, bytes FROM records
+                     WHERE scope = ?1 AND device = ?2 AND seq > ?3 ORDER BY seq",
+                )?;
+                let mut rows = stmt.query(params![scope.0, device.0, i64_of(after)])?;
+                while let Some(row) = rows.next()? {
+                    if size >= max_bytes {
+                        page.more = true;
+                        break;
+                    }
+                    reached = u64_of(row.get(0)?);
+                    if let Some(bytes) = row.get::<_, Option<Vec<u8>>>(1)? {
+                        size += bytes.len();
+                        page.records.push(bytes);
+                    }
+                }
+                page.cursors.0.push((device, reached));
+            }
+            Ok(page)
+        })
+        .await
+    }
+
+    async fn heads(&self, scope: Uid) -> Result<Cursors, StorageError> {
+        self.with(false, move |c| heads_of(c, scope)).await
+    }
+}

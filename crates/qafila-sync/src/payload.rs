@@ -1,0 +1,290 @@
+//! What a record holds once opened: a signed, compressed payload.
+//!
+//! ```text
+//! plaintext := signature:[64] deflate(payload)
+//! signed    := header-bytes deflate(payload)     (Ed25519, the device's key)
+//! payload   := version:u8 kind
+//! kind      := 1 count:u32 (seq:u64 day:i32 len:u32 chunk)*         Automerge changes
+//!            | 2 beneficiary:[16] 0                                  registry: erased
+//!            | 2 beneficiary:[16] 1 key:[32] len:u32 event            registry: live
+//!            | 3 name day nsites:u32 (id:[16] name)* nrounds:u32 (id:[16] name entitlements)*
+//! ```
+//!
+//! `day` counts days from 0001-01-01 (chrono's `num_days_from_ce`); strings
+//! are u32-length-prefixed UTF-8.
+
+use chrono::{Datelike, NaiveDate};
+use qafila_domain::ids::{BeneficiaryId, DeviceId, RoundId, SiteId};
+use qafila_proto::record::{Record, RecordHeader};
+use qafila_proto::wire::{In, Out};
+use qafila_proto::{DecodeError, Uid};
+use qafila_store::sync::{LogEntry, Plan, RemoteContent};
+
+use crate::crypto::{self, CryptoError, Identity};
+
+const MAX_PAYLOAD: usize = 16 << 20;
+
+/// Encodes a payload.
+pub fn encode(content: &RemoteContent) -> Vec<u8> {
+    let mut out = Out::default();
+    out.u8(qafila_proto::VERSION);
+    match content {
+        RemoteContent::Changes(entries) => {
+            out.u8(1);
+            out.u32(u32::try_from(entries.len()).unwrap_or(u32::MAX));
+            for entry in entries {
+                out.u64(entry.seq);
+                out.u32(entry.day.num_days_from_ce().cast_unsigned());
+                out.bytes(&entry.chunk);
+            }
+        }
+        RemoteContent::Registry { beneficiary, live } => {
+            out.u8(2);
+            out.raw(&beneficiary.to_bytes());
+            match live {
+                None => out.u8(0),
+                Some((key, event)) => {
+                    out.u8(1);
+                    out.raw(key);
+                    out.bytes(event);
+                }
+            }
+        }
+        RemoteContent::Plan(plan) => {
+            out.u8(3);
+            out.bytes(plan.name.as_bytes());
+            out.bytes(plan.day.as_bytes());
+            out.u32(u32::try_from(plan.sites.len()).unwrap_or(u32::MAX));
+            for (id, name) in &plan.sites {
+                out.raw(&id.to_bytes());
+                out.bytes(name.as_bytes());
+            }
+            out.u32(u32::try_from(plan.rounds.len()).unwrap_or(u32::MAX));
+            for (id, name, entitlements) in &plan.rounds {
+                out.raw(&id.to_bytes());
+                out.bytes(name.as_bytes());
+                out.bytes(entitlements.as_bytes());
+            }
+        }
+        RemoteContent::Quarantine(_) => out.u8(0),
+    }
+    out.0
+}
+
+fn text(input: &mut In<'_>) -> Result<String, DecodeError> {
+    String::from_utf8(input.bytes(1 << 16)?.to_vec()).map_err(|_| DecodeError::Invalid("text"))
+}
+
+/// Decodes a payload.
+pub fn decode(bytes: &[u8]) -> Result<RemoteContent, DecodeError> {
+    let mut input = In::new(bytes);
+    input.version()?;
+    let content = match input.u8()? {
+        1 => {
+            let count = usize::try_from(input.u32()?).map_err(|_| DecodeError::Invalid("count"))?;
+            let mut entries = Vec::with_capacity(count.min(input.remaining() / 16));
+            for _ in 0..count {
+                let seq = input.u64()?;
+                let day = NaiveDate::from_num_days_from_ce_opt(input.u32()?.cast_signed())
+                    .ok_or(DecodeError::Invalid("day"))?;
+                let chunk = input.bytes(MAX_PAYLOAD)?.to_vec();
+                entries.push(LogEntry { seq, day, chunk });
+            }
+            RemoteContent::Changes(entries)
+        }
+        2 => {
+            let beneficiary = BeneficiaryId::from_bytes(input.array()?);
+            let live = match input.u8()? {
+                0 => None,
+                1 => Some((input.array()?, input.bytes(MAX_PAYLOAD)?.to_vec())),
+                _ => return Err(DecodeError::Invalid("registry state")),
+            };
+            RemoteContent::Registry { beneficiary, live }
+        }
+        3 => {
+            let mut plan = Plan {
+                name: text(&mut input)?,
+                day: text(&mut input)?,
+                ..Plan::default()
+            };
+            let sites = input.u32()?;
+            for _ in 0..sites.min(10_000) {
+                plan.sites
+                    .push((SiteId::from_bytes(input.array()?), text(&mut input)?));
+            }
+            let rounds = input.u32()?;
+            for _ in 0..rounds.min(10_000) {
+                plan.rounds.push((
+                    RoundId::from_bytes(input.array()?),
+                    text(&mut input)?,
+                    text(&mut input)?,
+                ));
+            }
+            RemoteContent::Plan(plan)
+        }
+        _ => return Err(DecodeError::Invalid("payload kind")),
+    };
+    input.finish()?;
+    Ok(content)
+}
+
+/// Seals a payload into a record: compress, sign (header included), encrypt.
+pub fn seal(
+    header: RecordHeader,
+    content: &RemoteContent,
+    identity: &Identity,
+    key: &[u8; 32],
+) -> Result<Record, CryptoError> {
+    let compressed = miniz_oxide::deflate::compress_to_vec(&encode(content), 6);
+    let header_bytes = header.encode();
+    let mut signed = header_bytes.clone();
+    signed.extend_from_slice(&compressed);
+    let mut plaintext = identity.sign(&signed).to_vec();
+    plaintext.extend_from_slice(&compressed);
+    Ok(Record {
+        header,
+        ciphertext: crypto::seal(key, &header_bytes, &plaintext)?,
+    })
+}
+
+/// Why a received record was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    /// It does not decrypt under the key of its epoch.
+    #[error(
+        "record {device}#{seq} does not decrypt: altered, or sealed with a key this device lacks"
+    )]
+    Decrypt {
+        /// Whose.
+        device: Uid,
+        /// Which.
+        seq: u64,
+    },
+    /// Its signature does not match its device's key.
+    #[error("record {device}#{seq} is not signed by its device")]
+    Signature {
+        /// Whose.
+        device: Uid,
+        /// Which.
+        seq: u64,
+    },
+    /// Authentic, but the content is malformed.
+    #[error("record {device}#{seq} is malformed: {error}")]
+    Malformed {
+        /// Whose.
+        device: Uid,
+        /// Which.
+        seq: u64,
+        /// How.
+        error: String,
+    },
+}
+
+/// Opens a received record with its epoch's key and checks its device's
+/// signature.
+pub fn open(
+    record: &Record,
+    key: &[u8; 32],
+    signer: &[u8; 32],
+) -> Result<RemoteContent, OpenError> {
+    let (device, seq) = (record.header.device, record.header.seq);
+    let header_bytes = record.header.encode();
+    let plaintext = crypto::open(key, &header_bytes, &record.ciphertext)
+        .map_err(|_| OpenError::Decrypt { device, seq })?;
+    if plaintext.len() < 64 {
+        return Err(OpenError::Signature { device, seq });
+    }
+    let (signature, compressed) = plaintext.split_at(64);
+    let signature: [u8; 64] = signature
+        .try_into()
+        .map_err(|_| OpenError::Signature { device, seq })?;
+    let mut signed = header_bytes;
+    signed.extend_from_slice(compressed);
+    crypto::verify(signer, &signed, &signature)
+        .map_err(|_| OpenError::Signature { device, seq })?;
+    let payload = miniz_oxide::inflate::decompress_to_vec_with_limit(compressed, MAX_PAYLOAD)
+        .map_err(|_| OpenError::Malformed {
+            device,
+            seq,
+            error: "does not decompress".into(),
+        })?;
+    decode(&payload).map_err(|e| OpenError::Malformed {
+        device,
+        seq,
+        error: e.to_string(),
+    })
+}
+
+/// The proto id of a device.
+pub fn uid(device: DeviceId) -> Uid {
+    Uid(device.to_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use qafila_proto::record::RecordKind;
+
+    fn header(seq: u64) -> RecordHeader {
+        RecordHeader {
+            scope: Uid([1; 16]),
+            device: Uid([2; 16]),
+            seq,
+            epoch: 1,
+            kind: RecordKind::Log,
+        }
+    }
+
+    #[test]
+    fn a_record_opens_with_its_key_and_signer_only() {
+        let me = Identity::from_secrets([1; 32], [2; 32]);
+        let other = Identity::from_secrets([3; 32], [4; 32]);
+        let content = RemoteContent::Changes(vec![LogEntry {
+            seq: 4,
+            day: NaiveDate::from_ymd_opt(2026, 11, 29).unwrap(),
+            chunk: vec![1, 2, 3],
+        }]);
+        let record = seal(header(1), &content, &me, &[7; 32]).unwrap();
+        assert_eq!(
+            open(&record, &[7; 32], &me.signing_public()).unwrap(),
+            content
+        );
+        assert!(matches!(
+            open(&record, &[8; 32], &me.signing_public()),
+            Err(OpenError::Decrypt { .. })
+        ));
+        assert!(matches!(
+            open(&record, &[7; 32], &other.signing_public()),
+            Err(OpenError::Signature { .. })
+        ));
+        let mut moved = record.clone();
+        moved.header.seq = 2;
+        assert!(matches!(
+            open(&moved, &[7; 32], &me.signing_public()),
+            Err(OpenError::Decrypt { .. })
+        ));
+        // A member who knows the scope key cannot forge another's record.
+        let forged = seal(header(1), &content, &other, &[7; 32]).unwrap();
+        assert!(matches!(
+            open(&forged, &[7; 32], &me.signing_public()),
+            Err(OpenError::Signature { .. })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn payloads_round_trip_and_garbage_never_panics(
+            entries in proptest::collection::vec((any::<u64>(), 0i32..800_000, proptest::collection::vec(any::<u8>(), 0..64)), 0..8),
+            garbage in proptest::collection::vec(any::<u8>(), 0..256),
+        ) {
+            let content = RemoteContent::Changes(entries.into_iter().map(|(seq, day, chunk)| LogEntry {
+                seq, day: NaiveDate::from_num_days_from_ce_opt(day + 1).unwrap(), chunk,
+            }).collect());
+            prop_assert_eq!(decode(&encode(&content)).unwrap(), content);
+            let _ = decode(&garbage);
+            let registry = RemoteContent::Registry { beneficiary: BeneficiaryId::from_bytes([5; 16]), live: Some(([6; 32], garbage.clone())) };
+            prop_assert_eq!(decode(&encode(&registry)).unwrap(), registry);
+        }
+    }
+}
