@@ -3,7 +3,9 @@
 # convenient import at a time:
 #   - qafila-domain has no IO and no serialisation: no rusqlite, tokio,
 #     reqwest, tauri, automerge, serde;
-#   - only qafila-store sees rusqlite;
+#   - only qafila-store sees rusqlite (and, above it, the crates that open a
+#     store: app, sync, cli, e2e, desktop; and the relay, for its own
+#     embedded SQLite database, which is not a device store);
 #   - only the desktop shell sees tauri;
 #   - the relay sees neither the store, the app façade nor Automerge.
 # A rule about a crate that does not exist yet passes trivially.
@@ -39,10 +41,12 @@ forbid qafila-domain rusqlite tokio reqwest tauri automerge serde
 for package in $packages; do
   [ "$package" = qafila-store ] || [ "$package" = qafila-desktop ] || [ "$package" = qafila-app ] ||
     [ "$package" = qafila-cli ] || [ "$package" = qafila-e2e ] || [ "$package" = qafila-sync ] ||
+    [ "$package" = qafila-relay ] ||
     forbid "$package" rusqlite
   [ "$package" = qafila-desktop ] || forbid "$package" tauri
 done
-forbid qafila-relay qafila-store qafila-app qafila-doc automerge
+forbid qafila-relay qafila-store qafila-app qafila-doc qafila-sync automerge
+forbid qafila-proto qafila-store qafila-doc automerge rusqlite tokio
 
 if [ "$failed" -ne 0 ]; then
   exit 1

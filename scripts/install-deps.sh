@@ -7,12 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The desktop shell (Tauri 2 on WebKitGTK), its end-to-end driver, a virtual
-# display for tests, and Arabic fonts so screenshots shape Arabic correctly.
+# display for tests, Arabic fonts so screenshots shape Arabic correctly, and
+# PostgreSQL, which the relay's storage tests start in a temp directory.
 debian_packages=(
   build-essential pkg-config curl file
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
   webkit2gtk-driver xvfb xauth libgl1-mesa-dri
   fonts-noto-core
+  postgresql
 )
 
 missing=()

@@ -119,3 +119,171 @@ impl Device {
         (code, run.stderr)
     }
 }
+
+/// A real `qafila relay serve` process on a loopback port, with its SQLite
+/// database (or `--database-url`). Stopped (SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct RelayProcess {
+    child: Option<std::process::Child>,
+    args: Vec<String>,
+    port: u16,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl RelayProcess {
+    /// Starts a relay on a free port storing into `db`.
+    pub fn sqlite(db: &std::path::Path) -> Self {
+        Self::start(vec!["--db".into(), db.display().to_string()], 0)
+    }
+
+    /// Starts a relay on a free port storing into PostgreSQL at `url`.
+    pub fn postgres(url: &str) -> Self {
+        Self::start(vec!["--database-url".into(), url.into()], 0)
+    }
+
+    fn start(args: Vec<String>, port: u16) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(workspace_binary("qafila"))
+            .args(["relay", "serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(&args)
+            .env("QAFILA_RELAY_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("the relay starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the relay prints its address");
+        let address = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected relay output: {line:?}"))
+            .to_owned();
+        let port = address
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port");
+        RelayProcess {
+            child: Some(child),
+            args,
+            port,
+            url: format!("http://{address}"),
+        }
+    }
+
+    /// Kills the relay at once (SIGKILL: no graceful shutdown).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills and starts it again on the same port and storage.
+    pub fn restart(&mut self) {
+        self.kill();
+        let again = Self::start(self.args.clone(), self.port);
+        *self = again;
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A lead and `volunteers` enrolled, approved volunteer devices of a new
+/// convoy through `relay`, serving `site`; everyone has synced once.
+pub fn convoy(relay: &str, site: &str, volunteers: usize) -> (Device, Vec<Device>) {
+    let lead = Device::initialised("Lead");
+    let count = volunteers.to_string();
+    let created = lead.ok(&[
+        "convoy",
+        "create",
+        "--name",
+        "قافلة الشتاء",
+        "--date",
+        "2026-12-01",
+        "--site",
+        site,
+        "--relay",
+        relay,
+        "--codes",
+        &count,
+    ]);
+    let codes: Vec<String> = created["codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|c| c.as_str().expect("a code").to_owned())
+        .collect();
+    assert_eq!(codes.len(), volunteers);
+    let mut devices = Vec::new();
+    for (i, code) in codes.iter().enumerate() {
+        let device = Device::initialised(&format!("Volunteer {}", i + 1));
+        let enrolled = device.ok(&["enroll", "--relay", relay, "--code", code]);
+        assert_eq!(enrolled["status"], "pending");
+        lead.ok(&["convoy", "approve", &format!("Volunteer {}", i + 1)]);
+        devices.push(device);
+    }
+    lead.ok(&["sync"]);
+    for device in &devices {
+        device.ok(&["sync"]);
+    }
+    (lead, devices)
+}
+
+/// A TCP proxy that forwards to `upstream` but cuts each connection after
+/// `request_bytes` sent or `answer_bytes` received: a connection dropping
+/// mid-transfer, in either direction.
+#[derive(Debug)]
+pub struct CutProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+fn pipe_until(mut from: std::net::TcpStream, mut to: std::net::TcpStream, limit: usize) {
+    use std::io::{Read, Write};
+    let mut sent = 0;
+    let mut buffer = [0u8; 4096];
+    while sent < limit {
+        let n = match from.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n.min(limit - sent),
+        };
+        if to.write_all(&buffer[..n]).is_err() {
+            break;
+        }
+        sent += n;
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
+    let _ = from.shutdown(std::net::Shutdown::Both);
+}
+
+impl CutProxy {
+    /// Starts the proxy (it lives until the test process ends).
+    pub fn start(upstream: &str, request_bytes: usize, answer_bytes: usize) -> CutProxy {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let url = format!("http://{}", listener.local_addr().expect("an address"));
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let (client2, server2) = (
+                    client.try_clone().expect("clone"),
+                    server.try_clone().expect("clone"),
+                );
+                std::thread::spawn(move || pipe_until(client, server, request_bytes));
+                std::thread::spawn(move || pipe_until(server2, client2, answer_bytes));
+            }
+        });
+        CutProxy { url }
+    }
+}

@@ -456,17 +456,17 @@ impl Store {
     pub fn add_outbox(
         &self,
         scope: [u8; 16],
-        records: Vec<(u64, Vec<u8>)>,
+        records: Vec<(u64, Vec<u8>, bool)>,
         sealed_through: Option<u64>,
         published: Vec<(BeneficiaryId, u64)>,
     ) -> Result<(), StoreError> {
         self.writer.call(move |w| {
             w.transaction(|tx| {
                 let mut next = 0;
-                for (seq, bytes) in &records {
+                for (seq, bytes, keyed) in &records {
                     tx.execute(
-                        "INSERT INTO outbox (scope, seq, bytes) VALUES (?1, ?2, ?3)",
-                        params![scope, i64_of(*seq), bytes],
+                        "INSERT INTO outbox (scope, seq, keyed, bytes) VALUES (?1, ?2, ?3, ?4)",
+                        params![scope, i64_of(*seq), keyed, bytes],
                     )?;
                     next = next.max(*seq + 1);
                 }
@@ -490,24 +490,31 @@ impl Store {
         })
     }
 
-    /// Sealed records not yet acknowledged by the relay, in seq order.
-    pub fn outbox(&self, scope: [u8; 16]) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    /// Sealed records after `after`, in seq order, at most `limit`.
+    pub fn outbox_after(
+        &self,
+        scope: [u8; 16],
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let conn = self.reader();
-        let mut stmt =
-            conn.prepare_cached("SELECT seq, bytes FROM outbox WHERE scope = ?1 ORDER BY seq")?;
-        let rows = stmt.query_map([scope], |r| {
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, bytes FROM outbox WHERE scope = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![scope, i64_of(after), i64_of(limit as u64)], |r| {
             Ok((u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0), r.get(1)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Drops records the relay has acknowledged.
+    /// A relay holds these records: drop the registry ones (they carry
+    /// personal data); keep log records for other relays.
     pub fn outbox_done(&self, scope: [u8; 16], seqs: Vec<u64>) -> Result<(), StoreError> {
         self.writer.call(move |w| {
             w.transaction(|tx| {
                 for seq in &seqs {
                     tx.execute(
-                        "DELETE FROM outbox WHERE scope = ?1 AND seq = ?2",
+                        "DELETE FROM outbox WHERE scope = ?1 AND seq = ?2 AND keyed = 1",
                         params![scope, i64_of(*seq)],
                     )?;
                 }

@@ -256,7 +256,7 @@ pub async fn create(
     let record = payload::seal(header, &RemoteContent::Plan(plan), &me.identity, &key.key)?;
     store.add_outbox(
         scope.0,
-        vec![(header.seq, record.encode())],
+        vec![(header.seq, record.encode(), false)],
         None,
         Vec::new(),
     )?;
@@ -478,7 +478,9 @@ pub async fn publish(store: &Store, convoy: &Convoy, other: &str) -> Result<(), 
             members,
             keys: wrapped,
         })
-        .await
+        .await?;
+    // Give the new relay everything the convoy's relay holds.
+    forward(store, convoy, &convoy.relay, other).await.map(drop)
 }
 
 /// Copies records between two relays in both directions until each holds
@@ -634,7 +636,7 @@ pub async fn sync(
         )?;
         store.add_outbox(
             scope.0,
-            vec![(header.seq, record.encode())],
+            vec![(header.seq, record.encode(), false)],
             Some(last),
             Vec::new(),
         )?;
@@ -644,10 +646,10 @@ pub async fn sync(
         if entries.is_empty() {
             break;
         }
-        let mut seq = store.next_record(scope.0)?;
+        let first = store.next_record(scope.0)?;
         let mut records = Vec::with_capacity(entries.len());
         let mut published = Vec::with_capacity(entries.len());
-        for entry in entries {
+        for (seq, entry) in (first..).zip(entries) {
             let version = if entry.live.is_some() {
                 LIVE_VERSION
             } else {
@@ -668,24 +670,60 @@ pub async fn sync(
             records.push((
                 seq,
                 payload::seal(header, &content, &me.identity, &latest.key)?.encode(),
+                true,
             ));
             published.push((entry.beneficiary, version));
-            seq += 1;
         }
         report.sealed_registry += records.len() as u64;
         store.add_outbox(scope.0, records, None, published)?;
     }
 
-    // 3. Upload.
-    let batches = session::upload_batches(store.outbox(scope.0)?).map_err(SyncError::Protocol)?;
-    for batch in batches {
-        let (seqs, records): (Vec<u64>, Vec<_>) = batch.into_iter().unzip();
-        let outcomes = relay.upload(scope, &Upload { records }).await?;
-        let settlement = session::settle(&seqs, &outcomes.0);
-        report.uploaded += settlement.stored as u64;
-        store.outbox_done(scope.0, settlement.done)?;
-        if let Some(problem) = settlement.problem {
-            return Err(SyncError::Protocol(problem));
+    // 3. Upload what this relay lacks of this device's log (it may be a
+    //    different relay from last time: a site relay, or a new one).
+    let held = relay
+        .heads(scope)
+        .await?
+        .0
+        .into_iter()
+        .find(|(device, _)| *device == me.keys.device)
+        .map_or(0, |(_, seq)| seq);
+    let next = store.next_record(scope.0)?;
+    let mut after = held;
+    while after + 1 < next {
+        let mut outbox =
+            store.outbox_after(scope.0, after, qafila_proto::MAX_RECORDS_PER_UPLOAD)?;
+        // Registry records are dropped once a relay has them; a relay that
+        // never saw one gets an empty filler at its seq (the entry itself
+        // reaches that relay by forwarding).
+        let mut expected = after + 1;
+        let mut filled = Vec::with_capacity(outbox.len());
+        for (seq, bytes) in outbox.drain(..) {
+            while expected < seq {
+                filled.push((
+                    expected,
+                    filler(scope, me.keys.device, expected, &latest, &me.identity)?,
+                ));
+                expected += 1;
+            }
+            filled.push((seq, bytes));
+            expected = seq + 1;
+        }
+        if filled.is_empty() {
+            filled.push((
+                expected,
+                filler(scope, me.keys.device, expected, &latest, &me.identity)?,
+            ));
+        }
+        after = filled.last().map_or(after, |(seq, _)| *seq);
+        for batch in session::upload_batches(filled).map_err(SyncError::Protocol)? {
+            let (seqs, records): (Vec<u64>, Vec<_>) = batch.into_iter().unzip();
+            let outcomes = relay.upload(scope, &Upload { records }).await?;
+            let settlement = session::settle(&seqs, &outcomes.0);
+            report.uploaded += settlement.stored as u64;
+            store.outbox_done(scope.0, settlement.done)?;
+            if let Some(problem) = settlement.problem {
+                return Err(SyncError::Protocol(problem));
+            }
         }
     }
 
@@ -734,6 +772,29 @@ pub async fn sync(
         }
     }
     Ok(report)
+}
+
+fn filler(
+    scope: Uid,
+    device: Uid,
+    seq: u64,
+    key: &ScopeKey,
+    identity: &Identity,
+) -> Result<Vec<u8>, SyncError> {
+    let header = RecordHeader {
+        scope,
+        device,
+        seq,
+        epoch: key.epoch,
+        kind: RecordKind::Log,
+    };
+    Ok(payload::seal(
+        header,
+        &RemoteContent::Changes(Vec::new()),
+        identity,
+        &key.key,
+    )?
+    .encode())
 }
 
 /// [`sync`], retried with exponential backoff (0.5 s, 1 s, 2 s... up to

@@ -3,6 +3,7 @@
 //! encode/decode and every projection is checked over the whole event space.
 
 pub mod names;
+pub mod postgres;
 
 use chrono::NaiveDate;
 use proptest::prelude::*;

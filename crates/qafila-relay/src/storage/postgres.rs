@@ -143,8 +143,16 @@ fn backend(e: impl std::fmt::Display) -> StorageError {
 }
 
 impl From<tokio_postgres::Error> for StorageError {
+    /// With its causes: tokio-postgres' own message is only "db error".
     fn from(e: tokio_postgres::Error) -> Self {
-        backend(e)
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        StorageError::Backend(text)
     }
 }
 
@@ -317,7 +325,7 @@ impl PgStorage {
 
 async fn create_schema(conn: &mut PgConn) -> Result<(), StorageError> {
     let tx = conn.client.transaction().await?;
-    let _ = SCHEMA_LOCK;
+    tx.execute(LOCK, &[&SCHEMA_LOCK]).await?;
     tx.batch_execute(SCHEMA).await?;
     tx.commit().await?;
     Ok(())
@@ -550,7 +558,14 @@ async fn create_scope_on(conn: &mut PgConn, request: CreateScope) -> Result<(), 
         &[],
     )
     .await?;
-    for member in &request.members {
+    // In device order (stable, so a device listed twice ends as SQLite
+    // leaves it), so two concurrent publications of one scope lock their
+    // rows in the same order rather than deadlock.
+    let mut members: Vec<&Member> = request.members.iter().collect();
+    members.sort_by_key(|m| m.keys.device);
+    let mut keys: Vec<&DeviceKey> = request.keys.iter().collect();
+    keys.sort_by_key(|k| (k.device, k.key.epoch));
+    for member in members {
         if member.keys.device == request.lead.device {
             continue;
         }
@@ -566,7 +581,7 @@ async fn create_scope_on(conn: &mut PgConn, request: CreateScope) -> Result<(), 
         )
         .await?;
     }
-    for key in &request.keys {
+    for key in keys {
         put_key(statements, &tx, request.scope, key).await?;
     }
     tx.commit().await?;
@@ -706,6 +721,8 @@ async fn set_status_on(
     if changed == 0 {
         return Err(StorageError::NotFound("device"));
     }
+    let mut keys = keys;
+    keys.sort_by_key(|k| (k.device, k.key.epoch));
     for key in &keys {
         put_key(statements, &tx, scope, key).await?;
     }

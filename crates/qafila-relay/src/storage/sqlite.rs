@@ -391,10 +391,12 @@ impl Storage for SqliteStorage {
                 .optional()?
                 .ok_or(StorageError::NotFound("enrollment code"))?;
             let scope = uid(scope);
-            let lead: Vec<u8> =
-                tx.query_row("SELECT lead FROM scopes WHERE scope = ?1", [scope.0], |r| {
+            let lead: Vec<u8> = tx
+                .query_row("SELECT lead FROM scopes WHERE scope = ?1", [scope.0], |r| {
                     r.get(0)
-                })?;
+                })
+                .optional()?
+                .ok_or(StorageError::NotFound("convoy"))?;
             let lead =
                 member_row(&tx, scope, uid(lead))?.ok_or(StorageError::NotFound("convoy lead"))?;
             match member_row(&tx, scope, device.device)? {
@@ -477,6 +479,12 @@ impl Storage for SqliteStorage {
                 outcomes[i] = put_record(&tx, scope, &records[i])?;
             }
             tx.commit()?;
+            // A registry entry replaced by a newer version (an erasure) must
+            // not survive in the WAL either: secure_delete overwrote it in the
+            // pages; truncating the WAL removes the old frames.
+            if records.iter().any(|r| keyed(r).is_some_and(|(_, v)| v > 1)) {
+                c.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+            }
             Ok(outcomes)
         })
         .await

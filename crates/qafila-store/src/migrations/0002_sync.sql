@@ -49,11 +49,14 @@ CREATE TABLE outbox_state (
     sealed_through  INTEGER NOT NULL
 ) WITHOUT ROWID;
 
--- Sealed records kept, byte for byte, until the relay acknowledges them:
--- a retry sends the same bytes, so it can never conflict with itself.
+-- Sealed records, byte for byte: a retry sends the same bytes, so it can
+-- never conflict with itself. Log records are kept (another relay, such as
+-- a site relay, may need them); registry records, which hold personal
+-- data, are dropped once a relay has them.
 CREATE TABLE outbox (
     scope   BLOB NOT NULL,
     seq     INTEGER NOT NULL,
+    keyed   INTEGER NOT NULL,
     bytes   BLOB NOT NULL,
     PRIMARY KEY (scope, seq)
 ) WITHOUT ROWID;

@@ -1,0 +1,387 @@
+//! Sync end to end: real `qafila` devices, each with its own store, and a
+//! real relay process, driven through the CLI as a lead and volunteers
+//! would.
+
+use qafila_e2e::{CutProxy, Device, RelayProcess, convoy};
+use serde_json::Value;
+
+const SITE: &str = "دير مواس";
+
+fn register(device: &Device, name: &str, nid: &str) -> String {
+    let added = device.ok(&[
+        "beneficiary",
+        "add",
+        "--name",
+        name,
+        "--household-size",
+        "5",
+        "--village",
+        SITE,
+        "--nid",
+        nid,
+    ]);
+    added["beneficiary"].as_str().expect("an id").to_owned()
+}
+
+fn status(device: &Device) -> Value {
+    let mut status = device.ok(&["day", "status", "--site", SITE]);
+    // The anomaly list is compared as a set: its order is the fold's.
+    if let Some(list) = status["anomalies"].as_array_mut() {
+        list.sort_by_key(|a| a.to_string());
+    }
+    status
+}
+
+fn codes(status: &Value) -> Vec<String> {
+    status["anomalies"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|a| a["code"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn sync_all(devices: &[&Device]) {
+    // Twice round: everything one device sends reaches all the others.
+    for _ in 0..2 {
+        for device in devices {
+            device.ok(&["sync"]);
+        }
+    }
+}
+
+fn file_bytes(path: &std::path::Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(path).unwrap_or_default();
+    let wal = path.with_file_name(format!(
+        "{}-wal",
+        path.file_name().unwrap().to_string_lossy()
+    ));
+    bytes.extend(std::fs::read(wal).unwrap_or_default());
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn three_volunteers_offline_converge_and_all_see_the_double_hand_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay_db = dir.path().join("relay.db");
+    let relay = RelayProcess::sqlite(&relay_db);
+    let (lead, volunteers) = convoy(&relay.url, SITE, 3);
+    let [v1, v2, v3] = [&volunteers[0], &volunteers[1], &volunteers[2]];
+
+    // The lead registers two families and loads stock; everyone syncs.
+    let fatma = register(&lead, "فاطمة محمد عبد الرحمن", "29001011234567");
+    let karim = register(&lead, "Karim Mahmoud Sayed", "28805151234568");
+    lead.ok(&[
+        "stock", "load", "--site", SITE, "--item", "food_box", "--qty", "100",
+    ]);
+    sync_all(&[&lead, v1, v2, v3]);
+    let found = v3.ok(&["beneficiary", "search", "فاطمه"]);
+    assert!(
+        found.to_string().contains(&fatma),
+        "a family the lead registered reaches volunteers: {found}"
+    );
+
+    // Offline: v1 and v2 both serve Fatma's household; v3 serves Karim's.
+    for v in [v1, v2] {
+        v.ok(&["checkin", "--site", SITE, &fatma]);
+        v.ok(&[
+            "handout", "--item", "food_box", "--qty", "1", "--site", SITE, &fatma,
+        ]);
+    }
+    v3.ok(&["checkin", "--site", SITE, &karim]);
+    v3.ok(&[
+        "handout", "--item", "food_box", "--qty", "1", "--site", SITE, &karim,
+    ]);
+
+    sync_all(&[v1, v2, v3, &lead]);
+    let expected = status(&lead);
+    assert_eq!(expected["items"][0]["handed_out"], "3", "{expected}");
+    assert_eq!(expected["items"][0]["expected"], "97");
+    assert!(
+        codes(&expected).contains(&"double_hand_out".to_owned()),
+        "{expected}"
+    );
+    for v in [v1, v2, v3] {
+        assert_eq!(status(v), expected, "every device sees the same day");
+    }
+
+    // The relay stored nothing readable about the families.
+    let bytes = file_bytes(&relay_db);
+    assert!(bytes.len() > 10_000, "the relay holds the records");
+    for secret in [
+        "فاطمة",
+        "Karim",
+        "Mahmoud",
+        "29001011234567",
+        "28805151234568",
+        "1234567",
+    ] {
+        assert!(
+            !contains(&bytes, secret),
+            "the relay's database holds `{secret}` in clear"
+        );
+    }
+}
+
+/// Syncs through links cut after 600, 1,200, 1,800... bytes until one
+/// sync gets through; returns how many were cut.
+fn sync_through_cuts(
+    device: &Device,
+    relay: &str,
+    limits: impl Fn(usize) -> (usize, usize),
+) -> usize {
+    for attempt in 1..200 {
+        let (request, answer) = limits(attempt * 600);
+        let proxy = CutProxy::start(relay, request, answer);
+        let run = device.run(&["--json", "sync", "--relay", &proxy.url]);
+        if run.status == 0 {
+            return attempt - 1;
+        }
+        assert!(
+            run.stdout.contains("relay_unreachable"),
+            "a cut link is reported as such: {}",
+            run.stdout
+        );
+    }
+    panic!("no sync got through");
+}
+
+#[test]
+fn a_cut_connection_and_a_relay_crash_lose_nothing_and_duplicate_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = RelayProcess::sqlite(&dir.path().join("relay.db"));
+    let (lead, volunteers) = convoy(&relay.url, SITE, 2);
+    let [v1, v2] = [&volunteers[0], &volunteers[1]];
+    let mut people = Vec::new();
+    for i in 0..30 {
+        people.push(register(
+            &lead,
+            &format!("مستفيد رقم {i}"),
+            &format!("290010101{i:04}1"),
+        ));
+    }
+    lead.ok(&[
+        "stock", "load", "--site", SITE, "--item", "blanket", "--qty", "500",
+    ]);
+    lead.ok(&["sync"]);
+    v1.ok(&["sync"]);
+    for person in &people {
+        v1.ok(&[
+            "handout", "--item", "blanket", "--qty", "1", "--site", SITE, person,
+        ]);
+    }
+
+    // v1's sync goes through a link that drops after ever more bytes sent,
+    // until one gets through; every cut fails cleanly.
+    let cuts = sync_through_cuts(v1, &relay.url, |n| (n, usize::MAX));
+    assert!(cuts >= 3, "the upload was cut {cuts} times");
+    // The relay dies and comes back on the same port and database.
+    relay.restart();
+    v1.ok(&["sync"]);
+    // v2's download drops after ever more bytes received.
+    let cuts = sync_through_cuts(v2, &relay.url, |n| (usize::MAX, n));
+    assert!(cuts >= 3, "the download was cut {cuts} times");
+    relay.kill();
+    let (code, stderr) = v2.fails(&["sync"]);
+    assert_eq!(code, "relay_unreachable", "{stderr}");
+    assert!(stderr.contains("nothing was lost"), "{stderr}");
+    relay.restart();
+    v2.ok(&["sync"]);
+
+    let mine = status(v1);
+    assert_eq!(
+        mine["items"][0]["handed_out"], "30",
+        "no hand-out lost or doubled: {mine}"
+    );
+    assert_eq!(status(v2), mine);
+    assert!(
+        !codes(&mine).contains(&"double_hand_out".to_owned()),
+        "retries made no duplicate: {mine}"
+    );
+}
+
+#[test]
+fn a_revoked_device_is_refused_and_the_convoy_key_rotates() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::sqlite(&dir.path().join("relay.db"));
+    let (lead, volunteers) = convoy(&relay.url, SITE, 2);
+    let [v1, lost] = [&volunteers[0], &volunteers[1]];
+    let revoked = lead.ok(&["convoy", "revoke", "Volunteer 2"]);
+    assert_eq!(revoked["status"], "revoked");
+    let devices = lead.ok(&["convoy", "devices"]);
+    let statuses: Vec<&str> = devices["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "revoked").count(),
+        1,
+        "{devices}"
+    );
+
+    let (code, _) = lost.fails(&["sync"]);
+    assert_eq!(code, "device_revoked");
+    // The remaining devices carry on under the new key.
+    let person = register(&lead, "سعاد حسن", "29203041234561");
+    lead.ok(&["sync"]);
+    let synced = v1.ok(&["sync"]);
+    assert!(synced["applied_events"].as_u64().unwrap() >= 1, "{synced}");
+    v1.ok(&[
+        "handout", "--item", "food_box", "--qty", "1", "--site", SITE, &person,
+    ]);
+    v1.ok(&["sync"]);
+    lead.ok(&["sync"]);
+    assert_eq!(status(&lead)["items"][0]["handed_out"], "1");
+    let (code, _) = lost.fails(&["sync"]);
+    assert_eq!(code, "device_revoked", "still refused");
+}
+
+#[test]
+fn enrollment_codes_are_one_time_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::sqlite(&dir.path().join("relay.db"));
+    let lead = Device::initialised("Lead");
+    let created = lead.ok(&[
+        "convoy",
+        "create",
+        "--name",
+        "ق",
+        "--date",
+        "2026-12-01",
+        "--relay",
+        &relay.url,
+    ]);
+    let code = created["codes"][0].as_str().unwrap().to_owned();
+    Device::initialised("A").ok(&["enroll", "--relay", &relay.url, "--code", &code]);
+    let (used, _) =
+        Device::initialised("B").fails(&["enroll", "--relay", &relay.url, "--code", &code]);
+    assert_eq!(used, "code_spent");
+    let (bad, _) =
+        Device::initialised("C").fails(&["enroll", "--relay", &relay.url, "--code", "nonsense"]);
+    assert_eq!(bad, "bad_code");
+    let (unknown, _) = Device::initialised("D").fails(&[
+        "enroll",
+        "--relay",
+        &relay.url,
+        "--code",
+        "ABCDE-FGHJK-MNPQRS",
+    ]);
+    assert_eq!(unknown, "unknown_code");
+    // A code whose fingerprint does not match the convoy's lead is refused.
+    let more = lead.ok(&["convoy", "invite"]);
+    let mut forged = more["codes"][0].as_str().unwrap().to_owned();
+    forged.replace_range(12..18, "000000");
+    let (mismatch, _) =
+        Device::initialised("E").fails(&["enroll", "--relay", &relay.url, "--code", &forged]);
+    assert_eq!(mismatch, "lead_mismatch");
+    let (unreachable, _) = Device::initialised("F").fails(&[
+        "enroll",
+        "--relay",
+        "http://127.0.0.1:9",
+        "--code",
+        &code,
+    ]);
+    assert_eq!(unreachable, "relay_unreachable");
+}
+
+#[test]
+fn erasing_a_person_reaches_every_device_and_the_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay_db = dir.path().join("relay.db");
+    let relay = RelayProcess::sqlite(&relay_db);
+    let (lead, volunteers) = convoy(&relay.url, SITE, 1);
+    let v1 = &volunteers[0];
+    // A registrar's volunteer device registers; the lead receives it.
+    let person = register(v1, "Zeinab Erasable Person", "29505051234563");
+    v1.ok(&["sync"]);
+    lead.ok(&["sync"]);
+    let shown = lead.ok(&["beneficiary", "show", &person]);
+    assert!(shown.to_string().contains("Zeinab"), "{shown}");
+    // The relay holds the person's entry (sealed) before erasure.
+    let entries_before = std::fs::metadata(&relay_db).unwrap().len();
+    assert!(entries_before > 0);
+
+    lead.ok(&["beneficiary", "erase", &person, "--reason", "طلب الشخص"]);
+    lead.ok(&["sync"]);
+    v1.ok(&["sync"]);
+    let shown = v1.ok(&["beneficiary", "show", &person]);
+    assert!(
+        !shown.to_string().contains("Zeinab"),
+        "erased on the registrar's device too: {shown}"
+    );
+    let found = v1.ok(&["beneficiary", "search", "Zeinab"]);
+    assert!(!found.to_string().contains(&person), "{found}");
+    // The relay dropped the live registry entry: only the tombstone is served.
+    let conn = rusqlite_count(&relay_db);
+    assert_eq!(
+        conn, 1,
+        "one live registry entry (the tombstone) remains on the relay"
+    );
+}
+
+/// Live registry entries on a relay database.
+fn rusqlite_count(db: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT COUNT(*) FROM records WHERE key IS NOT NULL AND bytes IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_site_relay_on_the_leads_laptop_chains_to_the_central_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let central = RelayProcess::sqlite(&dir.path().join("central.db"));
+    let site = RelayProcess::sqlite(&dir.path().join("site.db"));
+    let (lead, volunteers) = convoy(&central.url, SITE, 3);
+    let [v1, v2, v3] = [&volunteers[0], &volunteers[1], &volunteers[2]];
+    let person = register(&lead, "منى عادل", "29106061234562");
+    lead.ok(&["convoy", "publish", "--relay", &site.url]);
+    lead.ok(&["sync", "--relay", &site.url]);
+    // In the village: no internet, only the laptop's hotspot.
+    for v in [v1, v2] {
+        v.ok(&["sync", "--relay", &site.url]);
+    }
+    v1.ok(&["checkin", "--site", SITE, &person]);
+    v1.ok(&[
+        "handout", "--item", "food_box", "--qty", "1", "--site", SITE, &person,
+    ]);
+    v1.ok(&["sync", "--relay", &site.url]);
+    v2.ok(&["sync", "--relay", &site.url]);
+    assert_eq!(status(v2)["items"].as_array().map(Vec::len), Some(1));
+    // Back in town, the lead forwards the site's records to the central relay.
+    let forwarded = lead.ok(&[
+        "relay",
+        "forward",
+        "--from",
+        &site.url,
+        "--to",
+        &central.url,
+    ]);
+    assert!(forwarded["moved"].as_u64().unwrap() >= 2, "{forwarded}");
+    v3.ok(&["sync"]);
+    let seen = status(v3);
+    assert!(seen.to_string().contains("\"handed_out\":\"1\""), "{seen}");
+    // Forwarding again moves nothing.
+    let again = lead.ok(&[
+        "relay",
+        "forward",
+        "--from",
+        &site.url,
+        "--to",
+        &central.url,
+    ]);
+    assert_eq!(again["moved"], 0);
+}
