@@ -75,8 +75,10 @@ pub enum Outcome {
         /// The next seq the relay will accept for this device.
         expected: u64,
     },
-    /// The uploader may not write this device's log, or the device is
-    /// revoked.
+    /// The uploader may not write this device's log: it is not the
+    /// uploader's own, and the uploader is not the scope's lead (who may
+    /// forward any member's records, including those a device made before
+    /// it was revoked), or the record names another scope.
     Forbidden,
     /// Accepted, but a newer version of the same registry entry is already
     /// stored, so this one was dropped.

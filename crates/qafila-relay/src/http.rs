@@ -661,6 +661,15 @@ async fn not_found() -> Failure {
     )
 }
 
+async fn wrong_method() -> Failure {
+    fail(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "wrong_method",
+        "this relay endpoint does not take that HTTP method",
+        "هذا المسار لا يقبل هذه الطريقة",
+    )
+}
+
 async fn observe<S: Storage>(State(st): St<S>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request
@@ -707,6 +716,7 @@ pub(crate) fn router<S: Storage>(config: Config, storage: S) -> Router {
         .route("/v1/scopes/{scope}/records", post(upload::<S>))
         .route("/v1/scopes/{scope}/fetch", post(fetch::<S>))
         .fallback(not_found)
+        .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(shared.clone(), observe::<S>))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(shared)

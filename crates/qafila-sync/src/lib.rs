@@ -36,6 +36,7 @@ pub const RELAY_CODES: &[&str] = &[
     "not_lead",
     "unknown_code",
     "no_route",
+    "wrong_method",
 ];
 
 /// Why a sync step failed, with what to do about it.
