@@ -46,11 +46,19 @@ impl Relay {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 listener.set_nonblocking(true).unwrap();
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let config = qafila_relay::Config { rate_per_second: 100_000, rate_burst: 100_000, ..Default::default() };
+                let config = qafila_relay::Config {
+                    rate_per_second: 100_000,
+                    rate_burst: 100_000,
+                    ..Default::default()
+                };
                 qafila_relay::serve_with(config, storage, listener, async {
                     let _ = stopped.await;
                 })
@@ -58,7 +66,11 @@ impl Relay {
                 .unwrap();
             });
         });
-        Relay { url, stop: Some(stop), thread: Some(thread) }
+        Relay {
+            url,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 }
 
@@ -86,7 +98,10 @@ fn counting_proxy(upstream: String, counter: Arc<AtomicU64>) -> String {
             ] {
                 let counter = counter.clone();
                 std::thread::spawn(move || {
-                    let mut counted = CountingWriter { inner: &mut to, counter };
+                    let mut counted = CountingWriter {
+                        inner: &mut to,
+                        counter,
+                    };
                     let _ = std::io::copy(&mut from, &mut counted);
                     let _ = to.shutdown(std::net::Shutdown::Both);
                 });
@@ -113,34 +128,60 @@ impl std::io::Write for CountingWriter<'_> {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn fixture() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/qafila-bench/convoy-20x2000");
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/qafila-bench/convoy-20x2000");
     if dir.join("ready").exists() {
         return dir;
     }
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let started = Instant::now();
-    eprintln!("building the 20 × 2,000 fixture under {} ...", dir.display());
+    eprintln!(
+        "building the 20 × 2,000 fixture under {} ...",
+        dir.display()
+    );
     let relay = Relay::start(&dir.join("relay.db"));
     let rt = runtime();
     let lead = Store::create(&dir.join("d00"), "Lead", START_MS).unwrap();
     let created = rt
-        .block_on(ops::create(&lead, "Bench convoy", "2026-12-01", &["الموقع".into()], &relay.url, DEVICES - 1, START_MS))
+        .block_on(ops::create(
+            &lead,
+            "Bench convoy",
+            "2026-12-01",
+            &["الموقع".into()],
+            &relay.url,
+            DEVICES - 1,
+            START_MS,
+        ))
         .unwrap();
     let mut stores = vec![lead];
     for (i, code) in created.codes.iter().enumerate() {
-        let store = Store::create(&dir.join(format!("d{:02}", i + 1)), &format!("Device {}", i + 1), START_MS).unwrap();
+        let store = Store::create(
+            &dir.join(format!("d{:02}", i + 1)),
+            &format!("Device {}", i + 1),
+            START_MS,
+        )
+        .unwrap();
         rt.block_on(ops::enroll(&store, &relay.url, code)).unwrap();
-        rt.block_on(ops::approve(&stores[0], &created.convoy, &format!("Device {}", i + 1))).unwrap();
+        rt.block_on(ops::approve(
+            &stores[0],
+            &created.convoy,
+            &format!("Device {}", i + 1),
+        ))
+        .unwrap();
         stores.push(store);
     }
     for store in &stores {
         let convoy = ops::current(store, None).unwrap();
-        rt.block_on(ops::sync(store, &convoy, None, START_MS)).unwrap();
+        rt.block_on(ops::sync(store, &convoy, None, START_MS))
+            .unwrap();
     }
     // The relay is reset to this point for every run: remember what it holds.
     drop(relay);
@@ -152,8 +193,26 @@ fn fixture() -> PathBuf {
         for e in 0..EVENTS {
             let n = (d * EVENTS + e) as u64;
             let body = EventBody::HandOut(HandOut {
-                beneficiary: BeneficiaryId::from_parts(START_MS, n.to_be_bytes()[..].iter().chain(&[1, 1]).copied().collect::<Vec<_>>().try_into().unwrap()),
-                household: HouseholdId::from_parts(START_MS, n.to_be_bytes()[..].iter().chain(&[2, 2]).copied().collect::<Vec<_>>().try_into().unwrap()),
+                beneficiary: BeneficiaryId::from_parts(
+                    START_MS,
+                    n.to_be_bytes()[..]
+                        .iter()
+                        .chain(&[1, 1])
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .try_into()
+                        .unwrap(),
+                ),
+                household: HouseholdId::from_parts(
+                    START_MS,
+                    n.to_be_bytes()[..]
+                        .iter()
+                        .chain(&[2, 2])
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .try_into()
+                        .unwrap(),
+                ),
                 site,
                 day,
                 round,
@@ -163,7 +222,13 @@ fn fixture() -> PathBuf {
                 card: None,
                 override_reason: None,
             });
-            store.record(VolunteerId::from_bytes(store.device().id.to_bytes()), body, START_MS + 1_000 + n).unwrap();
+            store
+                .record(
+                    VolunteerId::from_bytes(store.device().id.to_bytes()),
+                    body,
+                    START_MS + 1_000 + n,
+                )
+                .unwrap();
         }
     }
     drop(stores);
@@ -196,7 +261,9 @@ fn sync_all(stores: &[Store], url: &str) {
         for store in stores {
             scope.spawn(move || {
                 let convoy = ops::current(store, None).unwrap();
-                runtime().block_on(ops::sync(store, &convoy, Some(url), START_MS + 10_000_000)).unwrap();
+                runtime()
+                    .block_on(ops::sync(store, &convoy, Some(url), START_MS + 10_000_000))
+                    .unwrap();
             });
         }
     });
@@ -205,12 +272,18 @@ fn sync_all(stores: &[Store], url: &str) {
 fn one_run(fixture: &Path) -> Run {
     let work = tempfile::tempdir().unwrap();
     copy_dir(fixture, work.path());
-    std::fs::copy(work.path().join("relay-start.db"), work.path().join("relay.db")).unwrap();
+    std::fs::copy(
+        work.path().join("relay-start.db"),
+        work.path().join("relay.db"),
+    )
+    .unwrap();
     let _ = std::fs::remove_file(work.path().join("relay.db-wal"));
     let relay = Relay::start(&work.path().join("relay.db"));
     let counter = Arc::new(AtomicU64::new(0));
     let url = counting_proxy(relay.url.clone(), counter.clone());
-    let stores: Vec<Store> = (0..DEVICES).map(|d| Store::open(&work.path().join(format!("d{d:02}"))).unwrap()).collect();
+    let stores: Vec<Store> = (0..DEVICES)
+        .map(|d| Store::open(&work.path().join(format!("d{d:02}"))).unwrap())
+        .collect();
     let before: Vec<u64> = stores.iter().map(|s| s.event_count().unwrap()).collect();
     let started = Instant::now();
     sync_all(&stores, &url);
@@ -219,7 +292,10 @@ fn one_run(fixture: &Path) -> Run {
     let after: Vec<u64> = stores.iter().map(|s| s.event_count().unwrap()).collect();
     let total = before.iter().sum::<u64>();
     for (d, count) in after.iter().enumerate() {
-        assert!(*count >= total - (DEVICES as u64) * 2, "device {d} holds {count} of {total} events: not converged");
+        assert!(
+            *count >= total - (DEVICES as u64) * 2,
+            "device {d} holds {count} of {total} events: not converged"
+        );
     }
     let deliveries: u64 = after.iter().zip(&before).map(|(a, b)| a - b).sum();
     let bytes = counter.load(Ordering::Relaxed);
@@ -229,18 +305,33 @@ fn one_run(fixture: &Path) -> Run {
     let store = Store::open(&fresh).unwrap();
     let convoy = ops::current(&store, None).unwrap();
     let started = Instant::now();
-    runtime().block_on(ops::sync(&store, &convoy, Some(&relay.url), START_MS + 10_000_000)).unwrap();
+    runtime()
+        .block_on(ops::sync(
+            &store,
+            &convoy,
+            Some(&relay.url),
+            START_MS + 10_000_000,
+        ))
+        .unwrap();
     let one_device_day = started.elapsed();
     assert!(store.event_count().unwrap() >= total - (DEVICES as u64) * 2);
     drop(stores);
-    Run { converge, bytes, deliveries, one_device_day }
+    Run {
+        converge,
+        bytes,
+        deliveries,
+        one_device_day,
+    }
 }
 
 fn bench(c: &mut Criterion) {
     let fixture = fixture();
     let mut runs = Vec::new();
     let mut group = c.benchmark_group("convoy_sync");
-    group.sample_size(10).measurement_time(Duration::from_secs(60)).warm_up_time(Duration::from_millis(1));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(60))
+        .warm_up_time(Duration::from_millis(1));
     group.bench_function("20 devices x 2000 events, all converged", |b| {
         b.iter_custom(|iterations| {
             let mut total = Duration::ZERO;
@@ -257,7 +348,10 @@ fn bench(c: &mut Criterion) {
     let mut day: Vec<Duration> = runs.iter().map(|r| r.one_device_day).collect();
     converge.sort();
     day.sort();
-    let per_event: Vec<f64> = runs.iter().map(|r| r.bytes as f64 / r.deliveries as f64).collect();
+    let per_event: Vec<f64> = runs
+        .iter()
+        .map(|r| r.bytes as f64 / r.deliveries as f64)
+        .collect();
     println!(
         "convoy_sync over {} runs: all converged median {:.2?}; one device applies 38,000 events median {:.2?}; \
          wire bytes per delivered event {:.1} ({} bytes / {} deliveries in the last run)",

@@ -27,7 +27,10 @@ use sha2::Digest;
 const PER_CONVOY: usize = 20;
 
 fn devices() -> usize {
-    std::env::var("QAFILA_LOAD_DEVICES").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000)
+    std::env::var("QAFILA_LOAD_DEVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3_000)
 }
 
 struct Device {
@@ -63,27 +66,69 @@ async fn enroll_all(url: &str, total: usize) -> Vec<Device> {
         let (lead_key, lead) = device_keys(convoy * PER_CONVOY);
         let lead_client = RelayClient::new(url, lead.device, lead_key).unwrap();
         lead_client
-            .create_scope(&CreateScope { scope, lead: lead.clone(), members: vec![], keys: vec![] })
+            .create_scope(&CreateScope {
+                scope,
+                lead: lead.clone(),
+                members: vec![],
+                keys: vec![],
+            })
             .await
             .unwrap();
-        out.push(Device { client: lead_client.clone(), keys: lead, scope, seq: 0, cursors: vec![] });
+        out.push(Device {
+            client: lead_client.clone(),
+            keys: lead,
+            scope,
+            seq: 0,
+            cursors: vec![],
+        });
         for member in 1..PER_CONVOY.min(total - convoy * PER_CONVOY) {
             let n = convoy * PER_CONVOY + member;
             let secret = format!("code-{n}");
-            let code_hash: String = sha2::Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-            lead_client.invite(scope, &Invite { code_hash, expires_ms: u64::MAX / 2, uses: 1 }).await.unwrap();
+            let code_hash: String = sha2::Sha256::digest(secret.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            lead_client
+                .invite(
+                    scope,
+                    &Invite {
+                        code_hash,
+                        expires_ms: u64::MAX / 2,
+                        uses: 1,
+                    },
+                )
+                .await
+                .unwrap();
             let (key, keys) = device_keys(n);
             let client = RelayClient::new(url, keys.device, key).unwrap();
-            client.enroll(&Enroll { secret, device: keys.clone() }).await.unwrap();
+            client
+                .enroll(&Enroll {
+                    secret,
+                    device: keys.clone(),
+                })
+                .await
+                .unwrap();
             lead_client
                 .approve(
                     scope,
                     keys.device,
-                    &Approve { certificate: B64(vec![1; 64]), keys: vec![WrappedKey { epoch: 1, wrapped: B64(vec![2; 104]) }] },
+                    &Approve {
+                        certificate: B64(vec![1; 64]),
+                        keys: vec![WrappedKey {
+                            epoch: 1,
+                            wrapped: B64(vec![2; 104]),
+                        }],
+                    },
                 )
                 .await
                 .unwrap();
-            out.push(Device { client, keys, scope, seq: 0, cursors: vec![] });
+            out.push(Device {
+                client,
+                keys,
+                scope,
+                seq: 0,
+                cursors: vec![],
+            });
         }
     }
     out
@@ -94,10 +139,25 @@ async fn sync_once(device: &mut Device) -> Result<Duration, String> {
     let started = Instant::now();
     device.seq += 1;
     let record = Record {
-        header: RecordHeader { scope: device.scope, device: device.keys.device, seq: device.seq, epoch: 1, kind: RecordKind::Log },
+        header: RecordHeader {
+            scope: device.scope,
+            device: device.keys.device,
+            seq: device.seq,
+            epoch: 1,
+            kind: RecordKind::Log,
+        },
         ciphertext: vec![0x5a; 2048],
     };
-    let outcomes = device.client.upload(device.scope, &Upload { records: vec![record] }).await.map_err(|e| e.to_string())?;
+    let outcomes = device
+        .client
+        .upload(
+            device.scope,
+            &Upload {
+                records: vec![record],
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     if !outcomes.0.iter().all(|o| o.is_settled()) {
         return Err(format!("upload refused: {outcomes:?}"));
     }
@@ -106,10 +166,17 @@ async fn sync_once(device: &mut Device) -> Result<Duration, String> {
     let mut received = Vec::new();
     device
         .client
-        .fetch(device.scope, &Fetch { max_bytes: 4 << 20, cursors: Cursors(cursors) }, |records| {
-            received.extend(records);
-            Ok(())
-        })
+        .fetch(
+            device.scope,
+            &Fetch {
+                max_bytes: 4 << 20,
+                cursors: Cursors(cursors),
+            },
+            |records| {
+                received.extend(records);
+                Ok(())
+            },
+        )
         .await
         .map_err(|e| e.to_string())?;
     for record in received {
@@ -124,22 +191,43 @@ async fn sync_once(device: &mut Device) -> Result<Duration, String> {
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let server = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let storage = SqliteStorage::open(&dir.path().join("relay.db")).unwrap();
-    let listener = server.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let listener = server
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let config = qafila_relay::Config::default();
-    server.spawn(qafila_relay::serve_with(config, storage, listener, std::future::pending()));
-    let clients = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    server.spawn(qafila_relay::serve_with(
+        config,
+        storage,
+        listener,
+        std::future::pending(),
+    ));
+    let clients = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let total = devices();
     let started = Instant::now();
     let mut fleet = clients.block_on(enroll_all(&url, total));
-    eprintln!("{total} devices enrolled and approved in {:.1?}", started.elapsed());
+    eprintln!(
+        "{total} devices enrolled and approved in {:.1?}",
+        started.elapsed()
+    );
 
     let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
     let errors = Arc::new(AtomicU64::new(0));
     let mut group = c.benchmark_group("relay_load");
-    group.sample_size(10).measurement_time(Duration::from_secs(30)).warm_up_time(Duration::from_millis(1));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(30))
+        .warm_up_time(Duration::from_millis(1));
     group.bench_function(format!("{total} devices sync at once"), |b| {
         b.iter_custom(|iterations| {
             let mut elapsed = Duration::ZERO;

@@ -385,3 +385,58 @@ fn a_site_relay_on_the_leads_laptop_chains_to_the_central_relay() {
     ]);
     assert_eq!(again["moved"], 0);
 }
+
+#[test]
+fn background_sync_sends_records_as_soon_as_the_relay_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = RelayProcess::sqlite(&dir.path().join("relay.db"));
+    let (lead, volunteers) = convoy(&relay.url, SITE, 1);
+    let v1 = &volunteers[0];
+    let person = register(&lead, "رحاب عبد الله", "29107071234560");
+    lead.ok(&["sync"]);
+    v1.ok(&["sync"]);
+    relay.kill();
+    v1.ok(&[
+        "handout", "--item", "food_box", "--qty", "1", "--site", SITE, &person,
+    ]);
+    let watcher = std::process::Command::new(qafila_e2e::workspace_binary("qafila"))
+        .args([
+            "--data-dir",
+            &v1.dir().display().to_string(),
+            "--json",
+            "sync",
+            "--watch",
+            "--interval",
+            "1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    relay.restart();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        lead.ok(&["sync"]);
+        if status(&lead)["items"][0]["handed_out"] == "1" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hand-out never reached the lead"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(watcher.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = watcher.wait_with_output().unwrap();
+    assert!(out.status.success(), "the watcher stops cleanly on SIGTERM");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("relay_unreachable"),
+        "it reported the dead relay while waiting: {log}"
+    );
+}

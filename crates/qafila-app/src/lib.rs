@@ -8,6 +8,7 @@
 //! clock is read here (never in the domain) and can be replaced in tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod background;
 pub mod convoy;
 pub mod distribution;
 pub mod dto;

@@ -269,7 +269,19 @@ impl App {
     /// Every anomaly on this device, for review.
     pub fn anomalies(&self) -> Result<Vec<AnomalyDto>, AppError> {
         let (_, state) = self.state()?;
-        Ok(state.anomalies().iter().map(|a| self.describe(a)).collect())
+        let mut out: Vec<AnomalyDto> = state.anomalies().iter().map(|a| self.describe(a)).collect();
+        // Records that sync set aside (not authentic, or unreadable).
+        for convoy in self.store.convoys()? {
+            for (device, seq, reason) in self.store.quarantined(convoy.id)? {
+                out.push(AnomalyDto {
+                    code: "quarantined_record",
+                    message: format!("a record from device {device} (#{seq}) was set aside during sync: {reason}"),
+                    message_ar: format!("تم استبعاد سجل من الجهاز {device} (رقم {seq}) أثناء المزامنة لأنه غير موثوق أو غير مقروء"),
+                    events: Vec::new(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     fn household_label(&self, household: qafila_domain::ids::HouseholdId) -> String {

@@ -103,6 +103,13 @@ pub struct SyncArgs {
     /// Tries while the relay is unreachable, with backoff (1: no retry).
     #[arg(long, default_value_t = 1)]
     attempts: u32,
+    /// Keep syncing in the background until interrupted: every --interval
+    /// seconds, and with backoff while the relay is unreachable.
+    #[arg(long, conflicts_with_all = ["relay", "attempts"])]
+    watch: bool,
+    /// Seconds between syncs with --watch.
+    #[arg(long, default_value_t = 30, requires = "watch")]
+    interval: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +189,9 @@ pub fn enroll(dir: &Path, args: EnrollArgs, output: &Output) -> anyhow::Result<(
 
 pub fn sync(dir: &Path, args: SyncArgs, output: &Output) -> anyhow::Result<()> {
     let app = open(dir)?;
+    if args.watch {
+        return watch(app, args.interval, *output);
+    }
     output.emit(
         &app.sync(
             args.which.convoy.as_deref(),
@@ -190,6 +200,36 @@ pub fn sync(dir: &Path, args: SyncArgs, output: &Output) -> anyhow::Result<()> {
         )
         .map_err(Failure::from)?,
     )
+}
+
+/// `qafila sync --watch`: the background sync, in the foreground, one line
+/// (or JSON object) per attempt, until SIGINT or SIGTERM.
+fn watch(app: qafila_app::App, interval: u64, output: Output) -> anyhow::Result<()> {
+    let app = std::sync::Arc::new(app);
+    let runner = qafila_app::background::BackgroundSync::start(
+        app,
+        std::time::Duration::from_secs(interval.max(1)),
+        move |result| match result {
+            Ok(report) => {
+                let _ = output.emit(report);
+            }
+            Err(error) => {
+                let failure = Failure::from(error.clone());
+                eprintln!(
+                    "sync failed [{}]: {} — will retry",
+                    failure.code, failure.message
+                );
+            }
+        },
+    )
+    .map_err(Failure::from)?;
+    runner.trigger();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(shutdown());
+    drop(runner);
+    Ok(())
 }
 
 pub fn relay(dir: &Path, command: RelayCommand, output: &Output) -> anyhow::Result<()> {

@@ -44,6 +44,10 @@ pub enum DocError {
     #[error("the sync data crashed the document decoder and was set aside")]
     Crashed,
     /// The document lacks the genesis structure.
+    #[error("the change is malformed: {0}")]
+    Change(String),
+    #[error("the change was made by another device than the one that sent it")]
+    Foreign,
     #[error("the document does not have Qafila's structure (schema {0:?})")]
     Schema(Option<u64>),
     /// An event value that is not a valid event.
@@ -62,6 +66,8 @@ impl DocError {
         match self {
             DocError::Automerge(_) => "doc_invalid",
             DocError::Crashed => "doc_crashed",
+            DocError::Foreign => "doc_foreign_change",
+            DocError::Change(_) => "doc_change_malformed",
             DocError::Schema(_) => "doc_schema",
             DocError::Event { .. } => "doc_event_malformed",
         }
@@ -104,6 +110,78 @@ pub(crate) fn apply_untrusted(doc: &mut AutoCommit, chunk: &[u8]) -> Result<(), 
 }
 
 /// One device's document for one day.
+/// Reads the events one received change (another device's, untrusted)
+/// records, without applying it to a document: a device-day document has
+/// one writer and each change only adds events under new keys, so the
+/// change alone says what it adds. Anything else (another actor, another
+/// kind of operation, a value that is not an event stored under its own
+/// id) is refused, and a change that crashes the decoder is caught.
+pub fn events_in_change(device: DeviceId, chunk: &[u8]) -> Result<Vec<Event>, DocError> {
+    let mut out = Vec::new();
+    // A document's first saved chunk also carries the shared genesis
+    // change: skip it by its hash.
+    let pieces = crate::chunks::pieces(chunk)
+        .ok_or_else(|| DocError::Change("not Automerge change chunks".into()))?;
+    for piece in pieces {
+        let change = match catch_unwind(AssertUnwindSafe(|| automerge::Change::try_from(piece))) {
+            Ok(Ok(change)) => change,
+            Ok(Err(e)) => return Err(DocError::Change(e.to_string())),
+            Err(_) => return Err(DocError::Crashed),
+        };
+        if change.hash() == genesis_hash() {
+            continue;
+        }
+        if change.actor_id().to_bytes() != device.to_bytes().as_slice() {
+            return Err(DocError::Foreign);
+        }
+        out.extend(events_of(&change)?);
+    }
+    Ok(out)
+}
+
+/// The hash of the genesis change every device-day document starts from.
+fn genesis_hash() -> automerge::ChangeHash {
+    static HASH: std::sync::OnceLock<Option<automerge::ChangeHash>> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        AutoCommit::load(GENESIS)
+            .ok()
+            .and_then(|mut doc| doc.get_heads().first().copied())
+    })
+    .unwrap_or(automerge::ChangeHash([0; 32]))
+}
+
+fn events_of(change: &automerge::Change) -> Result<Vec<Event>, DocError> {
+    let expanded = match catch_unwind(AssertUnwindSafe(|| change.decode())) {
+        Ok(expanded) => expanded,
+        Err(_) => return Err(DocError::Crashed),
+    };
+    let mut out = Vec::with_capacity(expanded.operations.len());
+    for op in expanded.operations {
+        let (
+            automerge::legacy::Key::Map(key),
+            automerge::legacy::OpType::Put(ScalarValue::Bytes(bytes)),
+        ) = (&op.key, &op.action)
+        else {
+            return Err(DocError::Schema(None));
+        };
+        if op.obj == automerge::legacy::ObjectId::Root || op.insert {
+            return Err(DocError::Schema(None));
+        }
+        let event = codec::decode(bytes).map_err(|error| DocError::Event {
+            key: key.to_string(),
+            error,
+        })?;
+        if event.id.to_string() != key.as_str() {
+            return Err(DocError::Event {
+                key: key.to_string(),
+                error: DecodeError::Invalid("event stored under another id"),
+            });
+        }
+        out.push(event);
+    }
+    Ok(out)
+}
+
 #[derive(Debug)]
 pub struct DeviceDayDoc {
     doc: AutoCommit,
@@ -176,53 +254,6 @@ impl DeviceDayDoc {
         apply_untrusted(&mut self.doc, chunk)
     }
 
-    /// Applies received chunks (another device's changes, untrusted) and
-    /// returns the events they added, decoded. On any error the document is
-    /// left as it was: the caller quarantines the chunks.
-    pub fn apply_new(&mut self, chunks: &[u8]) -> Result<Vec<Event>, DocError> {
-        let before = self.doc.get_heads();
-        let mut trial = self.doc.fork();
-        guarded(|| trial.load_incremental(chunks))?;
-        let after = trial.get_heads();
-        let events = self.events.clone();
-        let patches =
-            match std::panic::catch_unwind(AssertUnwindSafe(|| trial.diff(&before, &after))) {
-                Ok(patches) => patches,
-                Err(_) => return Err(DocError::Crashed),
-            };
-        let mut out = Vec::new();
-        for patch in patches {
-            if patch.obj != events {
-                continue;
-            }
-            if let automerge::PatchAction::PutMap { key, value, .. } = patch.action {
-                let bytes = match &value.0 {
-                    Value::Scalar(v) => v.as_bytes(),
-                    _ => None,
-                };
-                let event = bytes
-                    .ok_or(DecodeError::Invalid("value type"))
-                    .and_then(codec::decode)
-                    .map_err(|error| DocError::Event {
-                        key: key.clone(),
-                        error,
-                    })?;
-                if event.id.to_string() != key {
-                    return Err(DocError::Event {
-                        key,
-                        error: DecodeError::Invalid("event stored under another id"),
-                    });
-                }
-                out.push(event);
-            }
-        }
-        let actor = self.doc.get_actor().clone();
-        trial.set_actor(actor);
-        let _ = trial.save_incremental();
-        self.doc = trial;
-        Ok(out)
-    }
-
     /// Merges another document of the same lineage into this one.
     pub fn merge(&mut self, other: &mut DeviceDayDoc) -> Result<(), DocError> {
         self.doc.merge(&mut other.doc)?;
@@ -293,8 +324,57 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_received_change_yields_its_events_only_from_its_own_device() {
+        let device = DeviceId::from_parts(5, [5; 10]);
+        let mut doc = DeviceDayDoc::new(device).unwrap();
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let mut event = proptest::strategy::ValueTree::current(
+            &proptest::strategy::Strategy::new_tree(&qafila_testkit::event(), &mut runner).unwrap(),
+        );
+        event.device = device;
+        let chunk = doc.record(&event).unwrap();
+        assert_eq!(
+            events_in_change(device, &chunk).unwrap(),
+            vec![event.clone()]
+        );
+        let other = DeviceId::from_parts(6, [6; 10]);
+        assert_eq!(
+            events_in_change(other, &chunk).unwrap_err().code(),
+            "doc_foreign_change"
+        );
+        assert_eq!(
+            events_in_change(device, b"garbage").unwrap_err().code(),
+            "doc_change_malformed"
+        );
+        let mut flipped = chunk.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0xff;
+        assert!(
+            events_in_change(device, &flipped).is_err(),
+            "a damaged change is refused"
+        );
+        // A change that writes anything but an event under its id is refused.
+        let mut sneaky = AutoCommit::load(GENESIS).unwrap();
+        sneaky.set_actor(ActorId::from(device.to_bytes().as_slice()));
+        sneaky.put(automerge::ROOT, SCHEMA, 99u64).unwrap();
+        sneaky.commit();
+        let change = sneaky.save_incremental();
+        assert_eq!(
+            events_in_change(device, &change).unwrap_err().code(),
+            "doc_schema"
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn received_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512), magic in any::<bool>()) {
+            let mut input = if magic { vec![0x85, 0x6f, 0x4a, 0x83] } else { Vec::new() };
+            input.extend(bytes);
+            let _ = events_in_change(DeviceId::from_parts(1, [1; 10]), &input);
+        }
 
         #[test]
         fn events_round_trip_through_a_document_and_its_chunks(
@@ -310,6 +390,8 @@ mod tests {
                 expected.push(event);
             }
             prop_assert_eq!(doc.events().unwrap(), expected.clone());
+            let received: Vec<Event> = chunks.iter().flat_map(|c| events_in_change(device, c).unwrap()).collect();
+            prop_assert_eq!(&received, &expected, "each chunk yields its own event");
             let reloaded = DeviceDayDoc::from_chunks(device, chunks.iter().map(Vec::as_slice)).unwrap();
             prop_assert_eq!(reloaded.events().unwrap(), expected);
         }

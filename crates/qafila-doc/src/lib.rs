@@ -7,6 +7,7 @@
 //!   roster), where concurrent edits are surfaced, never dropped.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod chunks;
 pub mod codec;
 pub mod convoy;
 pub mod device_day;

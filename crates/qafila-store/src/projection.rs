@@ -52,18 +52,18 @@ fn effect(tx: &Transaction<'_>, event: &Event, sign: i64) -> Result<(), StoreErr
     match &event.body {
         EventBody::HandOut(h) => {
             let qty = i64::try_from(h.qty.milli()).unwrap_or(i64::MAX) * sign;
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO served (household, round, item, received_milli) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (household, round, item) DO UPDATE SET received_milli = received_milli + ?4",
-                params![h.household.to_bytes(), h.round.to_bytes(), h.item.code(), qty],
-            )?;
+            )?
+            .execute(params![h.household.to_bytes(), h.round.to_bytes(), h.item.code(), qty])?;
         }
         EventBody::CheckIn(c) => {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO check_ins (household, day, count) VALUES (?1, ?2, ?3)
                  ON CONFLICT (household, day) DO UPDATE SET count = count + ?3",
-                params![c.household.to_bytes(), c.day.to_string(), sign],
-            )?;
+            )?
+            .execute(params![c.household.to_bytes(), c.day.to_string(), sign])?;
         }
         _ => {}
     }
@@ -227,11 +227,8 @@ fn replay_corrections(tx: &Transaction<'_>, household: [u8; 16]) -> Result<(), S
 
 fn is_voided(tx: &Transaction<'_>, id: EventId) -> Result<bool, StoreError> {
     Ok(tx
-        .query_row(
-            "SELECT 1 FROM voided WHERE target = ?1",
-            [id.to_bytes()],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM voided WHERE target = ?1")?
+        .query_row([id.to_bytes()], |_| Ok(()))
         .optional()?
         .is_some())
 }

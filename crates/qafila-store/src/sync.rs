@@ -9,10 +9,7 @@
 //! another device) is quarantined: its cursor advances, nothing of it is
 //! applied, and it is listed for the lead.
 
-use std::collections::BTreeMap;
-
 use chrono::NaiveDate;
-use qafila_doc::device_day::DeviceDayDoc;
 use qafila_domain::event::{Event, EventBody};
 use qafila_domain::ids::{BeneficiaryId, DeviceId, RoundId, SiteId};
 use qafila_domain::names::NameKey;
@@ -564,13 +561,8 @@ impl Store {
     ) -> Result<Applied, StoreError> {
         let own = self.device().id;
         let nid_key = self.nid_key.clone();
-        self.writer.call(move |w| {
-            let result = apply_all(w, scope, own, &nid_key, records, now_ms);
-            if result.is_err() {
-                w.remote_docs.clear();
-            }
-            result
-        })
+        self.writer
+            .call(move |w| apply_all(w, scope, own, &nid_key, records, now_ms))
     }
 }
 
@@ -623,8 +615,8 @@ fn apply_all(
     let mut prepared = Vec::with_capacity(records.len());
     for record in records {
         let content = match record.content {
-            RemoteContent::Changes(entries) => match remote_events(w, record.device, &entries) {
-                Ok(events) => Prepared::Events(entries, events),
+            RemoteContent::Changes(entries) => match remote_events(record.device, &entries) {
+                Ok(events) => Prepared::Events(events),
                 Err(reason) => Prepared::Quarantine(reason),
             },
             RemoteContent::Quarantine(reason) => Prepared::Quarantine(reason),
@@ -639,11 +631,7 @@ fn apply_all(
             continue;
         }
         match content {
-            Prepared::Events(entries, events) => {
-                for entry in &entries {
-                    tx.prepare_cached("INSERT OR IGNORE INTO doc_chunks (device, day, seq, bytes) VALUES (?1, ?2, ?3, ?4)")?
-                        .execute(params![device.to_bytes(), entry.day.to_string(), i64_of(entry.seq), entry.chunk])?;
-                }
+            Prepared::Events(events) => {
                 for event in events {
                     if insert_remote_event(&tx, &event)? {
                         applied.events += 1;
@@ -670,69 +658,27 @@ fn apply_all(
         .execute(params![scope, device.to_bytes(), i64_of(seq)])?;
     }
     tx.commit()?;
-    if w.remote_docs.len() > 64 {
-        w.remote_docs.clear();
-    }
     Ok(applied)
 }
 
 enum Prepared {
-    Events(Vec<LogEntry>, Vec<Event>),
+    Events(Vec<Event>),
     Registry(BeneficiaryId, Option<([u8; KEY_LEN], Vec<u8>)>),
     Plan(Plan),
     Quarantine(String),
 }
 
-/// Applies a record's changes to the sender's device-day documents and
-/// returns the events they add, checked. Err is a quarantine reason.
-fn remote_events(
-    w: &mut Writer,
-    device: DeviceId,
-    entries: &[LogEntry],
-) -> Result<Vec<Event>, String> {
-    let mut by_day: BTreeMap<NaiveDate, Vec<u8>> = BTreeMap::new();
+/// The events a record's changes add, checked. Err is a quarantine reason.
+fn remote_events(device: DeviceId, entries: &[LogEntry]) -> Result<Vec<Event>, String> {
+    let mut events = Vec::with_capacity(entries.len());
     for entry in entries {
-        by_day
-            .entry(entry.day)
-            .or_default()
-            .extend_from_slice(&entry.chunk);
-    }
-    let mut events = Vec::new();
-    for (day, bytes) in by_day {
-        let key = (device, day);
-        if !w.remote_docs.contains_key(&key) {
-            let chunks: Vec<Vec<u8>> = w
-                .conn
-                .prepare_cached(
-                    "SELECT bytes FROM doc_chunks WHERE device = ?1 AND day = ?2 ORDER BY seq",
-                )
-                .and_then(|mut s| {
-                    s.query_map(params![device.to_bytes(), day.to_string()], |r| r.get(0))?
-                        .collect::<Result<_, _>>()
-                })
-                .map_err(|e| format!("storage: {e}"))?;
-            let doc = DeviceDayDoc::from_chunks(device, chunks.iter().map(Vec::as_slice))
-                .map_err(|e| format!("{}: {e}", e.code()))?;
-            w.remote_docs.insert(key, doc);
-        }
-        let doc = w.remote_docs.get_mut(&key).ok_or("document cache")?;
-        let added = doc
-            .apply_new(&bytes)
-            .map_err(|e| format!("{}: {e}", e.code()));
-        let added = match added {
-            Ok(added) => added,
-            Err(reason) => {
-                w.remote_docs.remove(&key);
-                return Err(reason);
-            }
-        };
+        let added = qafila_doc::device_day::events_in_change(device, &entry.chunk)
+            .map_err(|e| format!("change #{}: {}: {e}", entry.seq, e.code()))?;
         for event in added {
             if event.device != device {
-                w.remote_docs.remove(&key);
                 return Err(format!("event {} claims another device", event.id));
             }
             if let Err(e) = event.validate() {
-                w.remote_docs.remove(&key);
                 return Err(format!("event {} is invalid: {}", event.id, e.code()));
             }
             events.push(event);

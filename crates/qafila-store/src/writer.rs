@@ -35,8 +35,6 @@ pub struct Writer {
     clock: Clock,
     next_seq: i64,
     docs: HashMap<NaiveDate, DeviceDayDoc>,
-    /// Other devices' documents, while their records are being applied.
-    pub(crate) remote_docs: HashMap<(DeviceId, NaiveDate), DeviceDayDoc>,
 }
 
 /// The UTC day of a hybrid timestamp: which device-day document an event
@@ -66,7 +64,6 @@ impl Writer {
             clock: Clock::new(Timestamp::from_u64(u64::try_from(clock).unwrap_or(0))),
             next_seq,
             docs: HashMap::new(),
-            remote_docs: HashMap::new(),
         })
     }
 

@@ -4,7 +4,8 @@
 //! plaintext := signature:[64] deflate(payload)
 //! signed    := header-bytes deflate(payload)     (Ed25519, the device's key)
 //! payload   := version:u8 kind
-//! kind      := 1 count:u32 (seq:u64 day:i32 len:u32 chunk)*         Automerge changes
+//! kind      := 1 count:u32 (seq:u64 day:i32 len:u32 compact)*       Automerge changes
+//!                                        (compact: `qafila_doc::chunks`, lossless)
 //!            | 2 beneficiary:[16] 0                                  registry: erased
 //!            | 2 beneficiary:[16] 1 key:[32] len:u32 event            registry: live
 //!            | 3 name day nsites:u32 (id:[16] name)* nrounds:u32 (id:[16] name entitlements)*
@@ -32,10 +33,11 @@ pub fn encode(content: &RemoteContent) -> Vec<u8> {
         RemoteContent::Changes(entries) => {
             out.u8(1);
             out.u32(u32::try_from(entries.len()).unwrap_or(u32::MAX));
-            for entry in entries {
+            let chunks: Vec<&[u8]> = entries.iter().map(|e| e.chunk.as_slice()).collect();
+            for (entry, compact) in entries.iter().zip(qafila_doc::chunks::compact(&chunks)) {
                 out.u64(entry.seq);
                 out.u32(entry.day.num_days_from_ce().cast_unsigned());
-                out.bytes(&entry.chunk);
+                out.bytes(&compact);
             }
         }
         RemoteContent::Registry { beneficiary, live } => {
@@ -82,15 +84,24 @@ pub fn decode(bytes: &[u8]) -> Result<RemoteContent, DecodeError> {
     let content = match input.u8()? {
         1 => {
             let count = usize::try_from(input.u32()?).map_err(|_| DecodeError::Invalid("count"))?;
-            let mut entries = Vec::with_capacity(count.min(input.remaining() / 16));
+            let mut heads = Vec::with_capacity(count.min(input.remaining() / 16));
+            let mut compacted = Vec::with_capacity(heads.capacity());
             for _ in 0..count {
                 let seq = input.u64()?;
                 let day = NaiveDate::from_num_days_from_ce_opt(input.u32()?.cast_signed())
                     .ok_or(DecodeError::Invalid("day"))?;
-                let chunk = input.bytes(MAX_PAYLOAD)?.to_vec();
-                entries.push(LogEntry { seq, day, chunk });
+                heads.push((seq, day));
+                compacted.push(input.bytes(MAX_PAYLOAD)?);
             }
-            RemoteContent::Changes(entries)
+            let chunks = qafila_doc::chunks::expand(&compacted)
+                .map_err(|_| DecodeError::Invalid("changes"))?;
+            RemoteContent::Changes(
+                heads
+                    .into_iter()
+                    .zip(chunks)
+                    .map(|((seq, day), chunk)| LogEntry { seq, day, chunk })
+                    .collect(),
+            )
         }
         2 => {
             let beneficiary = BeneficiaryId::from_bytes(input.array()?);

@@ -182,6 +182,97 @@ pub fn verified_roster(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::Identity;
+    use qafila_proto::record::{RecordHeader, RecordKind};
+    use qafila_store::sync::Plan;
+
+    fn sealed(identity: &Identity, device: Uid, scope: Uid, epoch: u32, key: &[u8; 32]) -> Record {
+        let header = RecordHeader {
+            scope,
+            device,
+            seq: 1,
+            epoch,
+            kind: RecordKind::Log,
+        };
+        crate::payload::seal(header, &RemoteContent::Plan(Plan::default()), identity, key).unwrap()
+    }
+
+    #[test]
+    fn only_authentic_readable_records_are_opened_the_rest_quarantined() {
+        let scope = Uid([1; 16]);
+        let (alice, bob) = (
+            Identity::from_secrets([1; 32], [2; 32]),
+            Identity::from_secrets([3; 32], [4; 32]),
+        );
+        let (a, b, me) = (Uid([0xa; 16]), Uid([0xb; 16]), Uid([0xc; 16]));
+        let mut keyring = Keyring::default();
+        keyring.keys.insert(1, [7; 32]);
+        keyring.signers.insert(a, alice.signing_public());
+        let good = sealed(&alice, a, scope, 1, &[7; 32]);
+        let mut tampered = good.clone();
+        tampered.ciphertext[30] ^= 1;
+        let records = vec![
+            good.clone(),
+            tampered,
+            sealed(&alice, a, scope, 2, &[8; 32]), // a key generation we lack
+            sealed(&bob, b, scope, 1, &[7; 32]),   // an uncertified device
+            sealed(&bob, a, scope, 1, &[7; 32]),   // signed by someone else
+            sealed(&alice, a, Uid([2; 16]), 1, &[7; 32]), // another convoy
+            sealed(&alice, me, scope, 1, &[7; 32]), // our own: skipped
+        ];
+        let opened = open_records(&records, scope, me, &keyring);
+        assert_eq!(opened.len(), 6);
+        assert!(matches!(opened[0].content, RemoteContent::Plan(_)));
+        for (i, remote) in opened.iter().enumerate().skip(1) {
+            assert!(
+                matches!(remote.content, RemoteContent::Quarantine(_)),
+                "record {i}: {:?}",
+                remote.content
+            );
+        }
+    }
+
+    #[test]
+    fn the_roster_keeps_only_devices_the_lead_certified() {
+        use qafila_proto::control::{B64, DeviceKeys, Member};
+        let scope = Uid([1; 16]);
+        let lead = Identity::from_secrets([1; 32], [2; 32]);
+        let device = Identity::from_secrets([3; 32], [4; 32]);
+        let member = |id: u8, who: &Identity, certificate: Vec<u8>| Member {
+            keys: DeviceKeys {
+                device: Uid([id; 16]),
+                name: format!("d{id}"),
+                signing: B64(who.signing_public().to_vec()),
+                encryption: B64(who.encryption_public().to_vec()),
+            },
+            role: "member".into(),
+            status: "approved".into(),
+            certificate: B64(certificate),
+        };
+        let certify = |id: u8, approved: bool| {
+            lead.sign(&crypto::certificate_message(
+                &scope.0,
+                &[id; 16],
+                &device.signing_public(),
+                &device.encryption_public(),
+                approved,
+            ))
+            .to_vec()
+        };
+        let members = vec![
+            member(1, &lead, vec![]), // the lead itself, by its pinned key
+            member(2, &device, certify(2, true)),
+            member(3, &device, certify(3, false)),
+            member(4, &device, certify(2, true)), // a certificate for someone else
+            member(5, &device, vec![9; 64]),      // forged
+        ];
+        let roster = verified_roster(&members, scope, Uid([1; 16]), &lead.signing_public());
+        let seen: Vec<(u8, &str)> = roster
+            .iter()
+            .map(|r| (r.device.to_bytes()[0], r.status.as_str()))
+            .collect();
+        assert_eq!(seen, vec![(1, "approved"), (2, "approved"), (3, "revoked")]);
+    }
 
     #[test]
     fn outcomes_settle_the_outbox() {

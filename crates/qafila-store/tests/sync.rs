@@ -1,0 +1,275 @@
+//! Applying received records: events and their cursors commit together,
+//! retries change nothing, bad content is quarantined (never applied,
+//! never fatal), and registry entries bring people in and take them out.
+
+use chrono::NaiveDate;
+use qafila_domain::event::{CheckIn, EventBody};
+use qafila_domain::ids::{DeviceId, SiteId, VolunteerId};
+use qafila_domain::nid::NationalId;
+use qafila_store::Store;
+use qafila_store::registry::Registration;
+use qafila_store::sync::{Convoy, LogEntry, Remote, RemoteContent};
+
+const NOW: u64 = 1_796_000_000_000;
+const SCOPE: [u8; 16] = [4; 16];
+
+fn store(name: &str) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path(), name, NOW).unwrap();
+    store
+        .put_convoy(Convoy {
+            id: SCOPE,
+            name: "ق".into(),
+            day: "2026-12-01".into(),
+            relay: "http://127.0.0.1:1".into(),
+            role: "member".into(),
+            status: "approved".into(),
+            lead: DeviceId::from_parts(1, [1; 10]),
+            lead_signing: [0; 32],
+            sites: Vec::new(),
+        })
+        .unwrap();
+    (dir, store)
+}
+
+fn check_in(store: &Store, n: u8) -> qafila_domain::event::Event {
+    let body = EventBody::CheckIn(CheckIn {
+        beneficiary: qafila_domain::ids::BeneficiaryId::from_parts(NOW, [n; 10]),
+        household: qafila_domain::ids::HouseholdId::from_parts(NOW, [n; 10]),
+        site: SiteId::from_parts(NOW, [9; 10]),
+        day: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+        card: None,
+        manual_reason: Some("no card".into()),
+    });
+    store
+        .record(
+            VolunteerId::from_parts(1, [2; 10]),
+            body,
+            NOW + u64::from(n),
+        )
+        .unwrap()
+}
+
+fn changes(entries: Vec<LogEntry>) -> RemoteContent {
+    RemoteContent::Changes(entries)
+}
+
+#[test]
+fn received_changes_apply_once_with_their_cursor() {
+    let (_a, sender) = store("A");
+    let (_b, receiver) = store("B");
+    let first = check_in(&sender, 1);
+    let second = check_in(&sender, 2);
+    let log = sender.unsealed_log(SCOPE, 100).unwrap();
+    assert_eq!(log.len(), 2);
+    let from = sender.device().id;
+    let record = Remote {
+        device: from,
+        seq: 1,
+        content: changes(log.clone()),
+    };
+    let applied = receiver
+        .apply_remote(SCOPE, vec![record.clone()], NOW)
+        .unwrap();
+    assert_eq!(applied.events, 2);
+    assert_eq!(receiver.event(first.id).unwrap(), Some(first));
+    assert_eq!(receiver.event(second.id).unwrap(), Some(second));
+    assert_eq!(receiver.cursors(SCOPE).unwrap(), vec![(from, 1)]);
+    // Delivered again, or split differently: nothing new.
+    let again = receiver
+        .apply_remote(
+            SCOPE,
+            vec![
+                record,
+                Remote {
+                    device: from,
+                    seq: 1,
+                    content: changes(log[1..].to_vec()),
+                },
+            ],
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(again.events, 0);
+    assert_eq!(receiver.event_count().unwrap(), 2);
+    assert_eq!(
+        receiver.cursors(SCOPE).unwrap(),
+        vec![(from, 1)],
+        "a cursor never moves back"
+    );
+}
+
+#[test]
+fn bad_records_are_quarantined_whole_and_sync_goes_on() {
+    let (_a, sender) = store("A");
+    let (_b, receiver) = store("B");
+    check_in(&sender, 1);
+    let good = sender.unsealed_log(SCOPE, 100).unwrap();
+    let from = sender.device().id;
+    let impostor = DeviceId::from_parts(NOW, [7; 10]);
+    let mut damaged = good.clone();
+    let half = damaged[0].chunk.len() / 2;
+    damaged[0].chunk.truncate(half);
+    let junk = vec![LogEntry {
+        seq: 9,
+        day: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+        chunk: b"junk".to_vec(),
+    }];
+    let applied = receiver
+        .apply_remote(
+            SCOPE,
+            vec![
+                Remote {
+                    device: from,
+                    seq: 1,
+                    content: changes(junk),
+                },
+                Remote {
+                    device: from,
+                    seq: 2,
+                    content: changes(damaged),
+                },
+                // The sender's genuine change, presented as another device's.
+                Remote {
+                    device: impostor,
+                    seq: 1,
+                    content: changes(good.clone()),
+                },
+                Remote {
+                    device: from,
+                    seq: 3,
+                    content: RemoteContent::Quarantine("does not decrypt".into()),
+                },
+                Remote {
+                    device: from,
+                    seq: 4,
+                    content: changes(good),
+                },
+            ],
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(applied.quarantined, 4);
+    assert_eq!(
+        applied.events, 1,
+        "the good record in the same batch still applies"
+    );
+    let set_aside = receiver.quarantined(SCOPE).unwrap();
+    assert_eq!(set_aside.len(), 4);
+    assert!(
+        set_aside
+            .iter()
+            .any(|(d, _, reason)| *d == impostor && reason.contains("doc_foreign_change")),
+        "{set_aside:?}"
+    );
+    assert!(
+        set_aside
+            .iter()
+            .any(|(_, _, reason)| reason.contains("does not decrypt"))
+    );
+    let mut cursors = receiver.cursors(SCOPE).unwrap();
+    cursors.sort();
+    let mut expected = vec![(from, 4), (impostor, 1)];
+    expected.sort();
+    assert_eq!(cursors, expected, "cursors move past quarantined records");
+}
+
+#[test]
+fn registry_entries_bring_people_in_and_erasures_take_them_out() {
+    let (_a, registrar) = store("Registrar");
+    let (_b, volunteer) = store("Volunteer");
+    let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let (id, _) = registrar
+        .register(
+            Registration {
+                name: "نادية فؤاد السيد".into(),
+                national_id: Some(NationalId::parse("29001010123452", today).unwrap()),
+                phone: None,
+                household: None,
+                household_size: 4,
+                village: "ميت غمر".into(),
+            },
+            VolunteerId::from_parts(1, [1; 10]),
+            NOW,
+        )
+        .unwrap();
+    let entries = registrar
+        .unpublished_registry(SCOPE, &["ميت غمر".into()], 10)
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    assert!(
+        registrar
+            .unpublished_registry(SCOPE, &["قرية أخرى".into()], 10)
+            .unwrap()
+            .is_empty(),
+        "only the convoy's villages"
+    );
+    let entry = entries[0].clone();
+    let applied = volunteer
+        .apply_remote(
+            SCOPE,
+            vec![Remote {
+                device: registrar.device().id,
+                seq: 1,
+                content: RemoteContent::Registry {
+                    beneficiary: id,
+                    live: entry.live,
+                },
+            }],
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(applied.registry, 1);
+    let seen = volunteer.beneficiary(id).unwrap().unwrap();
+    assert_eq!(seen.name.as_deref(), Some("نادية فؤاد السيد"));
+    let found = volunteer
+        .find_by_national_id(&NationalId::parse("29001010123452", today).unwrap())
+        .unwrap();
+    assert_eq!(
+        found.map(|b| b.id),
+        Some(id),
+        "matched with the receiver's own national-ID key"
+    );
+    assert_eq!(
+        volunteer.unseal(id).unwrap().map(|p| p.name),
+        Some("نادية فؤاد السيد".into())
+    );
+
+    volunteer
+        .apply_remote(
+            SCOPE,
+            vec![Remote {
+                device: registrar.device().id,
+                seq: 2,
+                content: RemoteContent::Registry {
+                    beneficiary: id,
+                    live: None,
+                },
+            }],
+            NOW,
+        )
+        .unwrap();
+    let gone = volunteer.beneficiary(id).unwrap().unwrap();
+    assert_eq!(gone.name, None);
+    assert_eq!(volunteer.unseal(id).unwrap(), None, "the key is gone");
+    // A stale copy of the live entry arriving later does not bring them back.
+    volunteer
+        .apply_remote(
+            SCOPE,
+            vec![Remote {
+                device: registrar.device().id,
+                seq: 1,
+                content: RemoteContent::Registry {
+                    beneficiary: id,
+                    live: entries[0].live.clone(),
+                },
+            }],
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(
+        volunteer.beneficiary(id).unwrap().unwrap().name,
+        None,
+        "erasure is final"
+    );
+}
