@@ -1,10 +1,14 @@
 //! The embedded backend: one SQLite file (WAL, `synchronous=FULL`,
 //! `secure_delete` so a compacted registry entry's bytes are overwritten).
-//! Blocking calls run on tokio's blocking pool; one connection writes, one
-//! reads, so downloads never wait behind uploads.
+//! Reads run on tokio's blocking pool on their own connection, so downloads
+//! never wait behind uploads. Writes go to one writer thread that commits
+//! every write waiting in one transaction (each in its own savepoint) and
+//! answers them only after that commit: under load, many uploads share one
+//! fsync.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
 use qafila_proto::Uid;
 use qafila_proto::batch::{Cursors, Outcome};
@@ -12,7 +16,7 @@ use qafila_proto::control::{
     B64, CreateScope, DeviceKey, DeviceKeys, Enrolled, Invite, Member, WrappedKey,
 };
 use qafila_proto::record::Record;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{MemberRow, Page, Role, Status, Storage, StorageError, digest, keyed};
 
@@ -67,8 +71,67 @@ CREATE INDEX IF NOT EXISTS records_live_key ON records (scope, key) WHERE key IS
 /// SQLite storage.
 #[derive(Debug, Clone)]
 pub struct SqliteStorage {
-    write: Arc<Mutex<Connection>>,
+    // Declared before `writer_thread`: the last clone's sender closes the
+    // channel before the thread is joined.
+    jobs: mpsc::Sender<WriteJob>,
     read: Arc<Mutex<Connection>>,
+    truncate: Arc<AtomicBool>,
+    _writer_thread: Arc<WriterThread>,
+}
+
+/// Called once the batch holding a write has committed (or failed to).
+type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// A write: runs in its own savepoint; `false` rolls that savepoint back.
+type WriteJob = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+
+/// Most writes committed together.
+const GROUP: usize = 256;
+
+#[derive(Debug)]
+struct WriterThread(Mutex<Option<std::thread::JoinHandle<()>>>);
+
+impl Drop for WriterThread {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The writer thread: takes every write waiting, runs each in a savepoint
+/// of one transaction, commits once (one fsync for them all), and only
+/// then answers them. Under load, many devices' uploads share a commit.
+fn write_loop(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, truncate: Arc<AtomicBool>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < GROUP {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut done: Vec<Completion> = Vec::with_capacity(batch.len());
+        let committed = (|| -> rusqlite::Result<()> {
+            let mut tx = conn.transaction()?;
+            for job in batch {
+                let savepoint = tx.savepoint()?;
+                let (ok, completion) = job(&savepoint);
+                done.push(completion);
+                if ok {
+                    savepoint.commit()?;
+                }
+            }
+            tx.commit()
+        })();
+        if committed.is_ok() && truncate.swap(false, Ordering::Relaxed) {
+            // An erased registry entry must not survive in old WAL frames.
+            let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+        }
+        let result = committed.map_err(|e| e.to_string());
+        for completion in done {
+            completion(result.clone());
+        }
+    }
 }
 
 fn backend(e: impl std::fmt::Display) -> StorageError {
@@ -107,28 +170,58 @@ impl SqliteStorage {
         write.execute_batch(SCHEMA)?;
         let read = Connection::open(path)?;
         read.busy_timeout(std::time::Duration::from_secs(10))?;
+        let (jobs, receive) = mpsc::channel();
+        let truncate = Arc::new(AtomicBool::new(false));
+        let flag = truncate.clone();
+        let thread = std::thread::Builder::new()
+            .name("qafila-relay-writer".into())
+            .spawn(move || write_loop(write, receive, flag))
+            .map_err(backend)?;
         Ok(SqliteStorage {
-            write: Arc::new(Mutex::new(write)),
+            jobs,
             read: Arc::new(Mutex::new(read)),
+            truncate,
+            _writer_thread: Arc::new(WriterThread(Mutex::new(Some(thread)))),
         })
     }
 
+    /// Runs a read on the read connection, on tokio's blocking pool.
     async fn with<R: Send + 'static>(
         &self,
-        writing: bool,
         f: impl FnOnce(&mut Connection) -> Result<R, StorageError> + Send + 'static,
     ) -> Result<R, StorageError> {
-        let conn = if writing {
-            self.write.clone()
-        } else {
-            self.read.clone()
-        };
+        let conn = self.read.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
             f(&mut conn)
         })
         .await
         .map_err(backend)?
+    }
+
+    /// Runs a write on the writer thread; answers once it is committed.
+    async fn write<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StorageError> + Send + 'static,
+    ) -> Result<R, StorageError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| match f(conn) {
+            Ok(value) => (
+                true,
+                Box::new(move |committed: Result<(), String>| {
+                    let _ = reply.send(committed.map(|()| value).map_err(StorageError::Backend));
+                }),
+            ),
+            Err(error) => (
+                false,
+                Box::new(move |_| {
+                    let _ = reply.send(Err(error));
+                }),
+            ),
+        });
+        let stopped = || backend("the relay's database writer has stopped");
+        self.jobs.send(job).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 }
 
@@ -155,7 +248,7 @@ fn member_row(tx: &Connection, scope: Uid, device: Uid) -> Result<Option<MemberR
 }
 
 fn upsert_member(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     scope: Uid,
     keys: &DeviceKeys,
     role: Role,
@@ -181,7 +274,7 @@ fn upsert_member(
     Ok(())
 }
 
-fn put_key(tx: &Transaction<'_>, scope: Uid, key: &DeviceKey) -> Result<(), StorageError> {
+fn put_key(tx: &Connection, scope: Uid, key: &DeviceKey) -> Result<(), StorageError> {
     tx.prepare_cached(
         "INSERT OR REPLACE INTO wrapped_keys (scope, device, epoch, wrapped) VALUES (?1, ?2, ?3, ?4)",
     )?
@@ -189,7 +282,7 @@ fn put_key(tx: &Transaction<'_>, scope: Uid, key: &DeviceKey) -> Result<(), Stor
     Ok(())
 }
 
-fn put_record(tx: &Transaction<'_>, scope: Uid, record: &Record) -> Result<Outcome, StorageError> {
+fn put_record(tx: &Connection, scope: Uid, record: &Record) -> Result<Outcome, StorageError> {
     let header = &record.header;
     let bytes = record.encode();
     let hash = digest(&bytes);
@@ -274,7 +367,7 @@ fn heads_of(conn: &Connection, scope: Uid) -> Result<Cursors, StorageError> {
 
 impl Storage for SqliteStorage {
     async fn ready(&self) -> Result<(), StorageError> {
-        self.with(false, |c| {
+        self.with(|c| {
             c.query_row("SELECT 1", [], |_| Ok(()))?;
             Ok(())
         })
@@ -282,9 +375,8 @@ impl Storage for SqliteStorage {
     }
 
     async fn create_scope(&self, request: CreateScope) -> Result<(), StorageError> {
-        self.with(true, move |c| {
-            let tx = c.transaction()?;
-            let lead: Option<Vec<u8>> = tx
+        self.write(move |c| {
+            let lead: Option<Vec<u8>> = c
                 .query_row(
                     "SELECT lead FROM scopes WHERE scope = ?1",
                     [request.scope.0],
@@ -299,14 +391,14 @@ impl Storage for SqliteStorage {
                 }
                 Some(_) => {}
                 None => {
-                    tx.execute(
+                    c.execute(
                         "INSERT INTO scopes (scope, lead) VALUES (?1, ?2)",
                         params![request.scope.0, request.lead.device.0],
                     )?;
                 }
             }
             upsert_member(
-                &tx,
+                c,
                 request.scope,
                 &request.lead,
                 Role::Lead,
@@ -318,7 +410,7 @@ impl Storage for SqliteStorage {
                     continue;
                 }
                 upsert_member(
-                    &tx,
+                    c,
                     request.scope,
                     &member.keys,
                     Role::Member,
@@ -327,21 +419,19 @@ impl Storage for SqliteStorage {
                 )?;
             }
             for key in &request.keys {
-                put_key(&tx, request.scope, key)?;
+                put_key(c, request.scope, key)?;
             }
-            tx.commit()?;
             Ok(())
         })
         .await
     }
 
     async fn member(&self, scope: Uid, device: Uid) -> Result<Option<MemberRow>, StorageError> {
-        self.with(false, move |c| member_row(c, scope, device))
-            .await
+        self.with(move |c| member_row(c, scope, device)).await
     }
 
     async fn members(&self, scope: Uid) -> Result<Vec<Member>, StorageError> {
-        self.with(false, move |c| {
+        self.with(move |c| {
             let devices: Vec<Vec<u8>> = c
                 .prepare_cached("SELECT device FROM members WHERE scope = ?1 ORDER BY device")?
                 .query_map([scope.0], |r| r.get(0))?
@@ -358,7 +448,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn add_invite(&self, scope: Uid, invite: Invite) -> Result<(), StorageError> {
-        self.with(true, move |c| {
+        self.write(move |c| {
             c.execute(
                 "INSERT OR REPLACE INTO invites (code_hash, scope, expires_ms, uses_left)
                  VALUES (?1, ?2, ?3, ?4)",
@@ -380,9 +470,8 @@ impl Storage for SqliteStorage {
         device: DeviceKeys,
         now_ms: u64,
     ) -> Result<Enrolled, StorageError> {
-        self.with(true, move |c| {
-            let tx = c.transaction()?;
-            let (scope, expires, uses): (Vec<u8>, i64, i64) = tx
+        self.write(move |c| {
+            let (scope, expires, uses): (Vec<u8>, i64, i64) = c
                 .query_row(
                     "SELECT scope, expires_ms, uses_left FROM invites WHERE code_hash = ?1",
                     [&code_hash],
@@ -391,15 +480,15 @@ impl Storage for SqliteStorage {
                 .optional()?
                 .ok_or(StorageError::NotFound("enrollment code"))?;
             let scope = uid(scope);
-            let lead: Vec<u8> = tx
+            let lead: Vec<u8> = c
                 .query_row("SELECT lead FROM scopes WHERE scope = ?1", [scope.0], |r| {
                     r.get(0)
                 })
                 .optional()?
                 .ok_or(StorageError::NotFound("convoy"))?;
             let lead =
-                member_row(&tx, scope, uid(lead))?.ok_or(StorageError::NotFound("convoy lead"))?;
-            match member_row(&tx, scope, device.device)? {
+                member_row(c, scope, uid(lead))?.ok_or(StorageError::NotFound("convoy lead"))?;
+            match member_row(c, scope, device.device)? {
                 Some(existing) if existing.keys == device => {}
                 Some(_) => {
                     return Err(StorageError::Conflict(
@@ -410,14 +499,13 @@ impl Storage for SqliteStorage {
                     if u64_of(expires) < now_ms || uses <= 0 {
                         return Err(StorageError::CodeSpent);
                     }
-                    tx.execute(
+                    c.execute(
                         "UPDATE invites SET uses_left = uses_left - 1 WHERE code_hash = ?1",
                         [&code_hash],
                     )?;
-                    upsert_member(&tx, scope, &device, Role::Member, Status::Pending, &[])?;
+                    upsert_member(c, scope, &device, Role::Member, Status::Pending, &[])?;
                 }
             }
-            tx.commit()?;
             Ok(Enrolled {
                 scope,
                 lead: lead.keys,
@@ -434,9 +522,8 @@ impl Storage for SqliteStorage {
         certificate: Vec<u8>,
         keys: Vec<DeviceKey>,
     ) -> Result<(), StorageError> {
-        self.with(true, move |c| {
-            let tx = c.transaction()?;
-            let changed = tx.execute(
+        self.write(move |c| {
+            let changed = c.execute(
                 "UPDATE members SET status = ?3, certificate = ?4 WHERE scope = ?1 AND device = ?2",
                 params![scope.0, device.0, status.as_str(), certificate],
             )?;
@@ -444,16 +531,15 @@ impl Storage for SqliteStorage {
                 return Err(StorageError::NotFound("device"));
             }
             for key in &keys {
-                put_key(&tx, scope, key)?;
+                put_key(c, scope, key)?;
             }
-            tx.commit()?;
             Ok(())
         })
         .await
     }
 
     async fn keys(&self, scope: Uid, device: Uid) -> Result<Vec<WrappedKey>, StorageError> {
-        self.with(false, move |c| {
+        self.with(move |c| {
             Ok(c.prepare_cached(
                 "SELECT epoch, wrapped FROM wrapped_keys WHERE scope = ?1 AND device = ?2 ORDER BY epoch",
             )?
@@ -470,20 +556,19 @@ impl Storage for SqliteStorage {
         scope: Uid,
         records: Vec<Record>,
     ) -> Result<Vec<Outcome>, StorageError> {
-        self.with(true, move |c| {
+        let truncate = self.truncate.clone();
+        self.write(move |c| {
             let mut order: Vec<usize> = (0..records.len()).collect();
             order.sort_by_key(|&i| (records[i].header.device, records[i].header.seq));
             let mut outcomes = vec![Outcome::Forbidden; records.len()];
-            let tx = c.transaction()?;
             for i in order {
-                outcomes[i] = put_record(&tx, scope, &records[i])?;
+                outcomes[i] = put_record(c, scope, &records[i])?;
             }
-            tx.commit()?;
             // A registry entry replaced by a newer version (an erasure) must
             // not survive in the WAL either: secure_delete overwrote it in the
-            // pages; truncating the WAL removes the old frames.
+            // pages; the writer truncates the WAL after the commit.
             if records.iter().any(|r| keyed(r).is_some_and(|(_, v)| v > 1)) {
-                c.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+                truncate.store(true, Ordering::Relaxed);
             }
             Ok(outcomes)
         })
@@ -496,7 +581,7 @@ impl Storage for SqliteStorage {
         cursors: Cursors,
         max_bytes: usize,
     ) -> Result<Page, StorageError> {
-        self.with(false, move |c| {
+        self.with(move |c| {
             let tx = c.transaction()?;
             let heads = heads_of(&tx, scope)?;
             let held: std::collections::HashMap<Uid, u64> = cursors.0.into_iter().collect();
@@ -533,6 +618,6 @@ impl Storage for SqliteStorage {
     }
 
     async fn heads(&self, scope: Uid) -> Result<Cursors, StorageError> {
-        self.with(false, move |c| heads_of(c, scope)).await
+        self.with(move |c| heads_of(c, scope)).await
     }
 }
