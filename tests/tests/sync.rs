@@ -440,3 +440,71 @@ fn background_sync_sends_records_as_soon_as_the_relay_is_back() {
         "it reported the dead relay while waiting: {log}"
     );
 }
+
+#[test]
+fn the_relay_binary_serves_health_and_metrics_and_stops_on_sigterm() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("relay.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndb = \"{}\"\n",
+            dir.path().join("r.db").display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(qafila_e2e::workspace_binary("qafila-relay"))
+        .arg("--config")
+        .arg(&config)
+        .env("QAFILA_RELAY_RATE_BURST", "500")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = format!(
+        "http://{}",
+        line.trim().strip_prefix("listening on ").unwrap()
+    );
+    let health = ureq::get(&format!("{url}/healthz"))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert_eq!(health, "ok");
+    let ready = ureq::get(&format!("{url}/readyz"))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert_eq!(ready, "ready");
+    let metrics = ureq::get(&format!("{url}/metrics"))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        metrics.contains("qafila_relay_requests_total{route=\"/healthz\",status=\"200\"} 1"),
+        "{metrics}"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let logs = String::from_utf8_lossy(&out.stderr);
+    let first = logs.lines().next().unwrap_or_default();
+    let parsed: Value =
+        serde_json::from_str(first).unwrap_or_else(|e| panic!("logs are JSON lines ({e}): {logs}"));
+    assert_eq!(parsed["level"], "INFO", "{first}");
+    assert!(logs.contains("relay stopped"), "{logs}");
+}

@@ -227,7 +227,7 @@ fn watch(app: qafila_app::App, interval: u64, output: Output) -> anyhow::Result<
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(shutdown());
+    rt.block_on(qafila_relay::stop_signal());
     drop(runner);
     Ok(())
 }
@@ -246,67 +246,20 @@ pub fn relay(dir: &Path, command: RelayCommand, output: &Output) -> anyhow::Resu
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config =
+    let config =
         qafila_relay::Config::load(args.config.as_deref(), |name| std::env::var(name).ok())
             .map_err(|e| Failure {
                 code: "relay_config",
                 message: e.to_string(),
                 message_ar: "إعدادات الخادم غير صحيحة".into(),
-            })?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
-    if let Some(db) = args.db {
-        config = config.with_db(db);
-    }
-    if let Some(url) = args.database_url {
-        config = config.with_database_url(url);
-    }
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("QAFILA_RELAY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(io::stderr)
-        .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| Failure {
-                code: "relay_listen",
-                message: format!("cannot listen on {}: {e}", config.listen),
-                message_ar: "تعذر فتح عنوان الاستماع".into(),
-            })?;
-        // Tell whoever started us where we listen (port 0 picks a free one).
-        println!("listening on {}", listener.local_addr()?);
-        qafila_relay::serve(config, listener, shutdown())
-            .await
-            .map_err(|e| Failure {
-                code: "relay_failed",
-                message: e.to_string(),
-                message_ar: "توقف الخادم بسبب خطأ".into(),
-            })?;
-        Ok(())
-    })
-}
-
-async fn shutdown() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
+            })?
+            .with_overrides(args.listen, args.db, args.database_url);
+    qafila_relay::run(config).map_err(|e| Failure {
+        code: "relay_failed",
+        message: e.to_string(),
+        message_ar: "توقف الخادم بسبب خطأ".into(),
+    })?;
+    Ok(())
 }
 
 #[derive(Serialize)]

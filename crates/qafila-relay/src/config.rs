@@ -132,15 +132,19 @@ impl Config {
         Ok(config)
     }
 
-    /// Sets the SQLite file (a command-line `--db`).
-    pub fn with_db(mut self, path: PathBuf) -> Self {
-        self.database = Database::Sqlite(path);
-        self
-    }
-
-    /// Sets the PostgreSQL URL (a command-line `--database-url`).
-    pub fn with_database_url(mut self, url: String) -> Self {
-        self.database = Database::Postgres(url);
+    /// Applies command-line flags over the loaded configuration.
+    pub fn with_overrides(
+        mut self,
+        listen: Option<SocketAddr>,
+        db: Option<PathBuf>,
+        database_url: Option<String>,
+    ) -> Self {
+        self.apply(Layer {
+            listen,
+            db,
+            database_url,
+            ..Layer::default()
+        });
         self
     }
 

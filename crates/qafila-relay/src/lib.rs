@@ -30,6 +30,14 @@ pub enum RelayError {
     /// The storage could not be opened.
     #[error("the relay's database could not be opened: {0}")]
     Storage(#[from] storage::StorageError),
+    /// The address could not be listened on.
+    #[error("cannot listen on {address}: {error} (is another relay running there?)")]
+    Listen {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// Why.
+        error: std::io::Error,
+    },
     /// The listener failed.
     #[error("the relay's network listener failed: {0}")]
     Io(#[from] std::io::Error),
@@ -51,6 +59,50 @@ pub async fn serve(
             let storage = PgStorage::connect(url).await?;
             serve_with(config, storage, listener, shutdown).await
         }
+    }
+}
+
+/// Runs a relay process: JSON logs on stderr (`QAFILA_RELAY_LOG`, default
+/// `info`), `listening on ADDR` on stdout once bound (port 0 picks a free
+/// port), and a graceful stop on SIGINT or SIGTERM. Used by the
+/// `qafila-relay` binary and `qafila relay serve`.
+pub fn run(config: Config) -> Result<(), RelayError> {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("QAFILA_RELAY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|error| RelayError::Listen {
+                address: config.listen,
+                error,
+            })?;
+        println!("listening on {}", listener.local_addr()?);
+        serve(config, listener, stop_signal()).await
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
     }
 }
 
