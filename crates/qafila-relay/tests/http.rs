@@ -116,7 +116,7 @@ impl Relay {
     async fn start(config: Config) -> Relay {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("relay.db");
-        let config = config.with_db(path.clone());
+        let config = config.with_overrides(None, Some(path.clone()), None);
         let storage = SqliteStorage::open(&path).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
