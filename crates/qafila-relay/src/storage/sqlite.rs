@@ -7,7 +7,7 @@
 //! fsync.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use qafila_proto::Uid;
@@ -74,7 +74,7 @@ pub struct SqliteStorage {
     // Declared before `writer_thread`: the last clone's sender closes the
     // channel before the thread is joined.
     jobs: mpsc::Sender<WriteJob>,
-    read: Arc<Mutex<Connection>>,
+    read: Arc<Readers>,
     truncate: Arc<AtomicBool>,
     _writer_thread: Arc<WriterThread>,
 }
@@ -83,6 +83,30 @@ pub struct SqliteStorage {
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// A write: runs in its own savepoint; `false` rolls that savepoint back.
 type WriteJob = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+
+/// Read connections: reads run side by side (WAL), on tokio's blocking pool.
+const READERS: usize = 4;
+
+#[derive(Debug)]
+struct Readers {
+    connections: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl Readers {
+    /// A free connection if there is one, else the next in turn.
+    fn take(&self) -> std::sync::MutexGuard<'_, Connection> {
+        for conn in &self.connections {
+            if let Ok(guard) = conn.try_lock() {
+                return guard;
+            }
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len();
+        self.connections[i]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 /// Most writes committed together.
 const GROUP: usize = 256;
@@ -168,8 +192,16 @@ impl SqliteStorage {
         write.pragma_update(None, "synchronous", "FULL")?;
         write.pragma_update(None, "secure_delete", "ON")?;
         write.execute_batch(SCHEMA)?;
-        let read = Connection::open(path)?;
-        read.busy_timeout(std::time::Duration::from_secs(10))?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let read = Connection::open(path)?;
+            read.busy_timeout(std::time::Duration::from_secs(10))?;
+            // Downloads read every record they send: map the file rather
+            // than copy each page through read(2), and keep hot pages cached.
+            read.pragma_update(None, "mmap_size", 1i64 << 30)?;
+            read.pragma_update(None, "cache_size", -32_768)?;
+            readers.push(Mutex::new(read));
+        }
         let (jobs, receive) = mpsc::channel();
         let truncate = Arc::new(AtomicBool::new(false));
         let flag = truncate.clone();
@@ -179,7 +211,10 @@ impl SqliteStorage {
             .map_err(backend)?;
         Ok(SqliteStorage {
             jobs,
-            read: Arc::new(Mutex::new(read)),
+            read: Arc::new(Readers {
+                connections: readers,
+                next: AtomicUsize::new(0),
+            }),
             truncate,
             _writer_thread: Arc::new(WriterThread(Mutex::new(Some(thread)))),
         })
@@ -190,9 +225,9 @@ impl SqliteStorage {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<R, StorageError> + Send + 'static,
     ) -> Result<R, StorageError> {
-        let conn = self.read.clone();
+        let readers = self.read.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            let mut conn = readers.take();
             f(&mut conn)
         })
         .await
