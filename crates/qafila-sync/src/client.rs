@@ -23,21 +23,6 @@ pub struct RelayClient {
     key: SigningKey,
 }
 
-/// One HTTP client for the process: building one loads the system's root
-/// certificates, which costs more than a whole sync of a small convoy.
-fn shared_http() -> Result<reqwest::Client, SyncError> {
-    static HTTP: std::sync::OnceLock<Result<reqwest::Client, String>> = std::sync::OnceLock::new();
-    HTTP.get_or_init(|| {
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| e.to_string())
-    })
-    .clone()
-    .map_err(SyncError::Protocol)
-}
-
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -51,8 +36,16 @@ impl RelayClient {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(SyncError::BadRelayUrl(base));
         }
+        // One client per connection to a relay: a reqwest client's pooled
+        // connections belong to the tokio runtime that opened them, and
+        // each sync may run on its own runtime.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| SyncError::Protocol(e.to_string()))?;
         Ok(RelayClient {
-            http: shared_http()?,
+            http,
             base,
             device,
             key,
