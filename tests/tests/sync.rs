@@ -508,3 +508,38 @@ fn the_relay_binary_serves_health_and_metrics_and_stops_on_sigterm() {
     assert_eq!(parsed["level"], "INFO", "{first}");
     assert!(logs.contains("relay stopped"), "{logs}");
 }
+
+#[test]
+fn one_process_syncs_again_and_again() {
+    // The desktop app and `sync --watch` sync many times in one process,
+    // each time on a fresh runtime: nothing may outlive the one before.
+    use qafila_app::stock::{Movement, StockRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::sqlite(&dir.path().join("relay.db"));
+    let (lead, volunteers) = convoy(&relay.url, SITE, 1);
+    let app = qafila_app::App::open(volunteers[0].dir(), qafila_app::system_clock()).unwrap();
+    for round in 1..=3u32 {
+        app.stock(
+            Movement::Load,
+            StockRequest {
+                site: SITE.into(),
+                item: "blanket".into(),
+                qty: "10".into(),
+                to: None,
+                lot: None,
+                expiry: None,
+                waybill: Some(format!("WB-{round}")),
+                reason: None,
+                note: None,
+            },
+        )
+        .unwrap();
+        let report = app
+            .sync(None, None, 1)
+            .unwrap_or_else(|e| panic!("sync {round} in one process: {e:?}"));
+        assert_eq!(report.sealed_events, 1, "{report:?}");
+        lead.ok(&["sync"]);
+        let loaded = status(&lead)["items"][0]["loaded"].clone();
+        assert_eq!(loaded, (10 * round).to_string(), "after sync {round}");
+    }
+}
