@@ -2,8 +2,7 @@
 //! convoys, devices and sync through a blind relay.
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::{Args, Subcommand};
 use qafila_app::convoy::{ConvoyDto, MemberDto, SyncDto};
@@ -115,25 +114,9 @@ pub struct SyncArgs {
 #[derive(Debug, Subcommand)]
 pub enum RelayCommand {
     /// Run a relay.
-    Serve(ServeArgs),
+    Serve(qafila_relay::Flags),
     /// Copy records both ways between two relays (lead's device).
     Forward(ForwardArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Address to listen on, e.g. 0.0.0.0:8443.
-    #[arg(long)]
-    listen: Option<SocketAddr>,
-    /// SQLite database file (the default storage).
-    #[arg(long, conflicts_with = "database_url")]
-    db: Option<PathBuf>,
-    /// PostgreSQL URL, for several relays sharing one database.
-    #[arg(long)]
-    database_url: Option<String>,
-    /// A TOML configuration file.
-    #[arg(long, env = "QAFILA_RELAY_CONFIG")]
-    config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -245,15 +228,12 @@ pub fn relay(dir: &Path, command: RelayCommand, output: &Output) -> anyhow::Resu
     }
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config =
-        qafila_relay::Config::load(args.config.as_deref(), |name| std::env::var(name).ok())
-            .map_err(|e| Failure {
-                code: "relay_config",
-                message: e.to_string(),
-                message_ar: "إعدادات الخادم غير صحيحة".into(),
-            })?
-            .with_overrides(args.listen, args.db, args.database_url);
+fn serve(flags: qafila_relay::Flags) -> anyhow::Result<()> {
+    let config = flags.load().map_err(|e| Failure {
+        code: "relay_config",
+        message: e.to_string(),
+        message_ar: "إعدادات الخادم غير صحيحة".into(),
+    })?;
     qafila_relay::run(config).map_err(|e| Failure {
         code: "relay_failed",
         message: e.to_string(),

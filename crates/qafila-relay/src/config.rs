@@ -55,6 +55,38 @@ impl Default for Config {
     }
 }
 
+/// A relay process's command-line flags (`qafila-relay` and
+/// `qafila relay serve` share them).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Flags {
+    /// Address to listen on, e.g. 0.0.0.0:8443.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// SQLite database file (the default storage).
+    #[arg(long, conflicts_with = "database_url")]
+    pub db: Option<PathBuf>,
+    /// PostgreSQL URL, for several relays sharing one database.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// A TOML configuration file.
+    #[arg(long, env = "QAFILA_RELAY_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl Flags {
+    /// The configuration: defaults, the file, `QAFILA_RELAY_*`, then these
+    /// flags.
+    pub fn load(self) -> Result<Config, ConfigError> {
+        Ok(
+            Config::load(self.config.as_deref(), |name| std::env::var(name).ok())?.with_overrides(
+                self.listen,
+                self.db,
+                self.database_url,
+            ),
+        )
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Layer {

@@ -134,14 +134,35 @@ fn auth_failure(e: AuthError) -> Failure {
     )
 }
 
-struct Signed<'a> {
-    headers: &'a HeaderMap,
-    method: &'a Method,
-    uri: &'a Uri,
-    body: &'a [u8],
+/// A request as signed: what the signature covers, read once by the
+/// extractor (the body within the size limit, or a JSON 413/400).
+struct Signed {
+    headers: HeaderMap,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
 }
 
-impl Signed<'_> {
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Signed {
+    type Rejection = Failure;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Failure> {
+        let (method, uri, headers) = (
+            request.method().clone(),
+            request.uri().clone(),
+            request.headers().clone(),
+        );
+        let body = body_of(Bytes::from_request(request, state).await)?;
+        Ok(Signed {
+            headers,
+            method,
+            uri,
+            body,
+        })
+    }
+}
+
+impl Signed {
     fn claim(&self) -> Result<Claim, Failure> {
         let value = self
             .headers
@@ -159,7 +180,7 @@ impl Signed<'_> {
                 now_ms(),
                 self.method.as_str(),
                 self.uri.path(),
-                self.body,
+                &self.body,
             )
             .map_err(auth_failure)
     }
@@ -185,7 +206,7 @@ impl<S: Storage> Shared<S> {
     async fn member(
         &self,
         scope: Uid,
-        signed: &Signed<'_>,
+        signed: &Signed,
         approved: bool,
     ) -> Result<MemberRow, Failure> {
         let claim = signed.claim()?;
@@ -216,7 +237,7 @@ impl<S: Storage> Shared<S> {
         }
     }
 
-    async fn lead(&self, scope: Uid, signed: &Signed<'_>) -> Result<MemberRow, Failure> {
+    async fn lead(&self, scope: Uid, signed: &Signed) -> Result<MemberRow, Failure> {
         let member = self.member(scope, signed, true).await?;
         if member.role != Role::Lead {
             return Err(fail(
@@ -234,21 +255,8 @@ fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
     serde_json::from_slice(body).map_err(bad_request)
 }
 
-async fn create_scope<S: Storage>(
-    State(st): St<S>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<StatusCode, Failure> {
-    let body = body_of(body)?;
-    let signed = Signed {
-        headers: &headers,
-        method: &method,
-        uri: &uri,
-        body: &body,
-    };
-    let request: CreateScope = json(&body)?;
+async fn create_scope<S: Storage>(State(st): St<S>, signed: Signed) -> Result<StatusCode, Failure> {
+    let request: CreateScope = json(&signed.body)?;
     let claim = signed.claim()?;
     if claim.device != request.lead.device {
         return Err(auth_failure(AuthError::BadSignature));
@@ -276,24 +284,11 @@ async fn create_scope<S: Storage>(
 async fn invite<S: Storage>(
     State(st): St<S>,
     Path(scope): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: Signed,
 ) -> Result<StatusCode, Failure> {
-    let body = body_of(body)?;
     let scope = scope_of(&scope)?;
-    st.lead(
-        scope,
-        &Signed {
-            headers: &headers,
-            method: &method,
-            uri: &uri,
-            body: &body,
-        },
-    )
-    .await?;
-    let invite: Invite = json(&body)?;
+    st.lead(scope, &signed).await?;
+    let invite: Invite = json(&signed.body)?;
     if invite.code_hash.len() != 64 || !invite.code_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad_request("code_hash must be a hex SHA-256"));
     }
@@ -301,21 +296,8 @@ async fn invite<S: Storage>(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn enroll<S: Storage>(
-    State(st): St<S>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, Failure> {
-    let body = body_of(body)?;
-    let signed = Signed {
-        headers: &headers,
-        method: &method,
-        uri: &uri,
-        body: &body,
-    };
-    let request: Enroll = json(&body)?;
+async fn enroll<S: Storage>(State(st): St<S>, signed: Signed) -> Result<Response, Failure> {
+    let request: Enroll = json(&signed.body)?;
     let claim = signed.claim()?;
     if claim.device != request.device.device {
         return Err(auth_failure(AuthError::BadSignature));
@@ -342,22 +324,10 @@ fn hex(bytes: &[u8]) -> String {
 async fn members<S: Storage>(
     State(st): St<S>,
     Path(scope): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    signed: Signed,
 ) -> Result<Response, Failure> {
     let scope = scope_of(&scope)?;
-    st.member(
-        scope,
-        &Signed {
-            headers: &headers,
-            method: &method,
-            uri: &uri,
-            body: &[],
-        },
-        true,
-    )
-    .await?;
+    st.member(scope, &signed, true).await?;
     Ok(axum::Json(st.storage.members(scope).await?).into_response())
 }
 
@@ -365,7 +335,7 @@ async fn set_status<S: Storage>(
     st: &Shared<S>,
     scope: &str,
     device: &str,
-    signed: Signed<'_>,
+    signed: Signed,
     status: Status,
 ) -> Result<StatusCode, Failure> {
     let scope = scope_of(scope)?;
@@ -375,7 +345,7 @@ async fn set_status<S: Storage>(
         return Err(bad_request("the lead cannot change its own status"));
     }
     let (certificate, keys) = if status == Status::Approved {
-        let approve: Approve = json(signed.body)?;
+        let approve: Approve = json(&signed.body)?;
         let keys = approve
             .keys
             .into_iter()
@@ -383,7 +353,7 @@ async fn set_status<S: Storage>(
             .collect();
         (approve.certificate.0, keys)
     } else {
-        let revoke: Revoke = json(signed.body)?;
+        let revoke: Revoke = json(&signed.body)?;
         (revoke.certificate.0, revoke.rotation)
     };
     st.storage
@@ -396,81 +366,36 @@ async fn set_status<S: Storage>(
 async fn approve<S: Storage>(
     State(st): St<S>,
     Path((scope, device)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: Signed,
 ) -> Result<StatusCode, Failure> {
-    let body = body_of(body)?;
-    let signed = Signed {
-        headers: &headers,
-        method: &method,
-        uri: &uri,
-        body: &body,
-    };
     set_status(&st, &scope, &device, signed, Status::Approved).await
 }
 
 async fn revoke<S: Storage>(
     State(st): St<S>,
     Path((scope, device)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: Signed,
 ) -> Result<StatusCode, Failure> {
-    let body = body_of(body)?;
-    let signed = Signed {
-        headers: &headers,
-        method: &method,
-        uri: &uri,
-        body: &body,
-    };
     set_status(&st, &scope, &device, signed, Status::Revoked).await
 }
 
 async fn keys<S: Storage>(
     State(st): St<S>,
     Path(scope): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    signed: Signed,
 ) -> Result<Response, Failure> {
     let scope = scope_of(&scope)?;
-    let me = st
-        .member(
-            scope,
-            &Signed {
-                headers: &headers,
-                method: &method,
-                uri: &uri,
-                body: &[],
-            },
-            true,
-        )
-        .await?;
+    let me = st.member(scope, &signed, true).await?;
     Ok(axum::Json(st.storage.keys(scope, me.keys.device).await?).into_response())
 }
 
 async fn heads<S: Storage>(
     State(st): St<S>,
     Path(scope): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    signed: Signed,
 ) -> Result<Response, Failure> {
     let scope = scope_of(&scope)?;
-    st.member(
-        scope,
-        &Signed {
-            headers: &headers,
-            method: &method,
-            uri: &uri,
-            body: &[],
-        },
-        true,
-    )
-    .await?;
+    st.member(scope, &signed, true).await?;
     Ok(binary(st.storage.heads(scope).await?.encode()))
 }
 
@@ -481,27 +406,12 @@ fn binary(bytes: Vec<u8>) -> Response {
 async fn upload<S: Storage>(
     State(st): St<S>,
     Path(scope): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: Signed,
 ) -> Result<Response, Failure> {
-    let body = body_of(body)?;
     let scope = scope_of(&scope)?;
-    let me = st
-        .member(
-            scope,
-            &Signed {
-                headers: &headers,
-                method: &method,
-                uri: &uri,
-                body: &body,
-            },
-            true,
-        )
-        .await?;
-    Metrics::add(&st.metrics.bytes_received, body.len() as u64);
-    let upload = Upload::decode(&body).map_err(bad_request)?;
+    let me = st.member(scope, &signed, true).await?;
+    Metrics::add(&st.metrics.bytes_received, signed.body.len() as u64);
+    let upload = Upload::decode(&signed.body).map_err(bad_request)?;
     // Decide which records this device may write: its own log, or (the
     // lead forwarding from another relay) any member's.
     let mut allowed = Vec::with_capacity(upload.records.len());
@@ -556,25 +466,11 @@ const PAGE_BYTES: usize = 256 << 10;
 async fn fetch<S: Storage>(
     State(st): St<S>,
     Path(scope): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: Signed,
 ) -> Result<Response, Failure> {
-    let body = body_of(body)?;
     let scope = scope_of(&scope)?;
-    st.member(
-        scope,
-        &Signed {
-            headers: &headers,
-            method: &method,
-            uri: &uri,
-            body: &body,
-        },
-        true,
-    )
-    .await?;
-    let request = Fetch::decode(&body).map_err(bad_request)?;
+    st.member(scope, &signed, true).await?;
+    let request = Fetch::decode(&signed.body).map_err(bad_request)?;
     let budget = usize::try_from(request.max_bytes)
         .unwrap_or(usize::MAX)
         .clamp(1, st.config.fetch_max_bytes);

@@ -21,7 +21,7 @@ pub mod storage;
 
 use std::future::Future;
 
-pub use config::{Config, Database};
+pub use config::{Config, Database, Flags};
 use storage::{Storage, postgres::PgStorage, sqlite::SqliteStorage};
 
 /// Why the relay could not start or stopped.

@@ -181,12 +181,7 @@ impl Store {
             nid_hash,
             personal: sealed,
         };
-        let name_key = NameKey::new(&name);
-        let last4 = registration
-            .national_id
-            .as_ref()
-            .map(|n| n.as_str().chars().skip(10).collect::<String>());
-        let phone = registration.phone;
+        let person = personal;
         let extra: Extra = Box::new(move |tx, _| {
             // Checked again on the writer thread, inside the transaction, so
             // two registrations racing with one national ID cannot both pass.
@@ -206,24 +201,11 @@ impl Store {
                 }
             }
             tx.execute(
-                "UPDATE beneficiaries SET name = ?2, name_key = ?3, phone = ?4, nid_last4 = ?5 WHERE id = ?1",
-                params![beneficiary.to_bytes(), name, name_key.as_str(), phone, last4],
-            )?;
-            tx.execute(
                 "INSERT INTO beneficiary_keys (beneficiary, key) VALUES (?1, ?2)",
                 params![beneficiary.to_bytes(), key.to_vec()],
             )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO name_tokens (token, beneficiary, position) VALUES (?1, ?2, ?3)",
-            )?;
-            for (position, token) in name_key.tokens().enumerate() {
-                insert.execute(params![
-                    token,
-                    beneficiary.to_bytes(),
-                    i64::try_from(position).unwrap_or(i64::MAX)
-                ])?;
-            }
-            Ok(())
+            // The national-ID hash came with the event's projection.
+            crate::sync::write_personal(tx, beneficiary, &person, None)
         });
         Ok((beneficiary, household, body, extra))
     }
