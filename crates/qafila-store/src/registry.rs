@@ -423,26 +423,15 @@ impl Store {
             .optional()?;
         let Some(key) = key else { return Ok(None) };
         let key: [u8; KEY_LEN] = key.try_into().map_err(|_| StoreError::Seal)?;
-        let bodies: Vec<Vec<u8>> = conn
-            .prepare(
-                "SELECT body FROM events WHERE kind = 'beneficiary_registered'
-                 AND household = (SELECT household FROM beneficiaries WHERE id = ?1) ORDER BY at",
-            )?
-            .query_map([beneficiary.to_bytes()], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        for body in bodies {
-            let event = qafila_doc::codec::decode(&body)?;
-            if let EventBody::BeneficiaryRegistered {
-                beneficiary: b,
-                personal,
-                ..
-            } = &event.body
-                && *b == beneficiary
-            {
-                return personal::open(&key, beneficiary, personal).map(Some);
+        let Some(body) = crate::sync::registration_event(&conn, beneficiary)? else {
+            return Ok(None);
+        };
+        match qafila_doc::codec::decode(&body)?.body {
+            EventBody::BeneficiaryRegistered { personal, .. } => {
+                personal::open(&key, beneficiary, &personal).map(Some)
             }
+            _ => Ok(None),
         }
-        Ok(None)
     }
 }
 

@@ -566,7 +566,8 @@ impl Store {
     }
 }
 
-fn registration_event(
+/// The encoded registration event of a person, if this device holds it.
+pub(crate) fn registration_event(
     conn: &rusqlite::Connection,
     beneficiary: BeneficiaryId,
 ) -> Result<Option<Vec<u8>>, StoreError> {
