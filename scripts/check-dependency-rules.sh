@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Checks the dependency rules of DESIGN.md §2, so a boundary cannot erode one
 # convenient import at a time:
-#   - qafila-domain has no IO and no serialisation: no rusqlite, tokio,
-#     reqwest, tauri, automerge, serde;
+#   - qafila-domain and qafila-cards have no IO and no serialisation: no
+#     rusqlite, tokio, reqwest, tauri, automerge, serde;
 #   - only qafila-store sees rusqlite (and, above it, the crates that open a
 #     store: app, sync, cli, e2e, desktop; and the relay, for its own
 #     embedded SQLite database, which is not a device store);
@@ -38,6 +38,7 @@ forbid() {
 }
 
 forbid qafila-domain rusqlite tokio reqwest tauri automerge serde
+forbid qafila-cards rusqlite tokio reqwest tauri automerge serde
 for package in $packages; do
   [ "$package" = qafila-store ] || [ "$package" = qafila-desktop ] || [ "$package" = qafila-app ] ||
     [ "$package" = qafila-cli ] || [ "$package" = qafila-e2e ] || [ "$package" = qafila-sync ] ||
