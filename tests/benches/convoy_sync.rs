@@ -153,11 +153,14 @@ fn fixture() -> PathBuf {
     let created = rt
         .block_on(ops::create(
             &lead,
-            "Bench convoy",
-            "2026-12-01",
-            &["الموقع".into()],
-            &relay.url,
-            DEVICES - 1,
+            &ops::NewConvoy {
+                name: "Bench convoy",
+                day: "2026-12-01",
+                sites: &["الموقع".into()],
+                relay: &relay.url,
+                create_token: None,
+                codes: DEVICES - 1,
+            },
             START_MS,
         ))
         .unwrap();

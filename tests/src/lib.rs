@@ -126,6 +126,7 @@ impl Device {
 pub struct RelayProcess {
     child: Option<std::process::Child>,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     port: u16,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
@@ -134,19 +135,30 @@ pub struct RelayProcess {
 impl RelayProcess {
     /// Starts a relay on a free port storing into `db`.
     pub fn sqlite(db: &std::path::Path) -> Self {
-        Self::start(vec!["--db".into(), db.display().to_string()], 0)
+        Self::start(vec!["--db".into(), db.display().to_string()], Vec::new(), 0)
+    }
+
+    /// Starts a relay on a free port storing into `db`, with extra
+    /// `QAFILA_RELAY_*` environment.
+    pub fn sqlite_with_env(db: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Self::start(vec!["--db".into(), db.display().to_string()], env, 0)
     }
 
     /// Starts a relay on a free port storing into PostgreSQL at `url`.
     pub fn postgres(url: &str) -> Self {
-        Self::start(vec!["--database-url".into(), url.into()], 0)
+        Self::start(vec!["--database-url".into(), url.into()], Vec::new(), 0)
     }
 
-    fn start(args: Vec<String>, port: u16) -> Self {
+    fn start(args: Vec<String>, env: Vec<(String, String)>, port: u16) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(workspace_binary("qafila"))
             .args(["relay", "serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(&args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("QAFILA_RELAY_LOG", "warn")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
@@ -170,6 +182,7 @@ impl RelayProcess {
         RelayProcess {
             child: Some(child),
             args,
+            env,
             port,
             url: format!("http://{address}"),
         }
@@ -186,7 +199,7 @@ impl RelayProcess {
     /// Kills and starts it again on the same port and storage.
     pub fn restart(&mut self) {
         self.kill();
-        let again = Self::start(self.args.clone(), self.port);
+        let again = Self::start(self.args.clone(), self.env.clone(), self.port);
         *self = again;
     }
 }

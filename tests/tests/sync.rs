@@ -543,3 +543,56 @@ fn one_process_syncs_again_and_again() {
         assert_eq!(loaded, (10 * round).to_string(), "after sync {round}");
     }
 }
+
+fn refs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn a_relay_with_a_creation_token_accepts_new_convoys_only_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::sqlite_with_env(
+        &dir.path().join("relay.db"),
+        &[("QAFILA_RELAY_CREATE_TOKEN", "s3cret-token")],
+    );
+    let lead = Device::initialised("Lead");
+    let create = |token: Option<&str>| {
+        let mut args = vec![
+            "convoy",
+            "create",
+            "--name",
+            "ق",
+            "--date",
+            "2026-12-01",
+            "--relay",
+            &relay.url,
+        ];
+        if let Some(token) = token {
+            args.extend(["--relay-token", token]);
+        }
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let (code, _) = lead.fails(&refs(&create(None)));
+    assert_eq!(code, "create_token_required");
+    let (code, _) = lead.fails(&refs(&create(Some("guess"))));
+    assert_eq!(code, "create_token_required");
+    assert_eq!(
+        lead.ok(&["convoy", "list"])["convoys"]
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "nothing half-created"
+    );
+    let created = lead.ok(&refs(&create(Some("s3cret-token"))));
+    // Volunteers need no token: the lead's code is their invitation.
+    let volunteer = Device::initialised("V");
+    volunteer.ok(&[
+        "enroll",
+        "--relay",
+        &relay.url,
+        "--code",
+        created["codes"][0].as_str().unwrap(),
+    ]);
+    lead.ok(&["convoy", "approve", "V"]);
+    volunteer.ok(&["sync"]);
+}

@@ -8,6 +8,7 @@ use qafila_proto::Uid;
 use qafila_store::sync::Convoy;
 use qafila_sync::SyncError;
 use qafila_sync::convoy as ops;
+pub use qafila_sync::convoy::NewConvoy;
 use serde::Serialize;
 
 use crate::{App, AppError};
@@ -112,14 +113,8 @@ impl App {
     }
 
     /// Creates a convoy led by this device.
-    pub fn convoy_create(
-        &self,
-        name: &str,
-        day: &str,
-        sites: &[String],
-        relay: &str,
-        codes: usize,
-    ) -> Result<ConvoyDto, AppError> {
+    pub fn convoy_create(&self, new: &NewConvoy<'_>) -> Result<ConvoyDto, AppError> {
+        let (name, day) = (new.name, new.day);
         if name.trim().is_empty() {
             return Err(AppError::new(
                 "convoy_name_required",
@@ -134,15 +129,11 @@ impl App {
             ));
         }
         let (now, _) = self.now();
-        let created = runtime()?.block_on(ops::create(
-            self.store(),
-            name,
-            day,
-            sites,
-            relay,
-            codes.max(1),
-            now,
-        ))?;
+        let new = NewConvoy {
+            codes: new.codes.max(1),
+            ..*new
+        };
+        let created = runtime()?.block_on(ops::create(self.store(), &new, now))?;
         Ok(ConvoyDto::of(&created.convoy, created.codes))
     }
 
@@ -214,9 +205,14 @@ impl App {
     }
 
     /// Registers the convoy on another relay (a site relay).
-    pub fn convoy_publish(&self, convoy: Option<&str>, relay: &str) -> Result<ConvoyDto, AppError> {
+    pub fn convoy_publish(
+        &self,
+        convoy: Option<&str>,
+        relay: &str,
+        create_token: Option<&str>,
+    ) -> Result<ConvoyDto, AppError> {
         let convoy = self.convoy(convoy)?;
-        runtime()?.block_on(ops::publish(self.store(), &convoy, relay))?;
+        runtime()?.block_on(ops::publish(self.store(), &convoy, relay, create_token))?;
         Ok(ConvoyDto::of(&convoy, Vec::new()))
     }
 

@@ -47,6 +47,9 @@ pub struct CreateArgs {
     /// How many one-time codes to print (one per volunteer device).
     #[arg(long, default_value_t = 1)]
     codes: usize,
+    /// The relay operator's convoy-creation token, if the relay needs one.
+    #[arg(long, env = "QAFILA_RELAY_TOKEN", hide_env_values = true)]
+    relay_token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +81,9 @@ pub struct PublishArgs {
     /// The other relay's address.
     #[arg(long)]
     relay: String,
+    /// That relay's convoy-creation token, if it needs one.
+    #[arg(long, env = "QAFILA_RELAY_TOKEN", hide_env_values = true)]
+    relay_token: Option<String>,
     #[command(flatten)]
     which: Which,
 }
@@ -135,8 +141,15 @@ pub fn convoy(dir: &Path, command: ConvoyCommand, output: &Output) -> anyhow::Re
     let app = open(dir)?;
     match command {
         ConvoyCommand::Create(a) => output.emit(
-            &app.convoy_create(&a.name, &a.date, &a.sites, &a.relay, a.codes)
-                .map_err(Failure::from)?,
+            &app.convoy_create(&qafila_app::convoy::NewConvoy {
+                name: &a.name,
+                day: &a.date,
+                sites: &a.sites,
+                relay: &a.relay,
+                create_token: a.relay_token.as_deref(),
+                codes: a.codes,
+            })
+            .map_err(Failure::from)?,
         ),
         ConvoyCommand::Invite(a) => output.emit(
             &app.convoy_invite(a.which.convoy.as_deref(), a.count)
@@ -159,8 +172,12 @@ pub fn convoy(dir: &Path, command: ConvoyCommand, output: &Output) -> anyhow::Re
                 .map_err(Failure::from)?,
         ),
         ConvoyCommand::Publish(a) => output.emit(
-            &app.convoy_publish(a.which.convoy.as_deref(), &a.relay)
-                .map_err(Failure::from)?,
+            &app.convoy_publish(
+                a.which.convoy.as_deref(),
+                &a.relay,
+                a.relay_token.as_deref(),
+            )
+            .map_err(Failure::from)?,
         ),
     }
 }

@@ -19,6 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::Uid;
 
+/// The header carrying a relay's convoy-creation token, when the relay's
+/// operator requires one for `POST /v1/scopes` of a new scope.
+pub const CREATE_TOKEN_HEADER: &str = "x-qafila-create-token";
+
 /// Bytes carried as base64 in JSON.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct B64(pub Vec<u8>);

@@ -9,6 +9,7 @@
 //! fetch_max_bytes = 4194304
 //! rate_per_second = 20
 //! rate_burst = 60
+//! create_token = "..."                        # required to create convoys here
 //! ```
 
 use std::net::SocketAddr;
@@ -40,6 +41,11 @@ pub struct Config {
     pub rate_per_second: u32,
     /// Requests a device may make in a burst.
     pub rate_burst: u32,
+    /// When set, creating a convoy on this relay needs this token (header
+    /// `x-qafila-create-token`): a public relay is not open to anyone who
+    /// wants to store data on it. Joining, syncing and publishing an
+    /// existing convoy do not need it.
+    pub create_token: Option<String>,
 }
 
 impl Default for Config {
@@ -51,6 +57,7 @@ impl Default for Config {
             fetch_max_bytes: 4 << 20,
             rate_per_second: 20,
             rate_burst: 60,
+            create_token: None,
         }
     }
 }
@@ -97,6 +104,7 @@ struct Layer {
     fetch_max_bytes: Option<usize>,
     rate_per_second: Option<u32>,
     rate_burst: Option<u32>,
+    create_token: Option<String>,
 }
 
 /// A configuration that cannot be used.
@@ -159,6 +167,7 @@ impl Config {
                 env("QAFILA_RELAY_RATE_PER_SECOND"),
             )?,
             rate_burst: parsed("QAFILA_RELAY_RATE_BURST", env("QAFILA_RELAY_RATE_BURST"))?,
+            create_token: env("QAFILA_RELAY_CREATE_TOKEN").filter(|t| !t.is_empty()),
         };
         config.apply(layer);
         Ok(config)
@@ -202,6 +211,9 @@ impl Config {
         if let Some(v) = layer.rate_burst {
             self.rate_burst = v.max(1);
         }
+        if let Some(v) = layer.create_token {
+            self.create_token = Some(v);
+        }
     }
 }
 
@@ -226,6 +238,12 @@ mod tests {
         assert!(
             matches!(bad, Err(ConfigError::Invalid(m)) if m.contains("QAFILA_RELAY_RATE_BURST"))
         );
+        let token = Config::load(Some(&file), |name| {
+            (name == "QAFILA_RELAY_CREATE_TOKEN").then(|| "t0ken".to_string())
+        })
+        .unwrap();
+        assert_eq!(token.create_token.as_deref(), Some("t0ken"));
+        assert_eq!(Config::default().create_token, None, "open by default");
         std::fs::write(&file, "colour = \"red\"\n").unwrap();
         assert!(Config::load(Some(&file), |_| None).is_err());
     }

@@ -273,12 +273,42 @@ async fn create_scope<S: Storage>(State(st): St<S>, signed: Signed) -> Result<St
                 StorageError::Conflict("this convoy already exists with another lead").into(),
             );
         }
-        None => request.lead.signing.0.clone(),
+        None => {
+            check_create_token(&st.config, &signed.headers)?;
+            request.lead.signing.0.clone()
+        }
     };
     signed.verify(&claim, &key)?;
     st.limit(claim.device)?;
     st.storage.create_scope(request).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn check_create_token(config: &Config, headers: &HeaderMap) -> Result<(), Failure> {
+    let Some(expected) = &config.create_token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(qafila_proto::control::CREATE_TOKEN_HEADER)
+        .map(HeaderValue::as_bytes)
+        .unwrap_or_default();
+    // Compare in constant time: the token is a secret.
+    let same = given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected.as_bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(fail(
+            StatusCode::FORBIDDEN,
+            "create_token_required",
+            "this relay only accepts new convoys with its creation token: ask the relay's operator (--relay-token)",
+            "هذا الخادم يحتاج كود إنشاء القوافل: اطلبه من مسؤول الخادم",
+        ))
+    }
 }
 
 async fn invite<S: Storage>(

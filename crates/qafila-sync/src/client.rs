@@ -21,6 +21,7 @@ pub struct RelayClient {
     base: String,
     device: Uid,
     key: SigningKey,
+    create_token: Option<String>,
 }
 
 fn now_ms() -> u64 {
@@ -49,7 +50,15 @@ impl RelayClient {
             base,
             device,
             key,
+            create_token: None,
         })
+    }
+
+    /// Sends the relay operator's convoy-creation token (needed only to
+    /// create a convoy on a relay that requires one).
+    pub fn with_create_token(mut self, token: Option<&str>) -> Self {
+        self.create_token = token.map(str::to_owned).filter(|t| !t.is_empty());
+        self
     }
 
     /// The relay's address.
@@ -79,10 +88,14 @@ impl RelayClient {
             now_ms(),
             &body,
         );
-        let response = self
+        let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
-            .header(qafila_proto::auth::HEADER, auth)
+            .header(qafila_proto::auth::HEADER, auth);
+        if let Some(token) = &self.create_token {
+            request = request.header(qafila_proto::control::CREATE_TOKEN_HEADER, token);
+        }
+        let response = request
             .header(
                 reqwest::header::CONTENT_TYPE,
                 if json {

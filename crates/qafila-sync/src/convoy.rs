@@ -167,19 +167,36 @@ pub struct Created {
     pub codes: Vec<String>,
 }
 
+/// What a lead asks for when creating a convoy.
+#[derive(Debug, Clone, Copy)]
+pub struct NewConvoy<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Its date, `YYYY-MM-DD`.
+    pub day: &'a str,
+    /// Sites (villages) on its route.
+    pub sites: &'a [String],
+    /// The relay to register it with.
+    pub relay: &'a str,
+    /// That relay's convoy-creation token, if its operator requires one.
+    pub create_token: Option<&'a str>,
+    /// How many one-time enrollment codes to make.
+    pub codes: usize,
+}
+
 /// Creates a convoy led by this device, registers it with the relay and
 /// makes `codes` enrollment codes.
-pub async fn create(
-    store: &Store,
-    name: &str,
-    day: &str,
-    sites: &[String],
-    relay: &str,
-    codes: usize,
-    now_ms: u64,
-) -> Result<Created, SyncError> {
+pub async fn create(store: &Store, new: &NewConvoy<'_>, now_ms: u64) -> Result<Created, SyncError> {
+    let NewConvoy {
+        name,
+        day,
+        sites,
+        relay,
+        create_token,
+        codes,
+    } = *new;
     let me = me(store)?;
-    let relay_client = client(&me, relay)?;
+    let relay_client = client(&me, relay)?.with_create_token(create_token);
     let id = ConvoyId::from_parts(now_ms, crypto::random()?);
     let scope = Uid(id.to_bytes());
     let key = ScopeKey {
@@ -449,13 +466,18 @@ pub async fn revoke(store: &Store, convoy: &Convoy, who: &str) -> Result<Member,
 /// Registers this convoy, its members and their keys on another relay (a
 /// site relay on the lead's laptop, or the central one), so devices can
 /// sync with either and [`forward`] can chain them.
-pub async fn publish(store: &Store, convoy: &Convoy, other: &str) -> Result<(), SyncError> {
+pub async fn publish(
+    store: &Store,
+    convoy: &Convoy,
+    other: &str,
+    create_token: Option<&str>,
+) -> Result<(), SyncError> {
     if convoy.role != "lead" {
         return Err(SyncError::NotLead);
     }
     let me = me(store)?;
     let primary = client(&me, &convoy.relay)?;
-    let target = client(&me, other)?;
+    let target = client(&me, other)?.with_create_token(create_token);
     let scope = scope_of(convoy);
     let members = primary.members(scope).await?;
     let keys = store.scope_keys(scope.0)?;

@@ -37,6 +37,7 @@ pub const RELAY_CODES: &[&str] = &[
     "unknown_code",
     "no_route",
     "wrong_method",
+    "create_token_required",
 ];
 
 /// Why a sync step failed, with what to do about it.
