@@ -366,9 +366,17 @@ fn find<'a>(members: &'a [Member], who: &str) -> Result<&'a Member, SyncError> {
     }
 }
 
-/// Approves a pending device: certifies its keys and wraps every scope key
-/// generation to it.
-pub async fn approve(store: &Store, convoy: &Convoy, who: &str) -> Result<Member, SyncError> {
+/// What a lead's membership change starts from: the lead, its relay, the
+/// convoy's members and the one `who` names.
+struct LeadAction {
+    me: Me,
+    relay: RelayClient,
+    scope: Uid,
+    members: Vec<Member>,
+    member: Member,
+}
+
+async fn lead_action(store: &Store, convoy: &Convoy, who: &str) -> Result<LeadAction, SyncError> {
     if convoy.role != "lead" {
         return Err(SyncError::NotLead);
     }
@@ -377,45 +385,61 @@ pub async fn approve(store: &Store, convoy: &Convoy, who: &str) -> Result<Member
     let scope = scope_of(convoy);
     let members = relay.members(scope).await?;
     let member = find(&members, who)?.clone();
-    let message = crypto::certificate_message(
-        &scope.0,
-        &member.keys.device.0,
-        &member.keys.signing.0,
-        &member.keys.encryption.0,
-        true,
-    );
-    let keys = wrap_for(
+    Ok(LeadAction {
+        me,
+        relay,
         scope,
-        &member.keys.encryption.0,
-        &store.scope_keys(scope.0)?,
+        members,
+        member,
+    })
+}
+
+impl LeadAction {
+    /// The lead's signed statement that the member is approved (or revoked).
+    fn certificate(&self, approved: bool) -> B64 {
+        let keys = &self.member.keys;
+        let message = crypto::certificate_message(
+            &self.scope.0,
+            &keys.device.0,
+            &keys.signing.0,
+            &keys.encryption.0,
+            approved,
+        );
+        B64(self.me.identity.sign(&message).to_vec())
+    }
+}
+
+/// Approves a pending device: certifies its keys and wraps every scope key
+/// generation to it.
+pub async fn approve(store: &Store, convoy: &Convoy, who: &str) -> Result<Member, SyncError> {
+    let action = lead_action(store, convoy, who).await?;
+    let keys = wrap_for(
+        action.scope,
+        &action.member.keys.encryption.0,
+        &store.scope_keys(action.scope.0)?,
     )?;
-    relay
+    action
+        .relay
         .approve(
-            scope,
-            member.keys.device,
+            action.scope,
+            action.member.keys.device,
             &Approve {
-                certificate: B64(me.identity.sign(&message).to_vec()),
+                certificate: action.certificate(true),
                 keys,
             },
         )
         .await?;
-    refresh_roster(store, convoy, &relay).await?;
-    Ok(member)
+    refresh_roster(store, convoy, &action.relay).await?;
+    Ok(action.member)
 }
 
 /// Revokes a device: the relay refuses it from now on, and a new scope key
 /// generation goes to every remaining device (the revoked one cannot read
 /// what is written after this).
 pub async fn revoke(store: &Store, convoy: &Convoy, who: &str) -> Result<Member, SyncError> {
-    if convoy.role != "lead" {
-        return Err(SyncError::NotLead);
-    }
-    let me = me(store)?;
-    let relay = client(&me, &convoy.relay)?;
-    let scope = scope_of(convoy);
-    let members = relay.members(scope).await?;
-    let member = find(&members, who)?.clone();
-    if member.keys.device == me.keys.device {
+    let action = lead_action(store, convoy, who).await?;
+    let (scope, member) = (action.scope, &action.member);
+    if member.keys.device == action.me.keys.device {
         return Err(SyncError::UnknownDevice(format!(
             "{who} (the lead cannot revoke itself)"
         )));
@@ -430,7 +454,7 @@ pub async fn revoke(store: &Store, convoy: &Convoy, who: &str) -> Result<Member,
         index_secret: last.index_secret,
     };
     let mut rotation = Vec::new();
-    for other in &members {
+    for other in &action.members {
         if other.keys.device == member.keys.device || other.status != "approved" {
             continue;
         }
@@ -441,26 +465,20 @@ pub async fn revoke(store: &Store, convoy: &Convoy, who: &str) -> Result<Member,
             });
         }
     }
-    let message = crypto::certificate_message(
-        &scope.0,
-        &member.keys.device.0,
-        &member.keys.signing.0,
-        &member.keys.encryption.0,
-        false,
-    );
-    relay
+    action
+        .relay
         .revoke(
             scope,
             member.keys.device,
             &Revoke {
-                certificate: B64(me.identity.sign(&message).to_vec()),
+                certificate: action.certificate(false),
                 rotation,
             },
         )
         .await?;
     store.put_scope_keys(scope.0, vec![next])?;
-    refresh_roster(store, convoy, &relay).await?;
-    Ok(member)
+    refresh_roster(store, convoy, &action.relay).await?;
+    Ok(action.member)
 }
 
 /// Registers this convoy, its members and their keys on another relay (a
