@@ -14,6 +14,7 @@
 //!   layout;
 //! - [`wedge`]: [`normalize_scanned`], which undoes that Arabic layout;
 //! - [`revocation`]: signed lists of revoked serials, one per issuer;
+//! - [`sheet`]: printable A4 sheets of ten cards each, one HTML document;
 //! - [`CardError`]: the four ways a scan fails, with stable codes and Arabic
 //!   messages for the volunteer.
 //!
@@ -25,11 +26,14 @@
 pub mod base32;
 pub mod card;
 pub mod keys;
+pub mod number;
 pub mod revocation;
+pub mod sheet;
 pub mod wedge;
 
 pub use card::{CARD_VERSION, Card, SignedCard, TEXT_PREFIX, decode, verify};
 pub use keys::{IssuerKey, IssuerPublic, KeyId};
+pub use number::{card_number, parse_card_number};
 pub use revocation::{RevocationList, Revocations};
 pub use wedge::normalize_scanned;
 

@@ -99,6 +99,8 @@ mod tag {
     pub const CARD_REVOKED: u8 = 15;
     pub const DEVICE_ENROLLED: u8 = 16;
     pub const DEVICE_REVOKED: u8 = 17;
+    pub const CARD_ISSUER_ADDED: u8 = 18;
+    pub const MERGED: u8 = 19;
 }
 
 struct Writer(Vec<u8>);
@@ -355,6 +357,26 @@ fn body(w: &mut Writer, body: &EventBody) {
             w.varint(serial.get());
             w.str(reason);
         }
+        EventBody::CardIssuerAdded {
+            key_id,
+            public,
+            association,
+        } => {
+            w.u8(tag::CARD_ISSUER_ADDED);
+            w.varint(u64::from(*key_id));
+            w.raw(public);
+            w.str(association);
+        }
+        EventBody::BeneficiaryMerged {
+            kept,
+            merged,
+            reason,
+        } => {
+            w.u8(tag::MERGED);
+            w.raw(&kept.to_bytes());
+            w.raw(&merged.to_bytes());
+            w.str(reason);
+        }
         EventBody::DeviceEnrolled { device, name } => {
             w.u8(tag::DEVICE_ENROLLED);
             w.raw(&device.to_bytes());
@@ -603,6 +625,16 @@ fn read_body(r: &mut Reader<'_>) -> Result<EventBody, DecodeError> {
         },
         tag::CARD_REVOKED => EventBody::CardRevoked {
             serial: CardSerial::new(r.varint()?),
+            reason: r.string()?,
+        },
+        tag::CARD_ISSUER_ADDED => EventBody::CardIssuerAdded {
+            key_id: u16::try_from(r.varint()?).map_err(|_| DecodeError::Invalid("key id"))?,
+            public: r.array()?,
+            association: r.string()?,
+        },
+        tag::MERGED => EventBody::BeneficiaryMerged {
+            kept: BeneficiaryId::from_bytes(r.array()?),
+            merged: BeneficiaryId::from_bytes(r.array()?),
             reason: r.string()?,
         },
         tag::DEVICE_ENROLLED => EventBody::DeviceEnrolled {

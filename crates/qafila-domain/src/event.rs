@@ -368,6 +368,29 @@ pub enum EventBody {
         /// Why.
         reason: String,
     },
+    /// An association's card-issuing key, announced by the registrar device
+    /// that holds it, so every device of the convoy can verify its cards
+    /// offline. Only the public half ever leaves that device.
+    CardIssuerAdded {
+        /// The key's short id, carried in every card it signs.
+        key_id: u16,
+        /// The Ed25519 public key.
+        public: [u8; 32],
+        /// The association the key issues cards for.
+        association: String,
+    },
+    /// Two registry entries turned out to be one person: `merged` is retired
+    /// into `kept`. A registrar decides this; nothing merges automatically.
+    BeneficiaryMerged {
+        /// The entry that stays.
+        kept: BeneficiaryId,
+        /// The duplicate, retired: it leaves the registrar's queue, its
+        /// cards and id stand for `kept`, and what its household received
+        /// counts for `kept`'s household.
+        merged: BeneficiaryId,
+        /// Why the registrar judged them one person.
+        reason: String,
+    },
     /// A device joined the convoy.
     DeviceEnrolled {
         /// The device.
@@ -440,6 +463,9 @@ pub enum InvalidEvent {
     /// A reissue that keeps the same serial (that is a reprint).
     #[error("a reissued card needs a new serial; to print the same card again, reprint it")]
     SameSerial,
+    /// A merge of an entry into itself.
+    #[error("a person cannot be merged into themselves: pick two different entries")]
+    SelfMerge,
 }
 
 impl InvalidEvent {
@@ -457,6 +483,7 @@ impl InvalidEvent {
             InvalidEvent::HouseholdSize(_) => "household_size",
             InvalidEvent::VillageRequired => "village_required",
             InvalidEvent::SameSerial => "same_serial",
+            InvalidEvent::SelfMerge => "self_merge",
         }
     }
 }
@@ -645,6 +672,19 @@ impl Event {
                 }
             }
             EventBody::CardRevoked { reason, .. } => required_text(reason, "revoking a card"),
+            EventBody::CardIssuerAdded { association, .. } => {
+                required_text(association, "the association's name")
+            }
+            EventBody::BeneficiaryMerged {
+                kept,
+                merged,
+                reason,
+            } => {
+                if kept == merged {
+                    return Err(InvalidEvent::SelfMerge);
+                }
+                required_text(reason, "merging two entries")
+            }
             EventBody::DeviceEnrolled { name, .. } => required_text(name, "the device name"),
             EventBody::DeviceRevoked { reason, .. } => required_text(reason, "revoking a device"),
         }

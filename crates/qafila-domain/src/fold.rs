@@ -17,7 +17,7 @@ use crate::anomaly::Anomaly;
 use crate::entitlement::Round;
 use crate::event::{CheckIn, Event, EventBody, HandOut, VarianceReason};
 use crate::hlc::Timestamp;
-use crate::ids::{CardSerial, DeviceId, EventId, HouseholdId, RoundId, SiteId};
+use crate::ids::{BeneficiaryId, CardSerial, DeviceId, EventId, HouseholdId, RoundId, SiteId};
 use crate::item::ItemCode;
 use crate::quantity::{Balance, Quantity};
 
@@ -115,6 +115,9 @@ pub struct State {
     closed: BTreeMap<(SiteId, NaiveDate), EventId>,
     revoked_cards: BTreeMap<CardSerial, EventId>,
     revoked_devices: BTreeMap<DeviceId, EventId>,
+    /// Households whose hand-outs count for another: a registry entry merged
+    /// into one of that household's members.
+    merged_households: BTreeMap<HouseholdId, HouseholdId>,
     anomalies: Vec<Anomaly>,
 }
 
@@ -253,8 +256,34 @@ impl State {
     }
 
     /// Household sizes and villages: the latest registration or correction
-    /// in canonical order wins.
+    /// in canonical order wins. Merges map a duplicate's household onto the
+    /// kept entry's.
     fn registry(&mut self, index: &Index<'_>) {
+        let mut member_of: BTreeMap<BeneficiaryId, HouseholdId> = BTreeMap::new();
+        let mut merges: BTreeMap<BeneficiaryId, BeneficiaryId> = BTreeMap::new();
+        for event in &index.events {
+            match &event.body {
+                EventBody::BeneficiaryRegistered {
+                    beneficiary,
+                    household,
+                    ..
+                } => {
+                    member_of.entry(*beneficiary).or_insert(*household);
+                }
+                // The earliest merge of an entry stands, like the store's.
+                EventBody::BeneficiaryMerged { kept, merged, .. } => {
+                    merges.entry(*merged).or_insert(*kept);
+                }
+                _ => {}
+            }
+        }
+        for (merged, kept) in &merges {
+            if let (Some(from), Some(into)) = (member_of.get(merged), member_of.get(kept))
+                && from != into
+            {
+                self.merged_households.insert(*from, *into);
+            }
+        }
         for event in &index.events {
             match &event.body {
                 EventBody::BeneficiaryRegistered {
@@ -418,10 +447,12 @@ impl State {
             if index.is_voided(event) {
                 continue;
             }
-            let served = self
-                .served
-                .entry((h.household, h.round, h.item))
-                .or_default();
+            let household = self
+                .merged_households
+                .get(&h.household)
+                .copied()
+                .unwrap_or(h.household);
+            let served = self.served.entry((household, h.round, h.item)).or_default();
             served.received = served.received.saturating_add(h.qty);
             served.hand_outs.push(event.id);
             served.devices.insert(event.device);

@@ -70,6 +70,9 @@ pub enum StoreError {
     /// The writer thread has stopped.
     #[error("the store's writer stopped; restart Qafila")]
     WriterGone,
+    /// An issuing key has numbered all the cards it can.
+    #[error("this issuing key has used all its card numbers; create a new key with `qafila cards issuer`")]
+    CardSerialsExhausted,
     /// The OS random source failed.
     #[error("the system random number generator failed: {0}")]
     Random(String),
@@ -100,6 +103,7 @@ impl StoreError {
             StoreError::Doc(e) => e.code(),
             StoreError::Decode(_) => "store_event_damaged",
             StoreError::WriterGone => "store_writer_stopped",
+            StoreError::CardSerialsExhausted => "card_serials_exhausted",
             StoreError::Random(_) => "random_unavailable",
             StoreError::Seal => "seal_failed",
             StoreError::Io(_) => "io",

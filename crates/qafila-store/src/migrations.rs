@@ -13,6 +13,7 @@ use crate::error::StoreError;
 pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_sync.sql"),
+    include_str!("migrations/0003_cards.sql"),
 ];
 
 /// FNV-1a: a stable checksum (std's hasher may change between releases).

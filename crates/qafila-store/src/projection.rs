@@ -31,6 +31,8 @@ pub fn kind(event: &Event) -> &'static str {
         EventBody::CardIssued { .. } => "card_issued",
         EventBody::CardReissued { .. } => "card_reissued",
         EventBody::CardRevoked { .. } => "card_revoked",
+        EventBody::CardIssuerAdded { .. } => "card_issuer_added",
+        EventBody::BeneficiaryMerged { .. } => "beneficiary_merged",
         EventBody::DeviceEnrolled { .. } => "device_enrolled",
         EventBody::DeviceRevoked { .. } => "device_revoked",
     }
@@ -141,7 +143,7 @@ pub fn apply(tx: &Transaction<'_>, event: &Event) -> Result<(), StoreError> {
         EventBody::BeneficiaryErased { beneficiary, .. } => {
             erase_personal(tx, beneficiary.to_bytes())?
         }
-        _ => {}
+        _ => crate::cards::apply(tx, event)?,
     }
     Ok(())
 }

@@ -80,10 +80,10 @@ fn id16(bytes: Vec<u8>) -> rusqlite::Result<[u8; 16]> {
     })
 }
 
-const BENEFICIARY_COLUMNS: &str =
+pub(crate) const BENEFICIARY_COLUMNS: &str =
     "b.id, b.household, b.name, b.village, COALESCE(h.size, 0), b.phone, b.nid_last4, b.erased";
 
-fn beneficiary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Beneficiary> {
+pub(crate) fn beneficiary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Beneficiary> {
     Ok(Beneficiary {
         id: BeneficiaryId::from_bytes(id16(r.get(0)?)?),
         household: HouseholdId::from_bytes(id16(r.get(1)?)?),
@@ -249,7 +249,7 @@ impl Store {
 
     fn find_by_nid_hash(&self, hash: NidHash) -> Result<Option<Beneficiary>, StoreError> {
         let sql = format!(
-            "SELECT {BENEFICIARY_COLUMNS} FROM beneficiaries b LEFT JOIN households h ON h.id = b.household WHERE b.nid_hash = ?1"
+            "SELECT {BENEFICIARY_COLUMNS} FROM beneficiaries b LEFT JOIN households h ON h.id = b.household WHERE b.nid_hash = ?1 ORDER BY b.registered, b.id LIMIT 1"
         );
         Ok(self
             .reader()
@@ -382,11 +382,21 @@ impl Store {
         round: RoundId,
         item: ItemCode,
     ) -> Result<Quantity, StoreError> {
+        // Hand-outs to an entry later merged into one of this household's
+        // members count here too: one person registered twice is served once.
         let milli: Option<i64> = self
             .reader()
-            .prepare_cached("SELECT received_milli FROM served WHERE household = ?1 AND round = ?2 AND item = ?3")?
+            .prepare_cached(
+                "SELECT SUM(received_milli) FROM served WHERE round = ?2 AND item = ?3 AND household IN (
+                     SELECT ?1 UNION
+                     SELECT d.household FROM beneficiaries k
+                     JOIN merges m ON m.kept = k.id
+                     JOIN beneficiaries d ON d.id = m.merged
+                     WHERE k.household = ?1)",
+            )?
             .query_row(params![household.to_bytes(), round.to_bytes(), item.code()], |r| r.get(0))
-            .optional()?;
+            .optional()?
+            .flatten();
         Ok(Quantity::from_milli(
             u64::try_from(milli.unwrap_or(0)).unwrap_or(0),
         ))

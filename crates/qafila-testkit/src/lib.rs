@@ -266,6 +266,20 @@ pub fn event_body() -> impl Strategy<Value = EventBody> {
             serial: CardSerial::new(s),
             reason
         }),
+        (any::<u16>(), any::<[u8; 32]>(), text()).prop_map(|(key_id, public, association)| {
+            EventBody::CardIssuerAdded {
+                key_id,
+                public,
+                association,
+            }
+        }),
+        (beneficiary_id(), beneficiary_id(), text()).prop_map(|(kept, merged, reason)| {
+            EventBody::BeneficiaryMerged {
+                kept,
+                merged,
+                reason,
+            }
+        }),
         (device_id(), text()).prop_map(|(device, name)| EventBody::DeviceEnrolled { device, name }),
         (device_id(), text())
             .prop_map(|(device, reason)| EventBody::DeviceRevoked { device, reason }),
