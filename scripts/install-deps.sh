@@ -8,13 +8,17 @@ cd "$(dirname "$0")/.."
 
 # The desktop shell (Tauri 2 on WebKitGTK), its end-to-end driver, a virtual
 # display for tests, Arabic fonts so screenshots shape Arabic correctly, and
-# PostgreSQL, which the relay's storage tests start in a temp directory.
+# PostgreSQL, which the relay's storage tests start in a temp directory;
+# Chromium prints card sheets to PDF, and the card tests render those PDFs
+# (poppler's pdftoppm) and read their QR codes back with an independent
+# reader (zbar's zbarimg).
 debian_packages=(
   build-essential pkg-config curl file
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
   webkit2gtk-driver xvfb xauth libgl1-mesa-dri
   fonts-noto-core
   postgresql
+  chromium poppler-utils zbar-tools
 )
 
 missing=()

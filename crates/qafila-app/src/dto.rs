@@ -41,12 +41,16 @@ pub struct BeneficiaryDto {
 }
 
 /// A newly registered person.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RegisteredDto {
     /// Beneficiary id.
     pub beneficiary: String,
     /// Household id.
     pub household: String,
+    /// Entries already registered that are likely the same person (same
+    /// national ID from another device, or a similar name in the same
+    /// village and household size). They are in the duplicate queue.
+    pub likely_duplicates: Vec<BeneficiaryDto>,
 }
 
 /// One item of what a household may receive.

@@ -99,6 +99,10 @@ impl From<StoreError> for AppError {
             }
             StoreError::UnknownBeneficiary(_) => "المستفيد ده مش موجود في السجل".to_owned(),
             StoreError::Invalid(invalid) => format!("البيانات غير صحيحة: {invalid}"),
+            StoreError::CardSerialsExhausted => {
+                "مفتاح الإصدار ده خلّص أرقام الكروت؛ اعمل مفتاح جديد بأمر qafila cards issuer"
+                    .to_owned()
+            }
             other => format!("حصلت مشكلة في التخزين: {other}"),
         };
         let mut out = AppError::new(e.code(), e.to_string(), ar);

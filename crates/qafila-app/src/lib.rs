@@ -9,13 +9,17 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod background;
+pub mod cards;
 pub mod convoy;
 pub mod distribution;
 pub mod dto;
+pub mod duplicates;
 pub mod error;
 pub mod import;
+pub mod print;
 pub mod registry;
 pub mod registry_import;
+pub mod scan_image;
 pub mod stock;
 
 use std::path::Path;

@@ -76,6 +76,7 @@ impl App {
         Ok(RegisteredDto {
             beneficiary: beneficiary.to_string(),
             household: household.to_string(),
+            likely_duplicates: self.duplicates_of(beneficiary)?,
         })
     }
 
@@ -99,6 +100,14 @@ impl App {
             Err(_) => self
                 .store
                 .beneficiary(parse_id::<BeneficiaryId>(text, "beneficiary")?)?,
+        };
+        // An entry merged into another stands for the one it was merged into.
+        let found = match found {
+            Some(entry) => match self.store.merged_into(entry.id)? {
+                Some(kept) => self.store.beneficiary(kept)?.or(Some(entry)),
+                None => Some(entry),
+            },
+            None => None,
         };
         found.ok_or_else(|| {
             AppError::new(

@@ -59,6 +59,10 @@ pub struct ImportReportDto {
     /// Other worksheets with content that were not read (one sheet is
     /// imported at a time).
     pub other_sheets: Vec<String>,
+    /// After a real import: pairs in the duplicate queue (likely the same
+    /// person twice), for the registrar to work through. Not computed in a
+    /// dry run.
+    pub likely_duplicates: Option<usize>,
 }
 
 /// Rows registered per transaction: one disk flush per batch instead of per
@@ -164,7 +168,13 @@ impl App {
             progress(done, total);
         }
         refused.sort_by_key(|r| r.line);
+        let likely_duplicates = if dry_run {
+            None
+        } else {
+            Some(self.duplicates()?.len())
+        };
         Ok(ImportReportDto {
+            likely_duplicates,
             file: path.display().to_string(),
             format: file.format.as_str(),
             encoding: file.encoding,

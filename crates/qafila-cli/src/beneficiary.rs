@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use qafila_app::dto::{BeneficiaryDto, RegisteredDto};
+use qafila_app::duplicates::{DuplicateDto, MergedDto};
 use qafila_app::registry::NewBeneficiary;
 use serde::Serialize;
 
@@ -57,6 +58,26 @@ pub enum BeneficiaryCommand {
         /// Beneficiary id or national ID.
         beneficiary: String,
     },
+    /// The duplicate queue: entries that are likely one person (same national
+    /// ID, or a similar name in the same village and household size).
+    Duplicates,
+    /// Merge a duplicate into the entry to keep (nothing merges by itself).
+    Merge {
+        /// The entry to keep (id or national ID).
+        kept: String,
+        /// The duplicate to retire into it (id).
+        merged: String,
+        /// Why they are one person.
+        #[arg(long, default_value = "duplicate registration")]
+        reason: String,
+    },
+    /// Take a pair off the duplicate queue: they are two different people.
+    Dismiss {
+        /// One entry's id.
+        a: String,
+        /// The other's id.
+        b: String,
+    },
     /// Erase a person's personal data for good (their hand-outs keep counting).
     Erase {
         /// Beneficiary id or national ID.
@@ -100,6 +121,21 @@ pub fn run(dir: &Path, command: BeneficiaryCommand, output: &Output) -> anyhow::
         BeneficiaryCommand::Show { beneficiary } => {
             output.emit(&app.beneficiary(&beneficiary).map_err(Failure::from)?)
         }
+        BeneficiaryCommand::Duplicates => output.emit(&Duplicates {
+            pairs: app.duplicates().map_err(Failure::from)?,
+        }),
+        BeneficiaryCommand::Merge {
+            kept,
+            merged,
+            reason,
+        } => output.emit(
+            &app.merge_beneficiaries(&kept, &merged, &reason)
+                .map_err(Failure::from)?,
+        ),
+        BeneficiaryCommand::Dismiss { a, b } => {
+            app.dismiss_duplicate(&a, &b).map_err(Failure::from)?;
+            output.emit(&Dismissed { a, b })
+        }
         BeneficiaryCommand::Erase {
             beneficiary,
             reason,
@@ -114,7 +150,61 @@ impl Report for RegisteredDto {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "Registered / تم التسجيل")?;
         writeln!(out, "  beneficiary  {}", self.beneficiary)?;
-        writeln!(out, "  household    {}", self.household)
+        writeln!(out, "  household    {}", self.household)?;
+        if !self.likely_duplicates.is_empty() {
+            writeln!(
+                out,
+                "Likely the same person as / غالباً نفس الشخص ده (qafila beneficiary duplicates):"
+            )?;
+            for other in &self.likely_duplicates {
+                write_person(out, other)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Serialize)]
+struct Duplicates {
+    pairs: Vec<DuplicateDto>,
+}
+
+impl Report for Duplicates {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.pairs.is_empty() {
+            return writeln!(out, "No likely duplicates / مفيش تكرار محتمل");
+        }
+        writeln!(
+            out,
+            "{} likely duplicates; merge with `qafila beneficiary merge KEPT MERGED`, or dismiss",
+            self.pairs.len()
+        )?;
+        for (i, pair) in self.pairs.iter().enumerate() {
+            writeln!(out, "{}. [{}] {:.2}", i + 1, pair.reason, pair.score)?;
+            write_person(out, &pair.a)?;
+            write_person(out, &pair.b)?;
+        }
+        Ok(())
+    }
+}
+
+impl Report for MergedDto {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "Merged / اتدمجوا")?;
+        writeln!(out, "  kept    {}", self.kept)?;
+        writeln!(out, "  merged  {}", self.merged)
+    }
+}
+
+#[derive(Serialize)]
+struct Dismissed {
+    a: String,
+    b: String,
+}
+
+impl Report for Dismissed {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "Not the same person; off the queue / مش نفس الشخص")
     }
 }
 

@@ -62,6 +62,12 @@ impl Report for ImportReportDto {
                 self.other_sheets.join(", ")
             )?;
         }
+        if let Some(pairs) = self.likely_duplicates.filter(|n| *n > 0) {
+            writeln!(
+                out,
+                "  {pairs} likely duplicates to review: qafila beneficiary duplicates / في تكرار محتمل لازم يتراجع"
+            )?;
+        }
         for row in &self.refused {
             for reason in &row.reasons {
                 writeln!(

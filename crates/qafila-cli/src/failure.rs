@@ -47,6 +47,20 @@ impl From<qafila_app::AppError> for Failure {
     }
 }
 
+/// A result that was printed in full but means "no": an invalid card, a
+/// refused scan. The process exits 1 without printing anything more, so
+/// `if qafila cards verify …` works in a script.
+#[derive(Debug, Clone, Copy)]
+pub struct Refused;
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("refused")
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// The JSON shape of a failure: `{"error": {"code", "message", "message_ar"}}`.
 #[derive(Serialize)]
 struct ErrorObject<'a> {
@@ -61,6 +75,9 @@ struct ErrorObject<'a> {
 /// file that cannot be read, a closed pipe); they get the code `internal`
 /// and their full context chain.
 pub fn report(error: &anyhow::Error, output: &Output) {
+    if error.downcast_ref::<Refused>().is_some() {
+        return;
+    }
     let failure = match error.downcast_ref::<Failure>() {
         Some(failure) => failure.clone(),
         None => Failure {

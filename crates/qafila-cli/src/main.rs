@@ -24,6 +24,7 @@ use clap::{Parser, Subcommand};
 
 mod beneficiary;
 mod beneficiary_import;
+mod cards;
 mod convoy;
 mod device;
 mod distribution;
@@ -61,6 +62,12 @@ enum Command {
     /// The registry: add, import, search, show and erase beneficiaries.
     #[command(subcommand)]
     Beneficiary(beneficiary::BeneficiaryCommand),
+    /// Beneficiary cards: issuing keys, issue, reprint, reissue, revoke, sheets, verify.
+    #[command(subcommand)]
+    Cards(cards::CardsCommand),
+    /// Scan a card at a site: verify it offline, check the holder in, and show
+    /// what the household may still receive.
+    Scan(cards::ScanArgs),
     /// Check a beneficiary in at a site and show what the household may receive.
     Checkin(distribution::CheckinArgs),
     /// Hand items to a beneficiary's household.
@@ -116,6 +123,8 @@ fn main() -> ExitCode {
         Command::Init(args) => device::init(&dir, args, &output),
         Command::Nid(command) => nid::run(command, &output),
         Command::Beneficiary(command) => beneficiary::run(&dir, command, &output),
+        Command::Cards(command) => cards::run(&dir, command, &output),
+        Command::Scan(args) => cards::scan(&dir, args, &output),
         Command::Checkin(args) => distribution::checkin(&dir, args, &output),
         Command::Handout(args) => distribution::handout(&dir, args, &output),
         Command::Void(args) => distribution::void(&dir, args, &output),

@@ -253,6 +253,30 @@ fn two_offline_devices_serving_one_household_raise_a_double_hand_out() {
 }
 
 #[test]
+fn a_person_registered_twice_and_served_twice_is_flagged_once_merged() {
+    let mut log = Log::new();
+    log.register(1, 4);
+    log.register(2, 4);
+    log.check_in(1, 10, 1, 1);
+    log.hand_out(1, 11, 1, 1, ItemCode::FoodBox, 1);
+    log.check_in(2, 12, 2, 1);
+    log.hand_out(2, 13, 2, 1, ItemCode::FoodBox, 1);
+    assert!(codes(&log.state()).is_empty(), "two households so far");
+    // In any order: the merge may arrive before or after the hand-outs.
+    let merge = EventBody::BeneficiaryMerged {
+        kept: beneficiary(1),
+        merged: beneficiary(2),
+        reason: "نفس الشخص".into(),
+    };
+    log.at(0, 5, merge);
+    let state = log.state();
+    assert_eq!(codes(&state), vec!["double_hand_out"], "{state:?}");
+    let mut reversed = log.events.clone();
+    reversed.reverse();
+    assert_eq!(State::fold(&rounds(), &reversed), state);
+}
+
+#[test]
 fn a_voided_hand_out_no_longer_counts() {
     let mut log = Log::new();
     log.register(1, 4);

@@ -71,7 +71,9 @@ pub enum StoreError {
     #[error("the store's writer stopped; restart Qafila")]
     WriterGone,
     /// An issuing key has numbered all the cards it can.
-    #[error("this issuing key has used all its card numbers; create a new key with `qafila cards issuer`")]
+    #[error(
+        "this issuing key has used all its card numbers; create a new key with `qafila cards issuer`"
+    )]
     CardSerialsExhausted,
     /// The OS random source failed.
     #[error("the system random number generator failed: {0}")]
