@@ -170,6 +170,40 @@ fn benches(c: &mut Criterion) {
     });
     report_p99("scan_to_entitlement", &mut scan_samples);
 
+    // The same, from a scanned card: decode, check the signature against
+    // the trusted issuer keys and the revocations, then the entitlement.
+    if app.store().own_issuer().expect("issuer").is_none() {
+        app.create_issuer("جمعية القياس")
+            .expect("create an issuing key");
+    }
+    let own = app
+        .store()
+        .own_issuer()
+        .expect("issuer")
+        .expect("an issuing key");
+    let key = qafila_cards::IssuerKey::from_secret_bytes(&own.secret);
+    let round = app.current_round_id().expect("a round");
+    let cards: Vec<String> = beneficiaries
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let serial = qafila_cards::number::serial(key.key_id(), i as u32 + 1);
+            qafila_cards::Card::new(&key, serial, id.parse().expect("an id"), round).encode(&key)
+        })
+        .collect();
+    let mut card_samples = Vec::new();
+    c.bench_function("card_verified_to_entitlement", |b| {
+        b.iter_custom(|iters| {
+            timed(&mut card_samples, iters, |i| {
+                let text = &cards[(i % cards.len() as u64) as usize];
+                let verdict = app.verify_card(text).expect("verify");
+                let who = verdict.beneficiary.as_deref().expect("a valid card");
+                std::hint::black_box(app.entitlement(who).expect("entitlement"));
+            })
+        })
+    });
+    report_p99("card_verified_to_entitlement", &mut card_samples);
+
     let queries: Vec<String> = (0..200u64)
         .flat_map(|i| {
             let p = person(SEED, i * 997 % n);

@@ -54,7 +54,7 @@ pub fn decode_image_file(path: &Path) -> Result<Vec<String>, AppError> {
                 "cannot open the picture `{shown}` ({e}); check the file name and folder, \
                  or take the photo again"
             ),
-            format!("مش لاقي الصورة «{shown}»؛ اتأكد من اسم الملف ومكانه، أو صوّر الكارت تاني"),
+            format!("مش قادر أفتح الصورة «{shown}»؛ اتأكد من اسم الملف ومكانه، أو صوّر الكارت تاني"),
         )
     })?;
     if !meta.is_file() {
