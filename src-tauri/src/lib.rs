@@ -3,14 +3,33 @@
 //! [`run`] opens the one window described in `tauri.conf.json` and serves the
 //! Svelte UI from `ui/dist`, embedded in the binary at compile time. The UI
 //! talks to Rust only through the commands in `commands.rs`, each a one-line
-//! delegation; the rules and the data live in the core crates, never here.
+//! delegation to [`qafila_app::rpc::Session`]; the rules and the data live in
+//! the core crates, never here.
+//!
+//! The session's events become Tauri events (`sync-status`, `data-changed`),
+//! and it syncs in the background once the device is in a convoy.
 //!
 //! The same library is the entry point on Android and iOS
 //! (`tauri::mobile_entry_point`), which is why `main.rs` holds nothing else.
 
 mod commands;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use qafila_app::rpc::Session;
+use tauri::{Emitter, Manager};
+
+/// How often the background sync runs while the relay answers (it backs off
+/// from 5 s to 5 min while it does not).
+const SYNC_INTERVAL: Duration = Duration::from_secs(30);
+
 /// Starts the app and blocks until its last window closes.
+///
+/// The device's data lives in the platform's app data directory, or in
+/// `QAFILA_DATA_DIR` when that is set (tests, `make run`, a second device
+/// on one machine).
 ///
 /// # Panics
 ///
@@ -19,7 +38,24 @@ mod commands;
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
     tauri::Builder::default()
-        .invoke_handler(tauri::generate_handler![commands::app_version])
+        .setup(|app| {
+            let dir = match std::env::var_os("QAFILA_DATA_DIR").filter(|d| !d.is_empty()) {
+                Some(dir) => PathBuf::from(dir),
+                None => app.path().app_data_dir()?,
+            };
+            let session = Arc::new(Session::open(dir, qafila_app::system_clock())?);
+            let handle = app.handle().clone();
+            session.on_change(Box::new(move |event| {
+                let _ = handle.emit(event.name(), event.payload());
+            }));
+            session.start_background_sync(SYNC_INTERVAL);
+            app.manage(session);
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app_version,
+            commands::call
+        ])
         .run(tauri::generate_context!())
         .expect("Qafila could not start its window (is a display and WebKitGTK available?)");
 }

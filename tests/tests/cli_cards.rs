@@ -79,46 +79,61 @@ fn tool(name: &str, args: &[&str]) -> String {
 }
 
 /// Renders every page of a PDF at 300 dpi and decodes every QR code on it
-/// with zbar, an independent reader. Returns the texts and the page images.
+/// with zbar, an independent reader. Returns the texts (each once) and the
+/// page images.
+///
+/// Each page is rasterised twice at that resolution, in grey and in colour,
+/// and the codes found in either count: zbar once missed one code of a
+/// 12-card grey page in about ten runs (and none of 564 codes in batches
+/// run by hand), so one unlucky raster must not fail the build. A code
+/// neither raster yields still fails it.
 fn decode_pdf(pdf: &Path) -> (Vec<String>, Vec<std::path::PathBuf>) {
-    let prefix = pdf.with_extension("");
-    tool(
-        "pdftoppm",
-        &[
-            "-r",
-            "300",
-            "-gray",
-            "-png",
-            pdf.to_str().unwrap(),
-            prefix.to_str().unwrap(),
-        ],
-    );
-    let dir = pdf.parent().unwrap();
-    let stem = prefix.file_name().unwrap().to_str().unwrap().to_owned();
-    let mut pages: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_str().unwrap();
-            name.starts_with(&format!("{stem}-")) && name.ends_with(".png")
-        })
-        .collect();
-    pages.sort();
-    let mut texts = Vec::new();
-    for page in &pages {
-        let decoded = tool(
-            "zbarimg",
-            &[
-                "--raw",
-                "-q",
-                "-Sdisable",
-                "-Sqrcode.enable",
-                page.to_str().unwrap(),
-            ],
-        );
-        texts.extend(decoded.lines().filter(|l| !l.is_empty()).map(str::to_owned));
+    let mut texts: Vec<String> = Vec::new();
+    let mut grey_pages = Vec::new();
+    for (mode, suffix) in [("-gray", "grey"), ("-png", "colour")] {
+        let prefix = pdf.with_file_name(format!(
+            "{}-{suffix}",
+            pdf.file_stem().unwrap().to_str().unwrap()
+        ));
+        let mut args = vec!["-r", "300", "-png"];
+        if mode == "-gray" {
+            args.push("-gray");
+        }
+        args.extend([pdf.to_str().unwrap(), prefix.to_str().unwrap()]);
+        tool("pdftoppm", &args);
+        let dir = pdf.parent().unwrap();
+        let stem = prefix.file_name().unwrap().to_str().unwrap().to_owned();
+        let mut pages: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_str().unwrap();
+                name.starts_with(&format!("{stem}-")) && name.ends_with(".png")
+            })
+            .collect();
+        pages.sort();
+        for page in &pages {
+            let decoded = tool(
+                "zbarimg",
+                &[
+                    "--raw",
+                    "-q",
+                    "-Sdisable",
+                    "-Sqrcode.enable",
+                    page.to_str().unwrap(),
+                ],
+            );
+            for line in decoded.lines().filter(|l| !l.is_empty()) {
+                if !texts.iter().any(|t| t == line) {
+                    texts.push(line.to_owned());
+                }
+            }
+        }
+        if suffix == "grey" {
+            grey_pages = pages;
+        }
     }
-    (texts, pages)
+    (texts, grey_pages)
 }
 
 fn verify(device: &Device, text: &str) -> Value {
@@ -285,7 +300,19 @@ fn from_an_arabic_xlsx_to_printed_cards_a_volunteer_trusts_offline() {
     // Printed at 300 dpi, every code reads back with zbar and verifies.
     let (texts, pages) = decode_pdf(&pdf);
     assert_eq!(pages.len(), 2);
-    assert_eq!(texts.len(), 12, "all 12 codes decode: {texts:?}");
+    if texts.len() != 12 {
+        // Keep what zbar saw, for whoever investigates.
+        let keep = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/cards");
+        std::fs::create_dir_all(&keep).unwrap();
+        for file in pages.iter().chain([&pdf]) {
+            std::fs::copy(file, keep.join(file.file_name().unwrap())).unwrap();
+        }
+        panic!(
+            "{} of 12 codes decoded (pages kept in {}): {texts:?}",
+            texts.len(),
+            keep.display()
+        );
+    }
     let mut holders = std::collections::BTreeMap::new();
     for text in &texts {
         let verdict = verify(registrar, text);

@@ -106,6 +106,28 @@ fn the_window_shows_the_bilingual_title_and_the_version_from_rust() {
     );
     assert_eq!(native_title, json!(TITLE), "the native window title");
 
+    // Every other command goes through `call` to the app's session
+    // (`qafila_app::rpc`): this fresh machine has no device yet, and says so.
+    let status = session.execute_async(
+        "const done = arguments[arguments.length - 1];
+         window.__TAURI_INTERNALS__
+           .invoke('call', { command: 'app_status', args: {} })
+           .then(done, (error) => done({ error }));",
+    );
+    assert_eq!(status["initialised"], json!(false), "app_status: {status}");
+    assert_eq!(status["version"], json!(env!("CARGO_PKG_VERSION")));
+    let refused = session.execute_async(
+        "const done = arguments[arguments.length - 1];
+         window.__TAURI_INTERNALS__
+           .invoke('call', { command: 'villages', args: {} })
+           .then((value) => done({ value }), (error) => done({ error }));",
+    );
+    assert_eq!(
+        refused["error"]["code"],
+        json!("not_initialised"),
+        "villages before the device exists: {refused}"
+    );
+
     let layout = session.execute(
         "const root = document.documentElement;
          return { lang: root.lang, dir: root.dir, direction: getComputedStyle(root).direction };",

@@ -39,6 +39,17 @@ impl BackgroundSync {
         interval: Duration,
         on_result: impl Fn(&Result<SyncDto, AppError>) + Send + 'static,
     ) -> Result<BackgroundSync, AppError> {
+        Self::start_with(interval, move || sync_all(&app), on_result)
+    }
+
+    /// Like [`BackgroundSync::start`], with the sync itself supplied: one
+    /// result per convoy. The app's session passes its own, which keeps the
+    /// sync chip's state and never runs two syncs at once.
+    pub fn start_with(
+        interval: Duration,
+        sync: impl Fn() -> Vec<Result<SyncDto, AppError>> + Send + 'static,
+        on_result: impl Fn(&Result<SyncDto, AppError>) + Send + 'static,
+    ) -> Result<BackgroundSync, AppError> {
         let (signal, signals) = mpsc::channel();
         let last: LastSync = Arc::new(Mutex::new(Vec::new()));
         let shared = last.clone();
@@ -51,7 +62,7 @@ impl BackgroundSync {
                         Ok(Signal::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                         Ok(Signal::Now) | Err(RecvTimeoutError::Timeout) => {}
                     }
-                    let results = sync_all(&app);
+                    let results = sync();
                     let unreachable = results
                         .iter()
                         .any(|r| r.as_ref().is_err_and(|e| e.retryable));
@@ -100,7 +111,9 @@ impl Drop for BackgroundSync {
     }
 }
 
-fn sync_all(app: &App) -> Vec<Result<SyncDto, AppError>> {
+/// Syncs every convoy `app` belongs to (except those it was revoked from),
+/// once each, without retrying.
+pub fn sync_all(app: &App) -> Vec<Result<SyncDto, AppError>> {
     match app.convoys() {
         Ok(convoys) => convoys
             .iter()

@@ -17,6 +17,7 @@ use qafila_domain::ids::{BeneficiaryId, CardSerial, RoundId};
 use qafila_store::cards::{CardRecord, OwnIssuer, TrustedIssuer};
 use qafila_store::registry::Beneficiary;
 use serde::Serialize;
+use ts_rs::TS;
 
 use crate::dto::{BeneficiaryDto, CheckInDto};
 use crate::registry::to_dto;
@@ -36,7 +37,7 @@ pub struct IssuerDto {
 }
 
 /// A card as the registrar sees it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
 pub struct CardDto {
     /// The serial (a 64-bit number, as a string for JSON).
     pub serial: String,
@@ -53,7 +54,7 @@ pub struct CardDto {
 }
 
 /// A person left out of an issue run, and why.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
 pub struct SkippedDto {
     /// The person.
     pub beneficiary: BeneficiaryDto,
@@ -66,7 +67,7 @@ pub struct SkippedDto {
 }
 
 /// What `issue_cards` did.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
 pub struct IssuedDto {
     /// New cards.
     pub issued: Vec<CardDto>,
@@ -77,7 +78,7 @@ pub struct IssuedDto {
 }
 
 /// A printed sheet.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, TS)]
 pub struct SheetDto {
     /// The file written.
     pub out: String,
@@ -89,8 +90,19 @@ pub struct SheetDto {
     pub pages: usize,
 }
 
+/// A village's card sheet, rendered in memory for the app.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, TS)]
+pub struct CardSheetDto {
+    /// The whole printable document (A4 pages, Arabic, QR codes as SVG).
+    pub html: String,
+    /// Cards on it.
+    pub cards: usize,
+    /// A4 pages.
+    pub pages: usize,
+}
+
 /// A card checked offline.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
 pub struct VerifyDto {
     /// Whether the card is genuine, unaltered and not revoked.
     pub valid: bool,
@@ -114,10 +126,12 @@ pub struct VerifyDto {
 }
 
 /// What a volunteer sees after scanning a card at a site.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
 pub struct ScanDto {
     /// `ok` (checked in, something left to receive), `already_served`
-    /// (checked in, nothing left this round), `unknown_beneficiary` (genuine
+    /// (checked in, nothing left this round at the distribution table:
+    /// medicine and check-ups, which have their own tables, do not count
+    /// when the round hands out anything else), `unknown_beneficiary` (genuine
     /// card, registry entry not on this device yet), or the card's refusal:
     /// `malformed`, `unknown_issuer`, `bad_signature`, `revoked`.
     pub status: &'static str,
@@ -562,6 +576,26 @@ impl App {
     /// device's keys.
     pub fn village_sheet(&self, village: &str, out: &Path) -> Result<SheetDto, AppError> {
         sheet_format(out)?;
+        let serials = self.village_serials(village)?;
+        self.write_sheet(&serials, out)
+    }
+
+    /// The sheet of every active card of a village issued with this
+    /// device's keys, as one printable HTML document (the app shows it and
+    /// prints it with the system's print dialog).
+    pub fn village_sheet_html(&self, village: &str) -> Result<CardSheetDto, AppError> {
+        let serials = self.village_serials(village)?;
+        let (html, cards) = self.sheet_html(&serials)?;
+        Ok(CardSheetDto {
+            html,
+            cards,
+            pages: cards.div_ceil(qafila_cards::sheet::CARDS_PER_PAGE),
+        })
+    }
+
+    /// The active cards of a village's people that this device's keys
+    /// signed (only those can be printed here).
+    fn village_serials(&self, village: &str) -> Result<Vec<CardSerial>, AppError> {
         let people = self.store.village_beneficiaries(village)?;
         if people.is_empty() {
             return Err(self.unknown_village(village)?);
@@ -586,41 +620,69 @@ impl App {
                 format!("مفيش حد في «{village}» معاه كارت من الجهاز ده لسه: أصدر الكروت الأول"),
             ));
         }
-        self.write_sheet(&serials, out)
+        Ok(serials)
     }
 
     /// Renders the cards to `out` (HTML, or PDF through Chromium). Only
     /// cards signed by one of this device's own keys can be printed.
     fn write_sheet(&self, serials: &[CardSerial], out: &Path) -> Result<SheetDto, AppError> {
         let format = sheet_format(out)?;
+        let (html, cards) = self.sheet_html(serials)?;
+        write_html_or_pdf(&html, out, format)?;
+        Ok(SheetDto {
+            out: out.display().to_string(),
+            format,
+            cards,
+            pages: cards.div_ceil(qafila_cards::sheet::CARDS_PER_PAGE),
+        })
+    }
+
+    /// A card's QR text, signed again with this device's key (Ed25519
+    /// signatures are deterministic, so a reprint is the same code).
+    fn signed_text(&self, serial: CardSerial) -> Result<(String, CardRecord, OwnIssuer), AppError> {
+        let record = self.card_record(serial)?;
+        let Some((key_id, _)) = qafila_cards::number::split(serial) else {
+            return Err(no_issuer());
+        };
+        let own = self.store.own_issuer_by_id(key_id.0)?.ok_or_else(|| {
+            AppError::new(
+                "not_our_card",
+                format!(
+                    "card {} was issued on another device; print it there",
+                    card_number(serial)
+                ),
+                format!(
+                    "الكارت رقم {} اتصدر من جهاز تاني؛ اطبعه من هناك",
+                    card_number(serial)
+                ),
+            )
+        })?;
+        let key = IssuerKey::from_secret_bytes(&own.secret);
+        let round = match record.round {
+            Some(round) => round,
+            None => self.store.current_round()?.id,
+        };
+        let text = qafila_cards::Card::new(&key, serial, record.beneficiary, round).encode(&key);
+        Ok((text, record, own))
+    }
+
+    /// The QR texts of cards this device issued, by printed number: what a
+    /// scanner would type (for the demo and for support).
+    pub fn card_texts(&self, numbers: &[String]) -> Result<Vec<String>, AppError> {
+        numbers
+            .iter()
+            .map(|n| Ok(self.signed_text(parse_serial(n)?)?.0))
+            .collect()
+    }
+
+    /// The A4 sheet of these cards as HTML, and how many cards it holds.
+    /// Only cards signed by one of this device's own keys can be rendered.
+    fn sheet_html(&self, serials: &[CardSerial]) -> Result<(String, usize), AppError> {
         let mut cards = Vec::with_capacity(serials.len());
         let mut association = String::new();
         for serial in serials {
-            let record = self.card_record(*serial)?;
-            let Some((key_id, _)) = qafila_cards::number::split(*serial) else {
-                return Err(no_issuer());
-            };
-            let own = self.store.own_issuer_by_id(key_id.0)?.ok_or_else(|| {
-                AppError::new(
-                    "not_our_card",
-                    format!(
-                        "card {} was issued on another device; print it there",
-                        card_number(*serial)
-                    ),
-                    format!(
-                        "الكارت رقم {} اتصدر من جهاز تاني؛ اطبعه من هناك",
-                        card_number(*serial)
-                    ),
-                )
-            })?;
-            let key = IssuerKey::from_secret_bytes(&own.secret);
-            let round = match record.round {
-                Some(round) => round,
-                None => self.store.current_round()?.id,
-            };
+            let (text, record, own) = self.signed_text(*serial)?;
             let who = self.store.beneficiary(record.beneficiary)?;
-            let text =
-                qafila_cards::Card::new(&key, *serial, record.beneficiary, round).encode(&key);
             association.clone_from(&own.association);
             cards.push(SheetCard {
                 text,
@@ -642,13 +704,7 @@ impl App {
                 lang: SheetLang::Ar,
             },
         );
-        write_html_or_pdf(&html, out, format)?;
-        Ok(SheetDto {
-            out: out.display().to_string(),
-            format,
-            cards: cards.len(),
-            pages: cards.len().div_ceil(qafila_cards::sheet::CARDS_PER_PAGE),
-        })
+        Ok((html, cards.len()))
     }
 
     fn pinned(&self) -> Result<(Vec<IssuerPublic>, Vec<TrustedIssuer>), AppError> {
@@ -755,11 +811,7 @@ impl App {
         };
         let serial = card.serial.as_deref().and_then(|s| s.parse::<u64>().ok());
         let check_in = self.check_in(&who.id.to_string(), site, serial, None)?;
-        let nothing_left = check_in
-            .entitlement
-            .items
-            .iter()
-            .all(|i| i.remaining == "0");
+        let nothing_left = crate::distribution::nothing_left(&check_in.entitlement.items);
         let name = check_in
             .entitlement
             .beneficiary
@@ -770,7 +822,7 @@ impl App {
             (
                 "already_served",
                 format!(
-                    "{name}: the household has received everything this round; do not hand out"
+                    "{name}: the household has received everything this table hands out this round; do not hand out"
                 ),
                 format!("{name}: الأسرة دي استلمت كل حاجة في الجولة دي؛ ما تصرفش"),
             )

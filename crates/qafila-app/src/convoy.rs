@@ -10,6 +10,7 @@ use qafila_sync::SyncError;
 use qafila_sync::convoy as ops;
 pub use qafila_sync::convoy::NewConvoy;
 use serde::Serialize;
+use ts_rs::TS;
 
 use crate::{App, AppError};
 
@@ -35,7 +36,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
 }
 
 /// A convoy as shells show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct ConvoyDto {
     /// Its id.
     pub id: String,
@@ -53,6 +54,7 @@ pub struct ConvoyDto {
     pub sites: Vec<String>,
     /// New enrollment codes, when just made.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[ts(as = "Option<Vec<String>>", optional)]
     pub codes: Vec<String>,
 }
 
@@ -72,7 +74,7 @@ impl ConvoyDto {
 }
 
 /// A device of a convoy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct MemberDto {
     /// Its id.
     pub device: String,
@@ -105,6 +107,97 @@ pub struct SyncDto {
     pub applied_registry: u64,
     /// Records set aside as unreadable or not authentic.
     pub quarantined: u64,
+}
+
+/// Where this device's sync stands, as the app's header chip shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    /// The device is in no convoy: everything stays on it, nothing is
+    /// waiting to leave.
+    LocalOnly,
+    /// In a convoy, but no sync has finished since the app started.
+    Never,
+    /// A sync is running.
+    Syncing,
+    /// The last sync finished.
+    Idle,
+    /// The last sync could not reach the relay; nothing is lost, it retries.
+    Offline,
+    /// The last sync failed for another reason (see the error).
+    Error,
+}
+
+/// The sync chip: its state, what is waiting to leave this device, when it
+/// last synced, and the last failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct SyncChipDto {
+    /// Where sync stands.
+    pub state: SyncState,
+    /// This device's events (hand-outs, check-ins, registrations ...) that
+    /// no relay holds yet. Zero outside a convoy: events recorded before
+    /// joining one stay on the device.
+    pub pending: u64,
+    /// When the last sync finished (milliseconds since the Unix epoch),
+    /// since the app started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub last_synced_ms: Option<u64>,
+    /// Why the last sync failed (`offline`: `relay_unreachable`; `error`:
+    /// anything else).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub error: Option<AppError>,
+}
+
+impl App {
+    /// This device's events that no relay holds yet, for the sync chip:
+    /// the most waiting for any one of its convoys (a device is usually in
+    /// one), zero outside a convoy.
+    pub fn pending_upload(&self) -> Result<u64, AppError> {
+        let mut most = 0;
+        for convoy in self.store().convoys()? {
+            if convoy.status != "revoked" {
+                most = most.max(self.store().pending_upload(convoy.id)?);
+            }
+        }
+        Ok(most)
+    }
+
+    /// Whether this device syncs with any convoy (one it was not revoked
+    /// from).
+    pub fn in_convoy(&self) -> Result<bool, AppError> {
+        Ok(self
+            .store()
+            .convoys()?
+            .iter()
+            .any(|c| c.status != "revoked"))
+    }
+
+    /// The sites a volunteer can pick: those on the routes of this device's
+    /// convoys, then those used on this device, each name once (compared as
+    /// normalised Arabic).
+    pub fn sites(&self) -> Result<Vec<String>, AppError> {
+        let mut seen = std::collections::HashSet::new();
+        let mut names = Vec::new();
+        let convoy_sites: Vec<String> = self
+            .store()
+            .convoys()?
+            .into_iter()
+            .filter(|c| c.status != "revoked")
+            .flat_map(|c| c.sites)
+            .collect();
+        let local = self.store().sites()?.into_iter().map(|s| s.name);
+        for name in convoy_sites.into_iter().chain(local) {
+            let key = qafila_domain::names::NameKey::new(&name)
+                .as_str()
+                .to_owned();
+            if !key.is_empty() && seen.insert(key) {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
 }
 
 impl App {

@@ -204,6 +204,67 @@ impl App {
         })
     }
 
+    /// Hands a household its whole basket in one go: every item of the
+    /// current round it may still receive, each for all that remains, in
+    /// one transaction (all recorded, or none). Medicine (lots, a
+    /// pharmacist) and check-ups (a service) have their own tables and are
+    /// left out.
+    pub fn hand_out_basket(
+        &self,
+        beneficiary: &str,
+        site: &str,
+        card: Option<u64>,
+    ) -> Result<Vec<HandOutDto>, AppError> {
+        let who = self.find_beneficiary(beneficiary)?;
+        let site = self.store.site(site)?;
+        let round = self.store.current_round()?;
+        let (now, today) = self.now();
+        let mut bodies = Vec::new();
+        let mut handed = Vec::new();
+        for entitlement in &round.entitlements {
+            let item = entitlement.item;
+            let received = self.store.received(who.household, round.id, item)?;
+            let remaining = entitlement
+                .allowance(who.household_size)
+                .saturating_sub(received);
+            if !in_basket(item) || remaining.is_zero() || !item.accepts(remaining) {
+                continue;
+            }
+            bodies.push(EventBody::HandOut(HandOut {
+                beneficiary: who.id,
+                household: who.household,
+                site: site.id,
+                day: today,
+                round: round.id,
+                item,
+                qty: remaining,
+                lot: None,
+                card: card.map(CardSerial::new),
+                override_reason: None,
+            }));
+            handed.push((item, remaining));
+        }
+        if bodies.is_empty() {
+            return Err(AppError::new(
+                "basket_empty",
+                "this household has nothing left to receive at this table this round; do not hand out",
+                "الأسرة دي مفيش لها حاجة تانية تستلمها من الترابيزة دي في الجولة دي؛ ما تصرفش",
+            ));
+        }
+        let events = self.store.record_all(self.volunteer, bodies, now)?;
+        Ok(events
+            .iter()
+            .zip(handed)
+            .map(|(event, (item, qty))| HandOutDto {
+                event: event.id.to_string(),
+                item: item.code(),
+                qty: qty.to_string(),
+                overridden: false,
+                remaining: Quantity::ZERO.to_string(),
+            })
+            .collect())
+    }
+
     /// Cancels an earlier event with a reason; the event stays in history.
     pub fn void(&self, event: &str, reason: &str) -> Result<RecordedDto, AppError> {
         let target = parse_id::<EventId>(event, "event")?;
@@ -242,6 +303,27 @@ impl App {
             kind: "void",
         })
     }
+}
+
+/// Whether a basket ([`App::hand_out_basket`]) includes `item`: everything
+/// but medicine and check-ups, which have their own tables.
+pub(crate) fn in_basket(item: ItemCode) -> bool {
+    !matches!(item, ItemCode::Medicine | ItemCode::Checkup)
+}
+
+/// Whether a household has nothing left to receive at the distribution
+/// table: nothing of the basket's items when the round has any, else
+/// nothing at all (a medical convoy's round).
+pub(crate) fn nothing_left(items: &[RemainingDto]) -> bool {
+    let basket = |i: &&RemainingDto| i.item.parse::<ItemCode>().is_ok_and(in_basket);
+    let at_table: Vec<&RemainingDto> = if items.iter().any(|i| basket(&i)) {
+        items.iter().filter(basket).collect()
+    } else {
+        items.iter().collect()
+    };
+    at_table
+        .iter()
+        .all(|i| i.remaining == Quantity::ZERO.to_string())
 }
 
 fn refuse_erased(who: &Beneficiary) -> Result<(), AppError> {

@@ -4,9 +4,10 @@
 //! Quantities are strings ("1.5") so no JSON number rounding touches them.
 
 use serde::Serialize;
+use ts_rs::TS;
 
 /// This device.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, TS)]
 pub struct DeviceDto {
     /// Device id.
     pub id: String,
@@ -17,7 +18,7 @@ pub struct DeviceDto {
 }
 
 /// A person in the registry.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
 pub struct BeneficiaryDto {
     /// Beneficiary id.
     pub id: String,
@@ -37,11 +38,12 @@ pub struct BeneficiaryDto {
     pub erased: bool,
     /// Search score, when this came from a search.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub score: Option<f32>,
 }
 
 /// A newly registered person.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
 pub struct RegisteredDto {
     /// Beneficiary id.
     pub beneficiary: String,
@@ -54,7 +56,7 @@ pub struct RegisteredDto {
 }
 
 /// One item of what a household may receive.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, TS)]
 pub struct RemainingDto {
     /// Item code.
     pub item: &'static str,
@@ -73,7 +75,7 @@ pub struct RemainingDto {
 }
 
 /// Who is at the table and what they may still receive.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
 pub struct EntitlementDto {
     /// The person.
     pub beneficiary: BeneficiaryDto,
@@ -86,7 +88,7 @@ pub struct EntitlementDto {
 }
 
 /// A recorded event.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, TS)]
 pub struct RecordedDto {
     /// Event id (for a later void).
     pub event: String,
@@ -95,7 +97,7 @@ pub struct RecordedDto {
 }
 
 /// A recorded check-in.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
 pub struct CheckInDto {
     /// The event.
     pub event: String,
@@ -108,7 +110,7 @@ pub struct CheckInDto {
 }
 
 /// A recorded hand-out.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, TS)]
 pub struct HandOutDto {
     /// The event.
     pub event: String,
@@ -123,7 +125,7 @@ pub struct HandOutDto {
 }
 
 /// A round.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, TS)]
 pub struct RoundDto {
     /// Round id.
     pub id: String,
@@ -136,7 +138,7 @@ pub struct RoundDto {
 }
 
 /// One stock line of a day.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, TS)]
 pub struct StockLineDto {
     /// Item code.
     pub item: &'static str,
@@ -169,7 +171,7 @@ pub struct StockLineDto {
 }
 
 /// An anomaly for review.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, TS)]
 pub struct AnomalyDto {
     /// Stable code (`double_hand_out`, ...).
     pub code: &'static str,
@@ -182,7 +184,7 @@ pub struct AnomalyDto {
 }
 
 /// A site's day.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, TS)]
 pub struct DayStatusDto {
     /// Site name.
     pub site: String,
@@ -194,4 +196,13 @@ pub struct DayStatusDto {
     pub items: Vec<StockLineDto>,
     /// Anomalies touching this site and day.
     pub anomalies: Vec<AnomalyDto>,
+}
+
+/// A village of the registry.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, TS)]
+pub struct VillageDto {
+    /// Its name, as registered.
+    pub name: String,
+    /// Live (not erased) entries registered in it.
+    pub count: u64,
 }

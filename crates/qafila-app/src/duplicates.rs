@@ -10,6 +10,7 @@ use qafila_domain::ids::BeneficiaryId;
 use qafila_domain::names::{NameKey, similarity};
 use qafila_store::cards::Candidate;
 use serde::Serialize;
+use ts_rs::TS;
 
 use crate::dto::BeneficiaryDto;
 use crate::registry::to_dto;
@@ -132,7 +133,7 @@ fn ordered(candidates: &[Candidate], i: usize, j: usize) -> (usize, usize) {
 }
 
 /// One pair of the queue.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
 pub struct DuplicateDto {
     /// `same_national_id` or `similar_name`.
     pub reason: &'static str,
@@ -145,7 +146,7 @@ pub struct DuplicateDto {
 }
 
 /// A merge done.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, TS)]
 pub struct MergedDto {
     /// The entry kept.
     pub kept: String,

@@ -5,9 +5,10 @@ use qafila_domain::item::ItemCode;
 use qafila_domain::quantity::{Balance, Quantity};
 use qafila_store::StoreError;
 use serde::Serialize;
+use ts_rs::TS;
 
 /// An error as a shell shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error, TS)]
 #[error("{message}")]
 pub struct AppError {
     /// Stable, snake_case.

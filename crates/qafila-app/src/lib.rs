@@ -19,6 +19,7 @@ pub mod import;
 pub mod print;
 pub mod registry;
 pub mod registry_import;
+pub mod rpc;
 pub mod scan_image;
 pub mod stock;
 

@@ -4,7 +4,7 @@ use qafila_domain::ids::{BeneficiaryId, HouseholdId};
 use qafila_domain::nid::NationalId;
 use qafila_store::registry::{Beneficiary, Registration};
 
-use crate::dto::{BeneficiaryDto, RegisteredDto};
+use crate::dto::{BeneficiaryDto, RegisteredDto, VillageDto};
 use crate::{App, AppError, parse_id};
 
 /// A person to register, as typed by a registrar.
@@ -118,6 +118,16 @@ impl App {
                 format!("المستفيد «{text}» مش موجود في سجل الجهاز ده؛ دوّر بالاسم"),
             )
         })
+    }
+
+    /// The villages of the registry, with how many people each has.
+    pub fn villages(&self) -> Result<Vec<VillageDto>, AppError> {
+        Ok(self
+            .store
+            .villages()?
+            .into_iter()
+            .map(|(name, count)| VillageDto { name, count })
+            .collect())
     }
 
     /// One beneficiary.

@@ -9,12 +9,13 @@ use std::path::Path;
 use qafila_domain::ids::HouseholdId;
 use qafila_store::registry::Registration;
 use serde::Serialize;
+use ts_rs::TS;
 
 use crate::import::{ImportFile, read_file};
 use crate::{App, AppError};
 
 /// One problem of one row.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, TS)]
 pub struct RowProblemDto {
     /// Stable code.
     pub code: &'static str,
@@ -25,7 +26,7 @@ pub struct RowProblemDto {
 }
 
 /// A refused row.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, TS)]
 pub struct RefusedRowDto {
     /// Row number as in the spreadsheet.
     pub line: usize,
@@ -36,7 +37,7 @@ pub struct RefusedRowDto {
 }
 
 /// What an import did (or, in a dry run, would do).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, TS)]
 pub struct ImportReportDto {
     /// The file.
     pub file: String,

@@ -26,6 +26,7 @@ mod beneficiary;
 mod beneficiary_import;
 mod cards;
 mod convoy;
+mod demo;
 mod device;
 mod distribution;
 mod failure;
@@ -33,6 +34,7 @@ mod nid;
 mod output;
 mod selftest;
 mod stock;
+mod ui;
 
 use output::Output;
 
@@ -95,6 +97,12 @@ enum Command {
     /// Run a relay, or forward between relays.
     #[command(subcommand)]
     Relay(convoy::RelayCommand),
+    /// The app's UI and commands over loopback HTTP, for browser tests.
+    #[command(subcommand)]
+    Ui(ui::UiCommand),
+    /// Set up a small demo convoy (for `make run`): a lead, this device,
+    /// families with printable cards and stock, synced through RELAY.
+    Demo(demo::DemoArgs),
     /// Diagnostics for the field and for crash tests.
     #[command(subcommand, hide = true)]
     Selftest(SelftestCommand),
@@ -136,6 +144,8 @@ fn main() -> ExitCode {
         Command::Enroll(args) => convoy::enroll(&dir, args, &output),
         Command::Sync(args) => convoy::sync(&dir, args, &output),
         Command::Relay(command) => convoy::relay(&dir, command, &output),
+        Command::Ui(command) => ui::run(&dir, command),
+        Command::Demo(args) => demo::run(&dir, args, &output),
         Command::Selftest(SelftestCommand::Handouts(args)) => {
             selftest::handouts(&dir, args, &output)
         }

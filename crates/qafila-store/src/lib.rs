@@ -169,6 +169,24 @@ impl Store {
             .call(move |w| w.record(volunteer, body, now_ms, |_, _| Ok(())))
     }
 
+    /// Records several events made on this device in one transaction: all
+    /// of them or none, returned once durable.
+    pub fn record_all(
+        &self,
+        volunteer: VolunteerId,
+        bodies: Vec<EventBody>,
+        now_ms: u64,
+    ) -> Result<Vec<Event>, StoreError> {
+        let items = bodies
+            .into_iter()
+            .map(|body| {
+                let extra: writer::Extra = Box::new(|_, _| Ok(()));
+                (volunteer, body, extra)
+            })
+            .collect();
+        self.writer.call(move |w| w.record_many(items, now_ms))
+    }
+
     /// Looks up one event.
     pub fn event(&self, id: qafila_domain::ids::EventId) -> Result<Option<Event>, StoreError> {
         use rusqlite::OptionalExtension;

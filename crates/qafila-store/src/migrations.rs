@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_sync.sql"),
     include_str!("migrations/0003_cards.sql"),
+    include_str!("migrations/0004_outbox_acks.sql"),
 ];
 
 /// FNV-1a: a stable checksum (std's hasher may change between releases).

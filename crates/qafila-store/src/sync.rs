@@ -450,6 +450,9 @@ impl Store {
 
     /// Files sealed records in the outbox, with how far the log is now
     /// sealed and which registry entries they publish, in one transaction.
+    /// The events newly sealed (up to `sealed_through`) are counted against
+    /// the last log record of the batch, until a relay confirms holding it
+    /// ([`Store::pending_upload`]).
     pub fn add_outbox(
         &self,
         scope: [u8; 16],
@@ -457,13 +460,30 @@ impl Store {
         sealed_through: Option<u64>,
         published: Vec<(BeneficiaryId, u64)>,
     ) -> Result<(), StoreError> {
+        let device = self.device().id.to_bytes();
         self.writer.call(move |w| {
             w.transaction(|tx| {
+                let sealed_now: i64 = match sealed_through {
+                    Some(through) => tx.query_row(
+                        "SELECT COUNT(*) FROM doc_chunks WHERE device = ?1 AND seq <= ?3
+                           AND seq > (SELECT sealed_through FROM outbox_state WHERE scope = ?2)",
+                        params![device, scope, i64_of(through)],
+                        |r| r.get(0),
+                    )?,
+                    None => 0,
+                };
+                let carrier = records
+                    .iter()
+                    .rev()
+                    .find(|(_, _, keyed)| !keyed)
+                    .map(|(seq, _, _)| *seq);
                 let mut next = 0;
                 for (seq, bytes, keyed) in &records {
+                    let events = if Some(*seq) == carrier { sealed_now } else { 0 };
                     tx.execute(
-                        "INSERT INTO outbox (scope, seq, keyed, bytes) VALUES (?1, ?2, ?3, ?4)",
-                        params![scope, i64_of(*seq), keyed, bytes],
+                        "INSERT INTO outbox (scope, seq, keyed, bytes, events, acked)
+                         VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+                        params![scope, i64_of(*seq), keyed, bytes, events],
                     )?;
                     next = next.max(*seq + 1);
                 }
@@ -505,7 +525,8 @@ impl Store {
     }
 
     /// A relay holds these records: drop the registry ones (they carry
-    /// personal data); keep log records for other relays.
+    /// personal data); keep log records for other relays, marked as
+    /// confirmed.
     pub fn outbox_done(&self, scope: [u8; 16], seqs: Vec<u64>) -> Result<(), StoreError> {
         self.writer.call(move |w| {
             w.transaction(|tx| {
@@ -514,10 +535,49 @@ impl Store {
                         "DELETE FROM outbox WHERE scope = ?1 AND seq = ?2 AND keyed = 1",
                         params![scope, i64_of(*seq)],
                     )?;
+                    tx.execute(
+                        "UPDATE outbox SET acked = 1 WHERE scope = ?1 AND seq = ?2 AND acked = 0",
+                        params![scope, i64_of(*seq)],
+                    )?;
                 }
                 Ok(())
             })
         })
+    }
+
+    /// A relay's head for this device's log in `scope` is `through`: it
+    /// holds every record up to there (logs have no holes), whoever
+    /// uploaded them (this device, or a lead forwarding between relays).
+    pub fn outbox_held(&self, scope: [u8; 16], through: u64) -> Result<(), StoreError> {
+        if through == 0 {
+            return Ok(());
+        }
+        self.writer.call(move |w| {
+            w.transaction(|tx| {
+                tx.execute(
+                    "UPDATE outbox SET acked = 1 WHERE scope = ?1 AND seq <= ?2 AND acked = 0 AND keyed = 0",
+                    params![scope, i64_of(through)],
+                )?;
+                Ok(())
+            })
+        })
+    }
+
+    /// This device's events that no relay of `scope` holds yet: those not
+    /// sealed into a record, plus those in log records no relay has
+    /// confirmed. Events recorded before the device joined the convoy stay
+    /// local and are not counted; zero for a scope the device is not in.
+    pub fn pending_upload(&self, scope: [u8; 16]) -> Result<u64, StoreError> {
+        let n: i64 = self.reader().query_row(
+            "SELECT
+                 (SELECT COUNT(*) FROM doc_chunks WHERE device = ?1
+                    AND seq > (SELECT sealed_through FROM outbox_state WHERE scope = ?2))
+               + (SELECT COALESCE(SUM(events), 0) FROM outbox
+                    WHERE scope = ?2 AND keyed = 0 AND acked = 0)",
+            params![self.device().id.to_bytes(), scope],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Per remote device, the last record applied from `scope`.

@@ -727,6 +727,7 @@ pub async fn sync(
         .into_iter()
         .find(|(device, _)| *device == me.keys.device)
         .map_or(0, |(_, seq)| seq);
+    store.outbox_held(scope.0, held)?;
     let next = store.next_record(scope.0)?;
     let mut after = held;
     while after + 1 < next {

@@ -1,0 +1,55 @@
+// Files the registrar picks, and sheets sent to the system's print dialog.
+
+/** A picked file's bytes as base64 (what `import_file` takes). */
+export function readBase64(file: Blob): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => {
+      const url = String(reader.result ?? '');
+      // A data URL: "data:<type>;base64,<bytes>".
+      resolve(url.slice(url.indexOf(',') + 1));
+    };
+    reader.onerror = () => reject(reader.error ?? new Error('the file could not be read'));
+    reader.readAsDataURL(file);
+  });
+}
+
+/**
+ * Prints a self-contained HTML document (a card sheet) through the system's
+ * print dialog: written into a hidden frame, printed from there, removed after.
+ * Resolves once the dialog was opened.
+ */
+export function printHtml(html: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const frame = document.createElement('iframe');
+    frame.setAttribute('aria-hidden', 'true');
+    frame.tabIndex = -1;
+    frame.className = 'print-frame';
+    document.body.append(frame);
+    const view = frame.contentWindow;
+    const doc = frame.contentDocument ?? view?.document;
+    if (!view || !doc) {
+      frame.remove();
+      reject(new Error('no frame to print from'));
+      return;
+    }
+    doc.open();
+    doc.write(html);
+    doc.close();
+    const go = () => {
+      try {
+        view.focus();
+        view.print();
+        resolve();
+      } catch (e) {
+        reject(e instanceof Error ? e : new Error(String(e)));
+      } finally {
+        // Printing copies the document; the frame can go once the dialog closed.
+        setTimeout(() => frame.remove(), 60_000);
+      }
+    };
+    // Wait for the sheet's fonts so the first page is not printed blank.
+    const fonts = doc.fonts?.ready ?? Promise.resolve();
+    void fonts.then(go, go);
+  });
+}

@@ -1,0 +1,234 @@
+# قافلة — نصوص الواجهة بالعامية المصرية (اللغة الأساسية).
+# كل معرّف هنا لازم يكون موجود في en.ftl كمان (فيه اختبار بيتأكد).
+# الأرقام بتيجي متنسّقة حسب إعداد الأرقام (٠١٢ أو 012).
+
+## التطبيق
+
+app-name = قافلة
+app-version = الإصدار
+app-loading = بيحمّل…
+
+## أزرار عامة
+
+action-retry = حاول تاني
+action-close = اقفل
+action-yes = أيوه، أكّد
+action-no = لأ، رجوع
+
+## أخطاء من ناحية الواجهة
+
+error-transport = مقدرناش نكلّم البرنامج: { $detail }
+error-unreachable = البرنامج مش بيرد دلوقتي؛ اتأكد إنه شغال وحاول تاني ({ $detail })
+error-bad_answer = البرنامج رد برد مش مفهوم؛ حاول تاني ({ $detail })
+
+## التنقل
+
+nav-label = الأقسام
+nav-scan = مسح
+nav-today = اليوم
+nav-lead = المسؤول
+nav-registrar = التسجيل
+nav-settings = الإعدادات
+
+## المزامنة
+
+sync-tap = دوس للمزامنة دلوقتي
+sync-tap-join = الجهاز ده مش في قافلة؛ دوس عشان تنضم لواحدة
+sync-state-local_only = على الجهاز ده بس
+sync-state-never = لسه ما اتزامنش
+sync-state-idle = متزامن
+sync-state-syncing = بيزامن…
+sync-state-offline = مفيش اتصال
+sync-state-error = المزامنة فيها مشكلة
+sync-pending =
+    { $count ->
+        [one] سجل واحد مستني
+        [two] سجلين مستنيين
+        [few] { $count } سجلات مستنية
+       *[other] { $count } سجل مستني
+    }
+sync-last = آخر مزامنة { $when }
+
+## أول تشغيل
+
+first-run-title = أهلاً بيك في قافلة
+first-run-intro = الجهاز ده محتاج اسم، عشان مسؤول القافلة يعرفه لما يوافق عليه.
+first-run-device-name = اسم الجهاز
+first-run-device-name-example = مثلاً: تابلت منى – نقطة الجامع
+first-run-device-name-hint = اكتب اسم يعرّف الجهاز ومين شايله.
+first-run-create = اعمل الجهاز
+first-run-enroll-intro = انضم لقافلة: اكتب عنوان السيرفر والكود اللي إداهولك المسؤول.
+first-run-skip = تخطّى، هشتغل لوحدي من غير اتصال
+first-run-skip-hint = تقدر تنضم لقافلة بعدين من الإعدادات.
+
+## الانضمام لقافلة
+
+enroll-relay = عنوان السيرفر
+enroll-code = كود المسؤول
+enroll-code-hint = اكتبه زي ما هو مكتوب، بالشرَط.
+enroll-submit = انضم للقافلة
+enroll-busy = بينضم…
+
+## اليوم
+
+today-title = شغل النهارده
+today-convoy = القافلة
+today-convoy-none = اختار القافلة
+today-convoy-unnamed = قافلة يوم { $day }
+today-convoy-new = قافلة جديدة (الخطة توصل مع أول مزامنة)
+today-no-convoy = الجهاز ده مش في قافلة لسه؛ تقدر تنضم من الإعدادات، أو تشتغل لوحدك.
+today-site = نقطة التوزيع
+today-site-placeholder = اسم القرية أو المكان
+today-site-hint = اختار نقطة من اللي تحت، أو اكتب اسم جديد.
+today-known-sites = النقط المعروفة
+today-start = ابدأ المسح
+
+## المسح
+
+scan-site = النقطة
+scan-label = امسح الكارت أو اكتب الكود
+scan-placeholder = امسح الكارت…
+scan-submit = تحقّق
+scan-camera = الكاميرا
+scan-no-site = اختار نقطة التوزيع الأول، وبعدين ابدأ المسح.
+scan-choose-site = اختار النقطة
+camera-coming-title = المسح بالكاميرا جاي قريب
+camera-coming-body = لحد ما ييجي، استخدم جهاز المسح (الإسكانر)، أو اكتب الكود، أو دوّر بالاسم أو الرقم القومي تحت.
+
+## نتيجة المسح
+
+status-ok = اصرف
+status-already_served = استلم قبل كده
+status-unknown_beneficiary = زامن وامسح تاني
+status-malformed = الكارت مش مقروء
+status-unknown_issuer = كارت من جهة مش معروفة
+status-bad_signature = كارت مزوّر أو متعدّل
+status-revoked = كارت ملغي
+result-name-erased = (الاسم اتمسح)
+result-village = القرية
+result-household-size = أفراد الأسرة
+result-card = الكارت
+result-checked-in-before = الأسرة دي اتسجّل حضورها النهارده قبل كده.
+result-remaining-title = فاضل لها
+result-item-received = استلمت
+result-sync-now = زامن دلوقتي
+
+## الوحدات
+
+unit-box = كرتونة
+unit-meal = وجبة
+unit-kg = كجم
+unit-piece = قطعة
+unit-pack = علبة
+unit-service = خدمة
+
+## الصرف
+
+handout-basket = الحصة كاملة
+handout-items-title = أو اختار صنف صنف
+handout-remaining = فاضل { $qty } { $unit }
+handout-less = قلّل { $item }
+handout-more = زوّد { $item }
+handout-lot = رقم التشغيلة
+handout-expiry = تاريخ الصلاحية
+handout-record-chosen = سجّل الأصناف المختارة
+recorded-title = اتسجّل:
+recorded-nothing = مفيش حاجة في الحصة الأساسية فاضلة للأسرة دي.
+undo-button = تراجع ({ $seconds })
+undo-done = اتلغى الصرف.
+
+## البحث اليدوي
+
+manual-open = مفيش كارت؟ دوّر بالاسم أو الرقم القومي
+manual-title = بحث يدوي
+manual-placeholder = الاسم أو الرقم القومي
+manual-search = دوّر
+manual-no-results = مفيش حد بالاسم أو الرقم ده على الجهاز.
+manual-household = { $size } أفراد
+manual-nid-last4 = الرقم القومي آخره
+manual-reason = ليه من غير كارت؟ ({ $name })
+manual-reason-forgot = نسي الكارت
+manual-reason-lost = الكارت ضاع
+manual-reason-damaged = الكارت بايظ ومش بيتقري
+manual-check-in = سجّل الحضور
+
+## المسؤول
+
+lead-title = المسؤول
+lead-stock-title = المخزن في { $site }
+lead-day-closed = اليوم اتقفل
+lead-stock-empty = مفيش حركة مخزن في النقطة دي النهارده.
+lead-col-item = الصنف
+lead-col-loaded = المحمّل
+lead-col-handed-out = اتصرف
+lead-col-expected = المفروض فاضل
+lead-col-counted = المعدود
+lead-opening = رصيد أول اليوم { $qty }
+lead-no-site = اختار نقطة التوزيع عشان تشوف المخزن.
+lead-anomalies-title = ملاحظات محتاجة مراجعة
+lead-anomalies-none = مفيش ملاحظات.
+lead-devices-title = أجهزة القافلة
+lead-devices-not-lead = الموافقة على الأجهزة وإلغاؤها للمسؤول بس.
+lead-device-this = (الجهاز ده)
+lead-approve = وافق
+lead-revoke = الغي
+lead-confirm-label = تأكيد
+lead-confirm-approve = توافق على «{ $name }»؟
+lead-confirm-revoke = تلغي «{ $name }»؟ مش هيقدر يقرا أي حاجة جديدة.
+lead-no-convoy = الجهاز ده مش في قافلة.
+member-role-lead = مسؤول
+member-role-member = متطوع
+convoy-status-pending = مستني الموافقة
+convoy-status-approved = متوافق عليه
+convoy-status-revoked = ملغي
+
+## التسجيل
+
+registrar-title = التسجيل
+import-title = استيراد كشف
+import-pick = اختار ملف (CSV أو Excel أو ODS)
+import-choose = اختار الملف…
+import-hint = هنراجع الملف الأول من غير ما نسجّل حاجة، وبعدين تأكّد.
+import-busy = بيقرا الملف…
+import-would =
+    الملف فيه { $rows } صف: { $registered } هيتسجّلوا، و{ $refused } مرفوضين.
+import-done =
+    اتسجّل { $registered } من { $rows } صف، و{ $refused } مرفوضين.
+import-duplicates = فيه { $count } احتمال تكرار في قايمة المراجعة.
+import-ignored-columns = أعمدة ما اتقرتش
+import-other-sheets = اتقرت الورقة «{ $sheet }» بس؛ أوراق تانية فيها بيانات
+import-col-line = الصف
+import-col-name = الاسم
+import-col-reason = السبب
+import-confirm = سجّل { $count } شخص
+dup-title = احتمال تكرار
+dup-none = مفيش تكرار محتاج مراجعة.
+dup-reason-same_national_id = نفس الرقم القومي
+dup-reason-similar_name = أسماء شبه بعض، نفس القرية ونفس عدد الأفراد
+dup-keep = احتفظ بده
+dup-merge-reason = سبب الدمج
+dup-merge = ادمج
+dup-dismiss = مش نفس الشخص
+person-name = الاسم
+person-phone = التليفون
+cards-title = الكروت
+cards-village = القرية
+cards-no-villages = مفيش مستفيدين متسجّلين لسه.
+cards-issue = اطلع كروت للي معندوش
+cards-print = اطبع كروت القرية
+cards-issued = اتعمل { $issued } كارت، واتساب { $skipped }.
+cards-printed = اتبعت { $cards } كارت على { $pages } صفحة للطباعة.
+
+## الإعدادات
+
+settings-title = الإعدادات
+settings-language = اللغة
+settings-digits = الأرقام
+settings-convoys = القوافل
+settings-no-convoys = الجهاز ده مش في أي قافلة.
+settings-relay = السيرفر
+settings-join = انضم لقافلة
+settings-about = عن البرنامج
+settings-version = الإصدار
+settings-device-name = اسم الجهاز
+settings-device-id = رقم الجهاز

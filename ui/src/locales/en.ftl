@@ -1,0 +1,247 @@
+# Qafila — UI strings in English. Arabic (ar-EG.ftl) is the primary; every id
+# here must also be there (a test checks both ways). Numbers arrive formatted
+# with the digits setting.
+
+## The app
+
+app-name = Qafila
+app-version = Version
+app-loading = Loading…
+
+## Common actions
+
+action-retry = Try again
+action-close = Close
+action-yes = Yes, confirm
+action-no = No, go back
+
+## Errors made on the UI's side
+
+error-transport = Could not talk to the app: { $detail }
+error-unreachable = The app is not answering; check that it is running and try again ({ $detail })
+error-bad_answer = The app gave an answer that could not be read; try again ({ $detail })
+
+## Navigation
+
+nav-label = Sections
+nav-scan = Scan
+nav-today = Today
+nav-lead = Lead
+nav-registrar = Registrar
+nav-settings = Settings
+
+## Sync
+
+sync-tap = Tap to sync now
+sync-tap-join = This device is in no convoy; tap to join one
+sync-state-local_only = This device only
+sync-state-never = Not synced yet
+sync-state-idle = Synced
+sync-state-syncing = Syncing…
+sync-state-offline = Offline
+sync-state-error = Sync error
+sync-pending =
+    { $count ->
+        [one] { $count } record waiting
+       *[other] { $count } records waiting
+    }
+sync-last = last synced { $when }
+
+## First run
+
+first-run-title = Welcome to Qafila
+first-run-intro = Give this device a name, so the convoy lead recognises it when approving it.
+first-run-device-name = Device name
+first-run-device-name-example = e.g. Mona's tablet – mosque point
+first-run-device-name-hint = A name that says which device it is and who carries it.
+first-run-create = Create the device
+first-run-enroll-intro = Join a convoy: type the relay's address and the code the lead gave you.
+first-run-skip = Skip: work alone, offline
+first-run-skip-hint = You can join a convoy later in Settings.
+
+## Joining a convoy
+
+enroll-relay = Relay address
+enroll-code = The lead's code
+enroll-code-hint = Type it as printed, with the dashes.
+enroll-submit = Join the convoy
+enroll-busy = Joining…
+
+## Today
+
+today-title = Today's work
+today-convoy = Convoy
+today-convoy-none = Choose the convoy
+today-convoy-unnamed = Convoy of { $day }
+today-convoy-new = New convoy (its plan arrives with the first sync)
+today-no-convoy = This device is not in a convoy yet; join one in Settings, or work alone.
+today-site = Distribution point
+today-site-placeholder = Village or place name
+today-site-hint = Pick a point below, or type a new name.
+today-known-sites = Known points
+today-start = Start scanning
+
+## Scan
+
+scan-site = Point
+scan-label = Scan the card or type its code
+scan-placeholder = Scan a card…
+scan-submit = Check
+scan-camera = Camera
+scan-no-site = Choose the distribution point first, then start scanning.
+scan-choose-site = Choose the point
+camera-coming-title = Camera scanning comes next
+camera-coming-body = Until then, use a scanner, type the code, or search by name or national ID below.
+
+## Scan result
+
+status-ok = Hand out
+status-already_served = Already served
+status-unknown_beneficiary = Sync, then scan again
+status-malformed = Card unreadable
+status-unknown_issuer = Card from an unknown issuer
+status-bad_signature = Forged or altered card
+status-revoked = Card revoked
+result-name-erased = (name erased)
+result-village = Village
+result-household-size = Household size
+result-card = Card
+result-checked-in-before = This household already checked in today.
+result-remaining-title = Still to receive
+result-item-received = received
+result-sync-now = Sync now
+
+## Units
+
+unit-box = { $count ->
+    [one] box
+   *[other] boxes
+}
+unit-meal = { $count ->
+    [one] meal
+   *[other] meals
+}
+unit-kg = kg
+unit-piece = { $count ->
+    [one] piece
+   *[other] pieces
+}
+unit-pack = { $count ->
+    [one] pack
+   *[other] packs
+}
+unit-service = { $count ->
+    [one] service
+   *[other] services
+}
+
+## Hand-out
+
+handout-basket = Standard basket
+handout-items-title = Or item by item
+handout-remaining = { $qty } { $unit } left
+handout-less = Less { $item }
+handout-more = More { $item }
+handout-lot = Lot number
+handout-expiry = Expiry date
+handout-record-chosen = Record the chosen items
+recorded-title = Recorded:
+recorded-nothing = Nothing of the standard basket is left for this household.
+undo-button = Undo ({ $seconds })
+undo-done = The hand-out was undone.
+
+## Manual search
+
+manual-open = No card? Search by name or national ID
+manual-title = Manual search
+manual-placeholder = Name or national ID
+manual-search = Search
+manual-no-results = Nobody with that name or number on this device.
+manual-household = { $size } people
+manual-nid-last4 = National ID ends
+manual-reason = Why without a card? ({ $name })
+manual-reason-forgot = Forgot the card
+manual-reason-lost = Lost the card
+manual-reason-damaged = Card damaged, cannot be read
+manual-check-in = Check in
+
+## Lead
+
+lead-title = Lead
+lead-stock-title = Stock at { $site }
+lead-day-closed = day closed
+lead-stock-empty = No stock movement at this point today.
+lead-col-item = Item
+lead-col-loaded = Loaded
+lead-col-handed-out = Handed out
+lead-col-expected = Should be left
+lead-col-counted = Counted
+lead-opening = opening balance { $qty }
+lead-no-site = Choose the distribution point to see its stock.
+lead-anomalies-title = To review
+lead-anomalies-none = Nothing to review.
+lead-devices-title = Convoy devices
+lead-devices-not-lead = Only the convoy lead approves or revokes devices.
+lead-device-this = (this device)
+lead-approve = Approve
+lead-revoke = Revoke
+lead-confirm-label = Confirm
+lead-confirm-approve = Approve “{ $name }”?
+lead-confirm-revoke = Revoke “{ $name }”? It will read nothing new.
+lead-no-convoy = This device is not in a convoy.
+member-role-lead = lead
+member-role-member = volunteer
+convoy-status-pending = waiting for approval
+convoy-status-approved = approved
+convoy-status-revoked = revoked
+
+## Registrar
+
+registrar-title = Registrar
+import-title = Import a list
+import-pick = Choose a file (CSV, Excel or ODS)
+import-choose = Choose the file…
+import-hint = The file is checked first without registering anything; then you confirm.
+import-busy = Reading the file…
+import-would =
+    The file has { $rows } rows: { $registered } would be registered, { $refused } refused.
+import-done =
+    Registered { $registered } of { $rows } rows; { $refused } refused.
+import-duplicates = { $count } likely duplicates are waiting in the review queue.
+import-ignored-columns = Columns not read
+import-other-sheets = Only the sheet “{ $sheet }” was read; other sheets hold data
+import-col-line = Row
+import-col-name = Name
+import-col-reason = Reason
+import-confirm = Register { $count } people
+dup-title = Likely duplicates
+dup-none = No duplicates to review.
+dup-reason-same_national_id = Same national ID
+dup-reason-similar_name = Similar names, same village and household size
+dup-keep = Keep this one
+dup-merge-reason = Reason for the merge
+dup-merge = Merge
+dup-dismiss = Not the same person
+person-name = Name
+person-phone = Phone
+cards-title = Cards
+cards-village = Village
+cards-no-villages = Nobody is registered yet.
+cards-issue = Issue cards to those without one
+cards-print = Print the village's cards
+cards-issued = { $issued } cards issued, { $skipped } skipped.
+cards-printed = { $cards } cards on { $pages } pages sent to printing.
+
+## Settings
+
+settings-title = Settings
+settings-language = Language
+settings-digits = Digits
+settings-convoys = Convoys
+settings-no-convoys = This device is in no convoy.
+settings-relay = Relay
+settings-join = Join a convoy
+settings-about = About
+settings-version = Version
+settings-device-name = Device name
+settings-device-id = Device id

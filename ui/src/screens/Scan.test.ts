@@ -1,0 +1,258 @@
+import { describe, expect, test, vi } from 'vitest';
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
+import Scan from './Scan.svelte';
+import { setSite } from '../lib/settings.svelte';
+import { switchLanguage } from '../lib/i18n';
+import { appError, fakeBackend } from '../test/fake-backend';
+import { SITE, basket, checkIn, person, scanResult } from '../test/fixtures';
+import type { ScanStatus } from '../lib/types';
+
+async function scanCard(text: string) {
+  const input = screen.getByTestId('scan-input');
+  await fireEvent.input(input, { target: { value: text } });
+  await fireEvent.submit(screen.getByTestId('scan-form'));
+  return screen.findByTestId('result-panel');
+}
+
+function renderAt(status: ScanStatus) {
+  setSite(SITE);
+  const backend = fakeBackend({
+    scan: () => scanResult(status),
+    hand_out_basket: () => basket,
+    void: ({ event }) => ({ event: `void-of-${event}`, kind: 'void' }),
+  });
+  render(Scan);
+  return backend;
+}
+
+describe('scanning a card', () => {
+  test('sends the raw text a scanner typed (even under an Arabic layout) with the site', async () => {
+    const backend = renderAt('ok');
+    // What a wedge scanner types for "QF1" with the Arabic layout active.
+    await scanCard('ضب1');
+    expect(backend.of('scan')[0].args).toEqual({ input: 'ضب1', site: SITE });
+    expect((screen.getByTestId('scan-input') as HTMLInputElement).value).toBe('');
+    expect(document.activeElement).toBe(screen.getByTestId('scan-input'));
+  });
+
+  test('a card read while the previous answer is on its way is queued, not dropped', async () => {
+    setSite(SITE);
+    let release: () => void = () => {};
+    const first = new Promise<void>((r) => (release = r));
+    const backend = fakeBackend({
+      scan: async ({ input }) => {
+        if (input === 'QF1FIRST') await first;
+        return scanResult(input === 'QF1FIRST' ? 'revoked' : 'ok');
+      },
+    });
+    render(Scan);
+    const input = screen.getByTestId('scan-input');
+    await fireEvent.input(input, { target: { value: 'QF1FIRST' } });
+    await fireEvent.submit(screen.getByTestId('scan-form'));
+    await fireEvent.input(input, { target: { value: 'QF1SECOND' } });
+    await fireEvent.submit(screen.getByTestId('scan-form'));
+    release();
+
+    await waitFor(() => expect(screen.getByTestId('result-panel').dataset.status).toBe('ok'));
+    expect(backend.of('scan').map((c) => c.args.input)).toEqual(['QF1FIRST', 'QF1SECOND']);
+  });
+
+  test('ok: shows who it is and what the household may still receive; the basket hands it out', async () => {
+    const backend = renderAt('ok');
+    const panel = await scanCard('QF1OK');
+
+    expect(panel.dataset.status).toBe('ok');
+    expect(within(panel).getByTestId('result-headline').textContent).toBe('اصرف');
+    expect(within(panel).getByTestId('result-name').textContent).toBe(person.name);
+    expect(within(panel).getByTestId('result-village').textContent).toBe(person.village);
+    expect(within(panel).getByTestId('result-household-size').textContent).toBe('٥');
+    const remaining = within(panel).getAllByTestId('remaining-item');
+    expect(remaining.map((r) => r.dataset.item)).toEqual(['food_box', 'meat_kg', 'blanket']);
+    expect(remaining[0].textContent).toContain('كرتونة مواد غذائية');
+    expect(remaining[0].textContent).toContain('١');
+    expect(remaining[2].textContent).toContain('٢');
+    expect(remaining[2].textContent).toContain('قطعة');
+
+    await fireEvent.click(screen.getByTestId('basket-button'));
+
+    await screen.findByTestId('undo-button');
+    expect(backend.of('hand_out_basket')[0].args).toEqual({
+      beneficiary: person.id,
+      site: SITE,
+      card: '4294967297',
+    });
+    // Back to scanning: the result is gone, the undo bar stays for a moment.
+    expect(screen.queryByTestId('result-panel')).toBeNull();
+    expect(screen.getByTestId('recorded-panel').textContent).toContain('بطانية');
+  });
+
+  test('undo voids every hand-out just recorded, with the undo reason', async () => {
+    const backend = renderAt('ok');
+    await scanCard('QF1OK');
+    await fireEvent.click(screen.getByTestId('basket-button'));
+    await fireEvent.click(await screen.findByTestId('undo-button'));
+
+    await screen.findByTestId('undone-message');
+    expect(backend.of('void').map((c) => c.args)).toEqual(
+      basket.map((b) => ({ event: b.event, reason: 'تراجع / undo' })),
+    );
+  });
+
+  test('the undo button goes away after 8 seconds', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      renderAt('ok');
+      await scanCard('QF1OK');
+      await fireEvent.click(screen.getByTestId('basket-button'));
+      await screen.findByTestId('undo-button');
+      await vi.advanceTimersByTimeAsync(8100);
+      expect(screen.queryByTestId('undo-button')).toBeNull();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  test('item by item: + and − within what remains, then hand_out per item', async () => {
+    const backend = renderAt('ok');
+    backend.on('hand_out', (args) => ({
+      event: `ev-${args.item}`,
+      item: args.item,
+      qty: args.qty,
+      overridden: false,
+      remaining: '0',
+    }));
+    await scanCard('QF1OK');
+
+    const plusBlanket = screen
+      .getAllByTestId('item-plus')
+      .find((b) => b.dataset.item === 'blanket')!;
+    await fireEvent.click(plusBlanket);
+    await fireEvent.click(plusBlanket);
+    // Two blankets remain: a third tap changes nothing.
+    expect((plusBlanket as HTMLButtonElement).disabled).toBe(true);
+    const plusMeat = screen.getAllByTestId('item-plus').find((b) => b.dataset.item === 'meat_kg')!;
+    await fireEvent.click(plusMeat);
+
+    await fireEvent.click(screen.getByTestId('handout-button'));
+    await screen.findByTestId('undo-button');
+    expect(backend.of('hand_out').map((c) => c.args)).toEqual([
+      { beneficiary: person.id, site: SITE, item: 'meat_kg', qty: '0.5', card: '4294967297' },
+      { beneficiary: person.id, site: SITE, item: 'blanket', qty: '2', card: '4294967297' },
+    ]);
+  });
+
+  test('already served: amber, its own words, and no hand-out buttons', async () => {
+    renderAt('already_served');
+    const panel = await scanCard('QF1SERVED');
+
+    expect(panel.dataset.status).toBe('already_served');
+    expect(panel.dataset.tone).toBe('warn');
+    expect(within(panel).getByTestId('result-headline').textContent).toBe('استلم قبل كده');
+    expect(within(panel).getByTestId('result-checked-in-before')).toBeTruthy();
+    expect(screen.queryByTestId('basket-button')).toBeNull();
+  });
+
+  test('revoked: red, says not to hand out, shows the card number as printed', async () => {
+    renderAt('revoked');
+    const panel = await scanCard('QF1REVOKED');
+
+    expect(panel.dataset.status).toBe('revoked');
+    expect(panel.dataset.tone).toBe('refused');
+    expect(within(panel).getByTestId('result-headline').textContent).toBe('كارت ملغي');
+    expect(within(panel).getByTestId('result-message').textContent).toBe('revoked: رسالة بالعربي');
+    expect(within(panel).getByTestId('result-card-number').textContent).toBe('00001-000001');
+    expect(screen.queryByTestId('basket-button')).toBeNull();
+  });
+
+  test('each outcome has its own colour family and headline', async () => {
+    const seen = new Map<string, string>();
+    for (const status of [
+      'ok',
+      'already_served',
+      'revoked',
+      'bad_signature',
+      'unknown_issuer',
+      'malformed',
+      'unknown_beneficiary',
+    ] as ScanStatus[]) {
+      setSite(SITE);
+      fakeBackend({ scan: () => scanResult(status) });
+      const { unmount } = render(Scan);
+      const panel = await scanCard('QF1');
+      seen.set(status, `${panel.dataset.tone}|${within(panel).getByTestId('result-headline').textContent}`);
+      unmount();
+    }
+    const tone = (s: string) => seen.get(s)!.split('|')[0];
+    expect(tone('ok')).toBe('ok');
+    expect(tone('already_served')).toBe('warn');
+    expect(['revoked', 'bad_signature', 'unknown_issuer', 'malformed'].map(tone)).toEqual([
+      'refused',
+      'refused',
+      'refused',
+      'refused',
+    ]);
+    expect(tone('unknown_beneficiary')).toBe('unknown');
+    // Seven outcomes, seven different headlines.
+    expect(new Set([...seen.values()].map((v) => v.split('|')[1])).size).toBe(7);
+  });
+
+  test('a failed scan shows the backend message in the current language', async () => {
+    setSite(SITE);
+    fakeBackend({
+      scan: () => {
+        throw appError('invalid', 'the site name is empty', 'اسم النقطة فاضي');
+      },
+    });
+    render(Scan);
+    await fireEvent.input(screen.getByTestId('scan-input'), { target: { value: 'x' } });
+    await fireEvent.submit(screen.getByTestId('scan-form'));
+    expect((await screen.findByRole('alert')).textContent).toContain('اسم النقطة فاضي');
+
+    switchLanguage('en');
+    await waitFor(() =>
+      expect(screen.getByRole('alert').textContent).toContain('the site name is empty'),
+    );
+  });
+});
+
+describe('without a card', () => {
+  test('manual search, then a check-in that needs a reason, then the hand-out panel', async () => {
+    setSite(SITE);
+    const backend = fakeBackend({
+      search: () => [person],
+      check_in_manual: () => checkIn(),
+    });
+    render(Scan);
+
+    await fireEvent.input(screen.getByTestId('manual-search-input'), {
+      target: { value: 'فاطمة' },
+    });
+    await fireEvent.submit(screen.getByTestId('manual-search-button').closest('form')!);
+    await fireEvent.click(await screen.findByTestId('search-result'));
+    const confirm = screen.getByTestId('manual-checkin-button') as HTMLButtonElement;
+    expect(confirm.disabled).toBe(true);
+
+    await fireEvent.input(screen.getByTestId('manual-reason'), {
+      target: { value: 'نسي الكارت' },
+    });
+    await fireEvent.click(confirm);
+
+    const panel = await screen.findByTestId('result-panel');
+    expect(panel.dataset.status).toBe('ok');
+    expect(screen.getByTestId('basket-button')).toBeTruthy();
+    expect(backend.of('search')[0].args).toEqual({ query: 'فاطمة', limit: 20 });
+    expect(backend.of('check_in_manual')[0].args).toEqual({
+      beneficiary: person.id,
+      site: SITE,
+      reason: 'نسي الكارت',
+    });
+  });
+
+  test('the camera button opens the clearly-labelled placeholder', async () => {
+    setSite(SITE);
+    fakeBackend({});
+    render(Scan);
+    await fireEvent.click(screen.getByTestId('camera-button'));
+    expect(screen.getByTestId('camera-panel').textContent).toContain('الكاميرا');
+  });
+});
