@@ -5,14 +5,10 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: run test deps ui lint test-rust test-ui
 
+# The app on a demo convoy with its own local relay (see scripts/run-demo.sh).
 run: deps ui
-	cargo build -p qafila-desktop
-	@if [ -z "$$DISPLAY" ] && [ -z "$$WAYLAND_DISPLAY" ]; then \
-	  echo "No display found. To run Qafila on a machine without one, use a virtual display:"; \
-	  echo "  xvfb-run -a make run"; \
-	  exit 1; \
-	fi
-	./target/debug/qafila-desktop
+	cargo build -p qafila-desktop -p qafila-cli
+	./scripts/run-demo.sh
 
 test: deps ui lint
 	cargo build --workspace --all-targets --locked
