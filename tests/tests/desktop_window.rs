@@ -13,6 +13,20 @@
 //! assertion does not leave a web view or a display behind. `tauri-driver` gets
 //! SIGTERM, never SIGKILL first: only on SIGTERM does it stop the
 //! `WebKitWebDriver` it started.
+//!
+//! The second test is a volunteer's morning on a real store: a relay and the
+//! demo convoy (`qafila demo`, the real CLI) first, then the app opened on
+//! that data directory (`QAFILA_DATA_DIR`, which reaches the app through
+//! `tauri-driver`'s own environment: its capabilities carry no environment),
+//! a card typed into the scan field as a scanner would, the basket handed out,
+//! the card refused the second time, the sync chip's tap, and English. What
+//! was recorded is then read back outside the app, with the CLI, from the
+//! app's store and from the lead's after a sync through the relay.
+//!
+//! Screenshots go to `target/screenshots/` (or `QAFILA_SCREENSHOT_DIR`), for
+//! people and CI artefacts: `desktop_window.png`, `desktop-ar-scan-ok.png`,
+//! `desktop-ar-recorded.png`, `desktop-ar-already-served.png`,
+//! `desktop-en-scan-ok.png`, `desktop-en-already-served.png`.
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
@@ -20,7 +34,7 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard, mpsc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -43,24 +57,46 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// One step of the volunteer's flow (a scan, a hand-out, a sync): a healthy
+/// debug build answers in well under a second.
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// W3C WebDriver's key for an element reference in JSON.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// WebDriver's Enter key, as a scanner ends a card.
+const ENTER: &str = "\u{e007}";
+
+/// The demo's village, which is also its convoy's only site
+/// (`crates/qafila-cli/src/demo.rs`).
+const DEMO_SITE: &str = "كفر الشيخ سالم";
+/// The app's device in the demo (`qafila demo` names it).
+const DEMO_DEVICE: &str = "جهاز المتطوع";
+
+/// One web view at a time: the tests of this file run on parallel threads,
+/// and two WebKits starting at once on a two-core CI machine only make both
+/// slow. What needs no window (the relay, the demo convoy) runs outside it.
+static ONE_WINDOW: Mutex<()> = Mutex::new(());
+
+fn one_window() -> MutexGuard<'static, ()> {
+    // A test that failed while holding it leaves nothing behind (its guards
+    // stopped every process), so the next one can go ahead.
+    ONE_WINDOW
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 #[test]
 fn the_window_shows_the_bilingual_title_and_the_version_from_rust() {
     let app = qafila_e2e::workspace_binary("qafila-desktop");
-    let xvfb = required_program("Xvfb", "Debian's xvfb");
-    let tauri_driver = required_program(
-        "tauri-driver",
-        "`cargo install tauri-driver --version '^2' --locked`",
-    );
-    let webkit_driver = required_program("WebKitWebDriver", "Debian's webkit2gtk-driver");
+    let programs = Programs::find();
 
     // Dropped in reverse order: the session, then the drivers, then the
-    // display, then the scratch directory.
+    // display, then the window lock, then the scratch directory.
     let scratch = Scratch::new();
-    let display = Display::start(&xvfb, &scratch);
-    let driver = Driver::start(&tauri_driver, &webkit_driver, &display, &scratch);
+    let _window = one_window();
+    let display = Display::start(&programs.xvfb, &scratch);
+    // No data directory: a fresh machine, whatever the caller's environment says.
+    let driver = Driver::start(&programs, &display, &scratch, None);
     let session = driver.new_session(&app);
 
     // What WebDriver calls the title is the page's `document.title`.
@@ -138,25 +174,312 @@ fn the_window_shows_the_bilingual_title_and_the_version_from_rust() {
         "the page must be Arabic (Egypt) and laid out right to left"
     );
 
-    // WebKit's snapshot is the last painted frame, which can lag the DOM read
-    // above: wait for the fonts and two frames so the picture shows the version.
-    session.execute_async(
-        "const done = arguments[arguments.length - 1];
-         document.fonts.ready.then(() =>
-           requestAnimationFrame(() => requestAnimationFrame(() => done(true))));",
+    session.screenshot("desktop_window.png");
+}
+
+#[test]
+fn a_volunteer_hands_out_a_basket_from_a_real_store_and_it_is_kept_and_synced() {
+    let qafila = qafila_e2e::workspace_binary("qafila");
+    let app = qafila_e2e::workspace_binary("qafila-desktop");
+    let programs = Programs::find();
+    let started = Instant::now();
+
+    // A relay and the demo convoy, with the real CLI, before any window: the
+    // app's device enrolled and approved, three dozen families in the demo
+    // village, their cards, and stock at the site.
+    let scratch = Scratch::new();
+    let relay = qafila_e2e::RelayProcess::sqlite(&scratch.0.join("relay.db"));
+    let app_dir = scratch.0.join("app");
+    let lead_dir = scratch.0.join("lead");
+    let demo = cli(
+        &qafila,
+        &app_dir,
+        &[
+            "demo",
+            "--relay",
+            &relay.url,
+            "--lead-dir",
+            &lead_dir.display().to_string(),
+        ],
     );
-    let png = session.screenshot();
+    assert_eq!(demo["created"], json!(true), "qafila demo: {demo}");
+    assert_eq!(demo["village"], json!(DEMO_SITE), "qafila demo: {demo}");
+    let cards: Vec<String> = fs::read_to_string(app_dir.join("demo-cards.txt"))
+        .expect("qafila demo writes demo-cards.txt")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(cards.len(), 5, "demo-cards.txt holds five card texts");
+    assert_eq!(
+        demo["card_texts"],
+        json!(cards),
+        "demo-cards.txt and --json agree"
+    );
+    assert_eq!(
+        handed_out(&day_status(&qafila, &app_dir), "food_box"),
+        "0",
+        "no food box handed out before the app opens"
+    );
+    eprintln!("relay and demo convoy ready in {:?}", started.elapsed());
+
+    let window = one_window();
+    let display = Display::start(&programs.xvfb, &scratch);
+    let driver = Driver::start(&programs, &display, &scratch, Some(&app_dir));
+    let opened = Instant::now();
+    let session = driver.new_session(&app);
+
+    // The app opened the demo's store, not a fresh one: the only way it can
+    // know this device is through `QAFILA_DATA_DIR`.
+    let status = wait_for("app_status from the app", FIRST_PAGE_TIMEOUT, || {
+        let status = session.call("app_status", &json!({}));
+        if status.get("error").is_none() && !status.is_null() {
+            Ok(status)
+        } else {
+            Err(format!("app_status: {status}"))
+        }
+    });
+    assert_eq!(
+        status["initialised"],
+        json!(true),
+        "the app did not open QAFILA_DATA_DIR's store: {status}"
+    );
+    assert_eq!(
+        status["device"]["name"],
+        json!(DEMO_DEVICE),
+        "app_status: {status}"
+    );
     assert!(
-        png.starts_with(b"\x89PNG\r\n\x1a\n"),
-        "the screenshot is not a PNG"
+        status["sites"]
+            .as_array()
+            .is_some_and(|sites| sites.contains(&json!(DEMO_SITE))),
+        "app_status names the demo site: {status}"
     );
-    // For people and CI artefacts: `QAFILA_SCREENSHOT_DIR=/tmp/shots make test`.
-    if let Some(dir) = std::env::var_os("QAFILA_SCREENSHOT_DIR") {
-        let path = Path::new(&dir).join("desktop_window.png");
-        fs::create_dir_all(&dir).expect("create QAFILA_SCREENSHOT_DIR");
-        fs::write(&path, &png).expect("write the screenshot");
-        eprintln!("screenshot: {}", path.display());
+
+    // A fresh web view has no site chosen yet: the app asks on its Today screen.
+    let first = wait_for("the Today or Scan screen", FIRST_PAGE_TIMEOUT, || {
+        for screen in ["today", "scan"] {
+            if session.find(&testid(screen)).is_ok() {
+                return Ok(screen);
+            }
+        }
+        Err("neither is shown yet".to_owned())
+    });
+    if first == "today" {
+        session.click_where(&testid("site-option"), DEMO_SITE);
+        session.click(&testid("start-scanning"));
     }
+    let site = wait_for("the Scan screen's site", STEP_TIMEOUT, || {
+        session.text_of(&testid("scan-site"))
+    });
+    assert_eq!(site.trim(), DEMO_SITE, "the Scan screen's site");
+    eprintln!("app on its Scan screen after {:?}", opened.elapsed());
+
+    // Arabic, right to left: the first card, as a scanner types it.
+    let layout = session.execute(
+        "const root = document.documentElement;
+         return { lang: root.lang, dir: root.dir, direction: getComputedStyle(root).direction };",
+    );
+    assert_eq!(
+        layout,
+        json!({ "lang": "ar-EG", "dir": "rtl", "direction": "rtl" })
+    );
+    let first_card = session.scan(&cards[0], "ok");
+    assert!(
+        first_card
+            .name
+            .chars()
+            .any(|c| ('\u{0621}'..='\u{064a}').contains(&c)),
+        "the result names the family in Arabic: {first_card:?}"
+    );
+    assert_eq!(first_card.village, DEMO_SITE, "{first_card:?}");
+    assert_eq!(
+        first_card.headline, "اصرف",
+        "the Arabic headline for ok: {first_card:?}"
+    );
+    session.assert_fits("the Arabic scan result");
+    session.screenshot("desktop-ar-scan-ok.png");
+
+    // The basket: recorded, with the undo bar.
+    session.click(&testid("basket-button"));
+    let recorded = wait_for("the recorded panel", STEP_TIMEOUT, || {
+        if let Ok(error) = session.text_of(&testid("error-alert")) {
+            return Err(format!("an error is shown: {error}"));
+        }
+        let phase = session.attribute(&testid("recorded-panel"), "data-phase")?;
+        let text = session.text_of(&testid("recorded-panel"))?;
+        if phase.as_deref() == Some("open") {
+            Ok(text)
+        } else {
+            Err(format!("phase {phase:?}: {text}"))
+        }
+    });
+    assert!(
+        recorded.contains("كرتونة مواد غذائية"),
+        "the recorded panel names the food box: {recorded:?}"
+    );
+    assert!(
+        session.find(&testid("result-panel")).is_err(),
+        "the result gives way to what was recorded"
+    );
+    session.screenshot("desktop-ar-recorded.png");
+
+    // The same card again: already served.
+    let again = session.scan(&cards[0], "already_served");
+    assert_eq!(again.name, first_card.name, "the same family");
+    assert!(
+        session.find(&testid("basket-button")).is_err(),
+        "nothing is offered to a household already served"
+    );
+    session.assert_fits("the Arabic already-served result");
+    session.screenshot("desktop-ar-already-served.png");
+
+    // The hand-out is in the store on disk, read by another process while the
+    // app still holds it.
+    let status = day_status(&qafila, &app_dir);
+    assert_eq!(
+        handed_out(&status, "food_box"),
+        "1",
+        "day status, while the app runs: {status}"
+    );
+
+    // A tap on the sync chip sends what waits to the relay.
+    session.sync_until_nothing_waits();
+
+    // English: the page turns left to right.
+    session.click(&testid("nav-settings"));
+    session.click(&testid("language-switch-en"));
+    let layout = wait_for("the English layout", STEP_TIMEOUT, || {
+        let layout = session.execute(
+            "const root = document.documentElement;
+             return { lang: root.lang, dir: root.dir, direction: getComputedStyle(root).direction };",
+        );
+        if layout["dir"] == json!("ltr") {
+            Ok(layout)
+        } else {
+            Err(format!("layout: {layout}"))
+        }
+    });
+    assert_eq!(
+        layout,
+        json!({ "lang": "en", "dir": "ltr", "direction": "ltr" })
+    );
+    session.click(&testid("nav-scan"));
+    let second = session.scan(&cards[1], "ok");
+    assert_eq!(second.headline, "Hand out", "{second:?}");
+    assert_ne!(second.name, first_card.name, "another family: {second:?}");
+    session.assert_fits("the English scan result");
+    session.screenshot("desktop-en-scan-ok.png");
+    let again = session.scan(&cards[0], "already_served");
+    assert_eq!(again.headline, "Already served", "{again:?}");
+    session.assert_fits("the English already-served result");
+    session.screenshot("desktop-en-already-served.png");
+    eprintln!("flow in the app done after {:?}", opened.elapsed());
+
+    // Closed: the store still says so, and the lead, after a sync through
+    // the relay, counts the same food box.
+    drop(session);
+    drop(driver);
+    drop(display);
+    drop(window);
+    let status = day_status(&qafila, &app_dir);
+    assert_eq!(
+        handed_out(&status, "food_box"),
+        "1",
+        "day status, after the app closed: {status}"
+    );
+    cli(&qafila, &lead_dir, &["sync"]);
+    let status = day_status(&qafila, &lead_dir);
+    assert_eq!(
+        handed_out(&status, "food_box"),
+        "1",
+        "the lead's day status after its sync: {status}"
+    );
+    drop(relay);
+    eprintln!("whole test in {:?}", started.elapsed());
+}
+
+/// `qafila --data-dir DIR --json ARGS…`, which must succeed; its JSON.
+fn cli(qafila: &Path, dir: &Path, args: &[&str]) -> Value {
+    let out = Command::new(qafila)
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--json")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("run {}: {error}", qafila.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "qafila {args:?} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|error| panic!("qafila {args:?}: not JSON ({error}): {stdout}"))
+}
+
+/// Today's `day status` of the demo site in a data directory.
+fn day_status(qafila: &Path, dir: &Path) -> Value {
+    cli(qafila, dir, &["day", "status", "--site", DEMO_SITE])
+}
+
+/// How much of `item` a day status says was handed out.
+fn handed_out(status: &Value, item: &str) -> String {
+    status["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|line| line["item"] == json!(item)))
+        .and_then(|line| line["handed_out"].as_str())
+        .unwrap_or_else(|| panic!("no {item} line in the day status: {status}"))
+        .to_owned()
+}
+
+/// A CSS selector for a `data-testid`.
+fn testid(name: &str) -> String {
+    format!("[data-testid=\"{name}\"]")
+}
+
+/// Where screenshots go: `QAFILA_SCREENSHOT_DIR`, or `target/screenshots`
+/// next to the binaries under test.
+fn screenshot_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("QAFILA_SCREENSHOT_DIR") {
+        return PathBuf::from(dir);
+    }
+    let binary = qafila_e2e::workspace_binary("qafila-desktop");
+    binary
+        .parent()
+        .and_then(Path::parent)
+        .expect("binaries live in target/<profile>/")
+        .join("screenshots")
+}
+
+/// The three programs between the test and the app.
+#[derive(Debug)]
+struct Programs {
+    xvfb: PathBuf,
+    tauri_driver: PathBuf,
+    webkit_driver: PathBuf,
+}
+
+impl Programs {
+    fn find() -> Self {
+        Self {
+            xvfb: required_program("Xvfb", "Debian's xvfb"),
+            tauri_driver: required_program(
+                "tauri-driver",
+                "`cargo install tauri-driver --version '^2' --locked`",
+            ),
+            webkit_driver: required_program("WebKitWebDriver", "Debian's webkit2gtk-driver"),
+        }
+    }
+}
+
+/// What the result panel shows after a scan.
+#[derive(Debug)]
+struct ScanResult {
+    headline: String,
+    name: String,
+    village: String,
 }
 
 /// Fails with what to run when a program the test needs is not installed.
@@ -437,12 +760,19 @@ struct Driver {
 }
 
 impl Driver {
+    /// With `data_dir`, the app opens that store (`QAFILA_DATA_DIR`); without,
+    /// the platform's app data directory inside the scratch home.
     fn start(
-        tauri_driver: &Path,
-        webkit_driver: &Path,
+        programs: &Programs,
         display: &Display,
         scratch: &Scratch,
+        data_dir: Option<&Path>,
     ) -> Self {
+        let Programs {
+            tauri_driver,
+            webkit_driver,
+            ..
+        } = programs;
         let port = free_port();
         let native_port = loop {
             let candidate = free_port();
@@ -455,7 +785,15 @@ impl Driver {
         fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700))
             .expect("make XDG_RUNTIME_DIR private");
 
-        let child = Command::new(tauri_driver)
+        let mut command = Command::new(tauri_driver);
+        // WebDriver capabilities carry no environment (tauri-driver passes on
+        // only the binary and its arguments), so the app's data directory is
+        // set here: tauri-driver → WebKitWebDriver → the app inherit it.
+        match data_dir {
+            Some(dir) => command.env("QAFILA_DATA_DIR", dir),
+            None => command.env_remove("QAFILA_DATA_DIR"),
+        };
+        let child = command
             .arg("--port")
             .arg(port.to_string())
             .arg("--native-port")
@@ -574,17 +912,194 @@ impl Session<'_> {
         answer
     }
 
-    /// The rendered text of the first element matching a CSS selector.
-    fn text_of(&self, selector: &str) -> Result<String, String> {
+    /// The WebDriver reference of the first element matching a CSS selector.
+    fn find(&self, selector: &str) -> Result<String, String> {
         let element = self.post(
             "element",
             &json!({ "using": "css selector", "value": selector }),
         )?;
-        let element = element[ELEMENT_KEY]
+        element[ELEMENT_KEY]
             .as_str()
-            .ok_or_else(|| format!("no element reference for {selector}: {element}"))?;
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no element reference for {selector}: {element}"))
+    }
+
+    /// The rendered text of the first element matching a CSS selector.
+    fn text_of(&self, selector: &str) -> Result<String, String> {
+        let element = self.find(selector)?;
         let text = self.get(&format!("element/{element}/text"))?;
         Ok(text.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// An attribute of the first element matching a CSS selector.
+    fn attribute(&self, selector: &str, name: &str) -> Result<Option<String>, String> {
+        let element = self.find(selector)?;
+        let value = self.get(&format!("element/{element}/attribute/{name}"))?;
+        Ok(value.as_str().map(str::to_owned))
+    }
+
+    /// Clicks the first element matching a CSS selector, once it is there.
+    fn click(&self, selector: &str) {
+        wait_for(&format!("a click on {selector}"), STEP_TIMEOUT, || {
+            let element = self.find(selector)?;
+            self.post(&format!("element/{element}/click"), &json!({}))
+                .map(drop)
+        });
+    }
+
+    /// Clicks the element matching a CSS selector whose text is `text`.
+    fn click_where(&self, selector: &str, text: &str) {
+        wait_for(
+            &format!("a click on {selector} reading {text:?}"),
+            STEP_TIMEOUT,
+            || {
+                let found = self.post(
+                    "elements",
+                    &json!({ "using": "css selector", "value": selector }),
+                )?;
+                let mut seen = Vec::new();
+                for element in found.as_array().into_iter().flatten() {
+                    let Some(element) = element[ELEMENT_KEY].as_str() else {
+                        continue;
+                    };
+                    let shown = self.get(&format!("element/{element}/text"))?;
+                    let shown = shown.as_str().unwrap_or_default().trim().to_owned();
+                    if shown == text {
+                        return self
+                            .post(&format!("element/{element}/click"), &json!({}))
+                            .map(drop);
+                    }
+                    seen.push(shown);
+                }
+                Err(format!("found only {seen:?}"))
+            },
+        );
+    }
+
+    /// Types into the scan field as a keyboard-wedge scanner does, the card
+    /// and Enter, and waits for the result panel to show `status`.
+    fn scan(&self, card: &str, status: &str) -> ScanResult {
+        let input = wait_for("the scan field", STEP_TIMEOUT, || {
+            self.find(&testid("scan-input"))
+        });
+        self.post(
+            &format!("element/{input}/value"),
+            &json!({ "text": format!("{card}{ENTER}") }),
+        )
+        .unwrap_or_else(|error| panic!("typing a card into the scan field: {error}"));
+        let panel = testid("result-panel");
+        let shown = wait_for(
+            &format!("a result panel saying {status}"),
+            STEP_TIMEOUT,
+            || {
+                if let Ok(error) = self.text_of(&testid("error-alert")) {
+                    return Err(format!("an error is shown: {error}"));
+                }
+                let shown = self.attribute(&panel, "data-status")?;
+                if shown.as_deref() == Some(status) {
+                    Ok(shown)
+                } else {
+                    Err(format!("data-status {shown:?}"))
+                }
+            },
+        );
+        assert_eq!(shown.as_deref(), Some(status));
+        let read = |what: &str| {
+            self.text_of(&testid(what))
+                .unwrap_or_else(|error| panic!("the result's {what}: {error}"))
+                .trim()
+                .to_owned()
+        };
+        let result = ScanResult {
+            headline: read("result-headline"),
+            name: read("result-name"),
+            village: read("result-village"),
+        };
+        assert!(
+            !result.name.is_empty(),
+            "the result shows a name: {result:?}"
+        );
+        // The scan field is empty again for the next card (the property:
+        // Svelte binds it, so the attribute never changes).
+        let left = self
+            .find(&testid("scan-input"))
+            .and_then(|input| self.get(&format!("element/{input}/property/value")))
+            .unwrap_or_else(|error| panic!("reading the scan field: {error}"));
+        assert_eq!(
+            left,
+            json!(""),
+            "the scan field is cleared for the next card"
+        );
+        result
+    }
+
+    /// Taps the sync chip until this device has nothing waiting for the
+    /// relay (a background sync may be running at the first tap, which the
+    /// chip then ignores: tapping again is what a volunteer would do).
+    fn sync_until_nothing_waits(&self) {
+        let chip = testid("sync-chip");
+        let pending = wait_for("records waiting on the sync chip", STEP_TIMEOUT, || {
+            self.text_of(&testid("sync-pending"))
+        });
+        eprintln!("sync chip before the tap: {pending:?}");
+        let mut tapped: Option<Instant> = None;
+        wait_for("the sync chip to say all is synced", STEP_TIMEOUT, || {
+            let state = self.attribute(&chip, "data-state")?;
+            let waiting = self.find(&testid("sync-pending")).is_ok();
+            match state.as_deref() {
+                Some("idle") if !waiting => return Ok(()),
+                Some("error" | "offline") => {
+                    let detail = self.attribute(&chip, "title")?;
+                    return Err(format!("the chip says {state:?}: {detail:?}"));
+                }
+                _ => {}
+            }
+            let due = tapped.is_none_or(|at| at.elapsed() > Duration::from_secs(3));
+            if state.as_deref() != Some("syncing") && due {
+                let element = self.find(&chip)?;
+                self.post(&format!("element/{element}/click"), &json!({}))?;
+                tapped = Some(Instant::now());
+            }
+            Err(format!("state {state:?}, records waiting: {waiting}"))
+        });
+    }
+
+    /// Fails when the page scrolls sideways or a result line is cut: what a
+    /// volunteer must read has to be on screen whole.
+    fn assert_fits(&self, what: &str) {
+        let overflow = self.execute(
+            "const root = document.documentElement;
+             const cut = [...document.querySelectorAll(
+                 '[data-testid=result-panel] *, [data-testid=recorded-panel] *')]
+               .filter((el) => el.scrollWidth > el.clientWidth + 1
+                 && getComputedStyle(el).overflowX !== 'visible')
+               .map((el) => el.outerHTML.slice(0, 120));
+             const panel = document.querySelector('[data-testid=result-panel]');
+             const box = panel && panel.getBoundingClientRect();
+             return {
+               sideways: root.scrollWidth > root.clientWidth,
+               cut,
+               outside: !!box && (box.left < 0 || box.right > root.clientWidth + 1),
+             };",
+        );
+        assert_eq!(
+            overflow,
+            json!({ "sideways": false, "cut": [], "outside": false }),
+            "{what} does not fit the window"
+        );
+    }
+
+    /// A command through the app's own IPC (`qafila_app::rpc`), as the UI
+    /// sends it: its value, or `{ error }`.
+    fn call(&self, command: &str, args: &Value) -> Value {
+        let script = format!(
+            "const done = arguments[arguments.length - 1];
+             window.__TAURI_INTERNALS__
+               .invoke('call', {{ command: {command}, args: {args} }})
+               .then(done, (error) => done({{ error }}));",
+            command = json!(command),
+        );
+        self.execute_async(&script)
     }
 
     fn execute(&self, script: &str) -> Value {
@@ -597,14 +1112,30 @@ impl Session<'_> {
             .unwrap_or_else(|error| panic!("running an async script in the page: {error}"))
     }
 
-    /// The web view as a PNG.
-    fn screenshot(&self) -> Vec<u8> {
+    /// The web view as a PNG, written to `screenshot_dir()/name`.
+    fn screenshot(&self, name: &str) {
+        // WebKit's snapshot is the last painted frame, which can lag the DOM:
+        // wait for the fonts and two frames so the picture shows what was read.
+        self.execute_async(
+            "const done = arguments[arguments.length - 1];
+             document.fonts.ready.then(() =>
+               requestAnimationFrame(() => requestAnimationFrame(() => done(true))));",
+        );
         let encoded = self
             .get("screenshot")
             .unwrap_or_else(|error| panic!("taking a screenshot: {error}"));
-        base64::engine::general_purpose::STANDARD
+        let png = base64::engine::general_purpose::STANDARD
             .decode(encoded.as_str().unwrap_or_default())
-            .expect("the screenshot is base64")
+            .expect("the screenshot is base64");
+        assert!(
+            png.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "the screenshot is not a PNG"
+        );
+        let dir = screenshot_dir();
+        fs::create_dir_all(&dir).expect("create the screenshot directory");
+        let path = dir.join(name);
+        fs::write(&path, &png).expect("write the screenshot");
+        eprintln!("screenshot: {}", path.display());
     }
 }
 
