@@ -66,12 +66,14 @@ pub(crate) fn parse_date(text: &str) -> Result<NaiveDate, AppError> {
 impl App {
     fn remaining_items(&self, who: &Beneficiary) -> Result<(String, Vec<RemainingDto>), AppError> {
         let round = self.store.current_round()?;
+        let served = self.store.received_in_round(who.household, round.id)?;
         let mut items = Vec::with_capacity(round.entitlements.len());
         for entitlement in &round.entitlements {
             let allowed = entitlement.allowance(who.household_size);
-            let received = self
-                .store
-                .received(who.household, round.id, entitlement.item)?;
+            let received = served
+                .iter()
+                .find(|(code, _)| code == entitlement.item.code())
+                .map_or(Quantity::ZERO, |(_, qty)| *qty);
             items.push(RemainingDto {
                 item: entitlement.item.code(),
                 item_en: entitlement.item.name_en(),

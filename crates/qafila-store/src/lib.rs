@@ -71,6 +71,21 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "secure_delete", "ON")?;
+    stable_plans(conn)?;
+    Ok(())
+}
+
+/// Plans that do not depend on bound values (SQLite's query planner
+/// stability guarantee). Without it, planning a join marks the statement
+/// "re-prepare when this parameter is rebound" (to reconsider a `col = ?`
+/// bound to 0 or 1), and `sqlite3_clear_bindings`, which rusqlite's statement
+/// cache calls on every statement it takes back, then expires the statement:
+/// every cached join was parsed and planned again on each use.
+fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 
@@ -131,6 +146,7 @@ impl Store {
         .map_err(sqlite)?;
         read.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sqlite)?;
+        stable_plans(&read).map_err(sqlite)?;
         let checkpoint = checkpoint::Checkpointer::start(&path)?;
         Ok(Store {
             path,
