@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test deps ui lint test-rust test-ui
+.PHONY: run test deps ui lint test-rust test-ui test-browser
 
 # The app on a demo convoy with its own local relay (see scripts/run-demo.sh).
 run: deps ui
@@ -12,7 +12,7 @@ run: deps ui
 
 test: deps ui lint
 	cargo build --workspace --all-targets --locked
-	$(MAKE) test-ui test-rust
+	$(MAKE) test-ui test-browser test-rust
 
 deps:
 	./scripts/install-deps.sh
@@ -29,6 +29,13 @@ lint:
 
 test-ui:
 	cd ui && npm test
+
+# Playwright driving Debian's Chromium (headless) against the built UI served by
+# the real backend: `qafila ui serve` over a demo convoy and a relay it starts.
+# Needs target/debug/qafila and ui/dist (`test` builds both first). Screenshots
+# of every main screen land in target/screenshots/.
+test-browser:
+	cd ui && npm run e2e
 
 test-rust:
 	cargo test --workspace --locked
