@@ -89,11 +89,8 @@ scan-site = النقطة
 scan-label = امسح الكارت أو اكتب الكود
 scan-placeholder = امسح الكارت…
 scan-submit = تحقّق
-scan-camera = الكاميرا
 scan-no-site = اختار نقطة التوزيع الأول، وبعدين ابدأ المسح.
 scan-choose-site = اختار النقطة
-camera-coming-title = المسح بالكاميرا جاي قريب
-camera-coming-body = لحد ما ييجي، استخدم جهاز المسح (الإسكانر)، أو اكتب الكود، أو دوّر بالاسم أو الرقم القومي تحت.
 
 ## نتيجة المسح
 

@@ -87,11 +87,8 @@ scan-site = Point
 scan-label = Scan the card or type its code
 scan-placeholder = Scan a card…
 scan-submit = Check
-scan-camera = Camera
 scan-no-site = Choose the distribution point first, then start scanning.
 scan-choose-site = Choose the point
-camera-coming-title = Camera scanning comes next
-camera-coming-body = Until then, use a scanner, type the code, or search by name or national ID below.
 
 ## Scan result
 
