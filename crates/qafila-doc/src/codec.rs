@@ -14,7 +14,8 @@
 
 use chrono::{Datelike, NaiveDate};
 use qafila_domain::event::{
-    CheckIn, Event, EventBody, HandOut, LossReason, Lot, SealedPersonalData, VarianceReason,
+    CheckIn, Event, EventBody, HandOut, LossReason, Lot, ReviewOutcome, SealedPersonalData,
+    VarianceReason,
 };
 use qafila_domain::hlc::Timestamp;
 use qafila_domain::ids::{
@@ -101,6 +102,8 @@ mod tag {
     pub const DEVICE_REVOKED: u8 = 17;
     pub const CARD_ISSUER_ADDED: u8 = 18;
     pub const MERGED: u8 = 19;
+    pub const ANOMALY_REVIEWED: u8 = 20;
+    pub const SITE_DESCRIBED: u8 = 21;
 }
 
 struct Writer(Vec<u8>);
@@ -280,6 +283,7 @@ fn body(w: &mut Writer, body: &EventBody) {
             site,
             day,
             covered,
+            outstanding,
             signature,
         } => {
             w.u8(tag::DAY_CLOSE);
@@ -289,6 +293,10 @@ fn body(w: &mut Writer, body: &EventBody) {
             for (device, at) in covered {
                 w.raw(&device.to_bytes());
                 w.varint(at.to_u64());
+            }
+            w.varint(outstanding.len() as u64);
+            for device in outstanding {
+                w.raw(&device.to_bytes());
             }
             w.bytes(signature);
         }
@@ -376,6 +384,28 @@ fn body(w: &mut Writer, body: &EventBody) {
             w.raw(&kept.to_bytes());
             w.raw(&merged.to_bytes());
             w.str(reason);
+        }
+        EventBody::AnomalyReviewed {
+            anomaly,
+            outcome,
+            note,
+        } => {
+            w.u8(tag::ANOMALY_REVIEWED);
+            w.raw(anomaly);
+            w.u8(code_index(ReviewOutcome::ALL, *outcome));
+            w.str(note);
+        }
+        EventBody::SiteDescribed {
+            site,
+            governorate,
+            district,
+            association,
+        } => {
+            w.u8(tag::SITE_DESCRIBED);
+            w.raw(&site.to_bytes());
+            w.str(governorate);
+            w.str(district);
+            w.str(association);
         }
         EventBody::DeviceEnrolled { device, name } => {
             w.u8(tag::DEVICE_ENROLLED);
@@ -586,10 +616,16 @@ fn read_body(r: &mut Reader<'_>) -> Result<EventBody, DecodeError> {
                     Timestamp::from_u64(r.varint()?),
                 ));
             }
+            let n = r.len()?;
+            let mut outstanding = Vec::with_capacity(n.min(r.0.len() / 16));
+            for _ in 0..n {
+                outstanding.push(DeviceId::from_bytes(r.array()?));
+            }
             EventBody::DayClose {
                 site,
                 day,
                 covered,
+                outstanding,
                 signature: r.bytes()?,
             }
         }
@@ -636,6 +672,17 @@ fn read_body(r: &mut Reader<'_>) -> Result<EventBody, DecodeError> {
             kept: BeneficiaryId::from_bytes(r.array()?),
             merged: BeneficiaryId::from_bytes(r.array()?),
             reason: r.string()?,
+        },
+        tag::ANOMALY_REVIEWED => EventBody::AnomalyReviewed {
+            anomaly: r.array()?,
+            outcome: r.code(ReviewOutcome::ALL, "review outcome")?,
+            note: r.string()?,
+        },
+        tag::SITE_DESCRIBED => EventBody::SiteDescribed {
+            site: SiteId::from_bytes(r.array()?),
+            governorate: r.string()?,
+            district: r.string()?,
+            association: r.string()?,
         },
         tag::DEVICE_ENROLLED => EventBody::DeviceEnrolled {
             device: DeviceId::from_bytes(r.array()?),

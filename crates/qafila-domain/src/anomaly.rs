@@ -163,6 +163,44 @@ impl Anomaly {
         }
     }
 
+    /// A stable identity for reviews: the first 16 bytes of SHA-256 over
+    /// the code, the site-day or household it concerns, and the events it
+    /// names. The same anomaly gets the same key on every device; a double
+    /// hand-out that gains a third hand-out is a new anomaly.
+    pub fn key(&self) -> [u8; 16] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.code().as_bytes());
+        h.update([0]);
+        match self {
+            Anomaly::Overserved {
+                household, item, ..
+            } => {
+                h.update(household.to_bytes());
+                h.update(item.code().as_bytes());
+            }
+            Anomaly::VarianceWithoutReason {
+                site, day, item, ..
+            } => {
+                h.update(site.to_bytes());
+                h.update(day.to_string().as_bytes());
+                h.update(item.code().as_bytes());
+            }
+            Anomaly::ConflictingDayClose { site, day, .. } => {
+                h.update(site.to_bytes());
+                h.update(day.to_string().as_bytes());
+            }
+            _ => {}
+        }
+        for event in self.events() {
+            h.update(event.to_bytes());
+        }
+        let digest = h.finalize();
+        let mut key = [0; 16];
+        key.copy_from_slice(&digest[..16]);
+        key
+    }
+
     /// The events this anomaly is about, so a screen can link to them.
     pub fn events(&self) -> Vec<EventId> {
         match self {

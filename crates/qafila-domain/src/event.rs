@@ -201,6 +201,56 @@ code_enum!(
     }
 );
 
+code_enum!(
+    /// How the lead settled an anomaly.
+    ReviewOutcome, "review outcome" {
+        /// Looked into and explained (the note says how).
+        Explained = "explained", "Explained", "اتوضّح";
+        /// Accepted as a loss.
+        Loss = "loss", "Written off as a loss", "اتحسب فاقد";
+    }
+);
+
+/// The governorates of Egypt with the two-digit codes the national ID uses
+/// (the HXL `#adm1+code` of exports).
+pub const GOVERNORATES: &[(&str, &str, &str)] = &[
+    ("01", "Cairo", "القاهرة"),
+    ("02", "Alexandria", "الإسكندرية"),
+    ("03", "Port Said", "بورسعيد"),
+    ("04", "Suez", "السويس"),
+    ("11", "Damietta", "دمياط"),
+    ("12", "Dakahlia", "الدقهلية"),
+    ("13", "Sharqia", "الشرقية"),
+    ("14", "Qalyubia", "القليوبية"),
+    ("15", "Kafr El Sheikh", "كفر الشيخ"),
+    ("16", "Gharbia", "الغربية"),
+    ("17", "Monufia", "المنوفية"),
+    ("18", "Beheira", "البحيرة"),
+    ("19", "Ismailia", "الإسماعيلية"),
+    ("21", "Giza", "الجيزة"),
+    ("22", "Beni Suef", "بني سويف"),
+    ("23", "Faiyum", "الفيوم"),
+    ("24", "Minya", "المنيا"),
+    ("25", "Asyut", "أسيوط"),
+    ("26", "Sohag", "سوهاج"),
+    ("27", "Qena", "قنا"),
+    ("28", "Aswan", "أسوان"),
+    ("29", "Luxor", "الأقصر"),
+    ("31", "Red Sea", "البحر الأحمر"),
+    ("32", "New Valley", "الوادي الجديد"),
+    ("33", "Matrouh", "مطروح"),
+    ("34", "North Sinai", "شمال سيناء"),
+    ("35", "South Sinai", "جنوب سيناء"),
+];
+
+/// The English and Arabic names of a governorate code.
+pub fn governorate(code: &str) -> Option<(&'static str, &'static str)> {
+    GOVERNORATES
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map(|(_, en, ar)| (*en, *ar))
+}
+
 /// What happened.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum EventBody {
@@ -301,6 +351,9 @@ pub enum EventBody {
         /// closing. Each device's log is append-only and synced in order, so
         /// this watermark says exactly which of its events were seen.
         covered: Vec<(DeviceId, Timestamp)>,
+        /// Devices of the convoy the lead knew had not synced since the
+        /// site's last known hand-out, and closed without.
+        outstanding: Vec<DeviceId>,
         /// The lead device's signature over the closed figures (checked by
         /// the crate that holds the keys).
         signature: Vec<u8>,
@@ -391,6 +444,27 @@ pub enum EventBody {
         /// Why the registrar judged them one person.
         reason: String,
     },
+    /// The lead reviewed an anomaly. Nothing is deleted: the anomaly stays
+    /// listed, with this review beside it.
+    AnomalyReviewed {
+        /// The anomaly's key ([`crate::anomaly::Anomaly::key`]).
+        anomaly: [u8; 16],
+        /// Explained, or written off as a loss.
+        outcome: ReviewOutcome,
+        /// The lead's note (required to explain).
+        note: String,
+    },
+    /// Where a site is and who runs it, for reports and exports.
+    SiteDescribed {
+        /// The site.
+        site: SiteId,
+        /// Governorate code ([`GOVERNORATES`]).
+        governorate: String,
+        /// District (markaz).
+        district: String,
+        /// The association running the distribution there.
+        association: String,
+    },
     /// A device joined the convoy.
     DeviceEnrolled {
         /// The device.
@@ -466,6 +540,9 @@ pub enum InvalidEvent {
     /// A merge of an entry into itself.
     #[error("a person cannot be merged into themselves: pick two different entries")]
     SelfMerge,
+    /// A governorate code that is not on the list.
+    #[error("unknown governorate code `{0}`: use the two-digit code of the national ID (01 Cairo, 21 Giza, 24 Minya, ...)")]
+    UnknownGovernorate(String),
 }
 
 impl InvalidEvent {
@@ -484,6 +561,7 @@ impl InvalidEvent {
             InvalidEvent::VillageRequired => "village_required",
             InvalidEvent::SameSerial => "same_serial",
             InvalidEvent::SelfMerge => "self_merge",
+            InvalidEvent::UnknownGovernorate(_) => "unknown_governorate",
         }
     }
 }
@@ -684,6 +762,22 @@ impl Event {
                     return Err(InvalidEvent::SelfMerge);
                 }
                 required_text(reason, "merging two entries")
+            }
+            EventBody::AnomalyReviewed { outcome, note, .. } => match outcome {
+                ReviewOutcome::Explained => required_text(note, "explaining an anomaly"),
+                ReviewOutcome::Loss => optional_text(Some(note), "the review note"),
+            },
+            EventBody::SiteDescribed {
+                governorate: code,
+                district,
+                association,
+                ..
+            } => {
+                if governorate(code).is_none() {
+                    return Err(InvalidEvent::UnknownGovernorate(code.clone()));
+                }
+                optional_text(Some(district), "the district")?;
+                required_text(association, "the association's name")
             }
             EventBody::DeviceEnrolled { name, .. } => required_text(name, "the device name"),
             EventBody::DeviceRevoked { reason, .. } => required_text(reason, "revoking a device"),

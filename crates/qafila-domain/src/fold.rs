@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 
 use crate::anomaly::Anomaly;
 use crate::entitlement::Round;
-use crate::event::{CheckIn, Event, EventBody, HandOut, VarianceReason};
+use crate::event::{CheckIn, Event, EventBody, HandOut, ReviewOutcome, VarianceReason};
 use crate::hlc::Timestamp;
 use crate::ids::{BeneficiaryId, CardSerial, DeviceId, EventId, HouseholdId, RoundId, SiteId};
 use crate::item::ItemCode;
@@ -105,6 +105,32 @@ impl StockLine {
     }
 }
 
+/// The lead's review of an anomaly.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Review {
+    /// The review event.
+    pub event: EventId,
+    /// The device that recorded it.
+    pub device: DeviceId,
+    /// When.
+    pub at: Timestamp,
+    /// Explained or a loss.
+    pub outcome: ReviewOutcome,
+    /// The lead's note.
+    pub note: String,
+}
+
+/// Where a site is and who runs it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SitePlace {
+    /// Governorate code.
+    pub governorate: String,
+    /// District (markaz).
+    pub district: String,
+    /// The association running it.
+    pub association: String,
+}
+
 /// The convoy's state: a deterministic function of a set of events and the
 /// rounds in force.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -119,6 +145,8 @@ pub struct State {
     /// into one of that household's members.
     merged_households: BTreeMap<HouseholdId, HouseholdId>,
     anomalies: Vec<Anomaly>,
+    reviews: BTreeMap<[u8; 16], Review>,
+    places: BTreeMap<SiteId, SitePlace>,
 }
 
 /// The canonical order: by hybrid timestamp, ties broken by id.
@@ -187,6 +215,7 @@ impl State {
         state.hand_outs(rounds, &index, &check_ins);
         state.stock_movements(&index);
         state.chain_days();
+        state.reviews_and_places(&index);
         state.anomalies.sort();
         state.anomalies.dedup();
         state
@@ -606,6 +635,62 @@ impl State {
                 });
             }
         }
+    }
+
+    /// Reviews (the earliest of each anomaly stands) and site places (the
+    /// latest stands), in canonical order.
+    fn reviews_and_places(&mut self, index: &Index<'_>) {
+        for event in &index.events {
+            match &event.body {
+                EventBody::AnomalyReviewed {
+                    anomaly,
+                    outcome,
+                    note,
+                } => {
+                    self.reviews.entry(*anomaly).or_insert_with(|| Review {
+                        event: event.id,
+                        device: event.device,
+                        at: event.at,
+                        outcome: *outcome,
+                        note: note.clone(),
+                    });
+                }
+                EventBody::SiteDescribed {
+                    site,
+                    governorate,
+                    district,
+                    association,
+                } => {
+                    self.places.insert(
+                        *site,
+                        SitePlace {
+                            governorate: governorate.clone(),
+                            district: district.clone(),
+                            association: association.clone(),
+                        },
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The review standing for an anomaly key, if the lead reviewed it.
+    pub fn review(&self, anomaly: &[u8; 16]) -> Option<&Review> {
+        self.reviews.get(anomaly)
+    }
+
+    /// Where a site is and who runs it, if the lead described it.
+    pub fn place(&self, site: SiteId) -> Option<&SitePlace> {
+        self.places.get(&site)
+    }
+
+    /// The household a household's hand-outs count for (itself unless merged).
+    pub fn counted_household(&self, household: HouseholdId) -> HouseholdId {
+        self.merged_households
+            .get(&household)
+            .copied()
+            .unwrap_or(household)
     }
 
     /// The registry's view of a household.

@@ -18,6 +18,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod anomaly;
+pub mod close;
 pub mod entitlement;
 pub mod event;
 pub mod fold;

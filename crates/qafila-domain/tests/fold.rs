@@ -6,7 +6,8 @@ use chrono::NaiveDate;
 use proptest::prelude::*;
 use qafila_domain::entitlement::Round;
 use qafila_domain::event::{
-    CheckIn, Event, EventBody, HandOut, LossReason, Lot, SealedPersonalData, VarianceReason,
+    CheckIn, Event, EventBody, HandOut, LossReason, Lot, ReviewOutcome, SealedPersonalData,
+    VarianceReason,
 };
 use qafila_domain::fold::State;
 use qafila_domain::hlc::Timestamp;
@@ -176,6 +177,7 @@ impl Log {
                     .into_iter()
                     .map(|(dv, w)| (device(dv), Timestamp::new(1_790_000_000_000 + w, u16::MAX)))
                     .collect(),
+                outstanding: Vec::new(),
                 signature: vec![1; 64],
             },
         )
@@ -250,6 +252,89 @@ fn two_offline_devices_serving_one_household_raise_a_double_hand_out() {
             .received,
         Quantity::units(2)
     );
+}
+
+#[test]
+fn a_review_stands_beside_its_anomaly_and_a_new_hand_out_makes_a_new_one() {
+    let mut log = Log::new();
+    log.register(1, 4);
+    log.check_in(1, 9, 1, 1);
+    log.hand_out(1, 10, 1, 1, ItemCode::FoodBox, 1);
+    log.hand_out(2, 10, 1, 1, ItemCode::FoodBox, 1);
+    let key = log.state().anomalies()[0].key();
+    let first = log.at(
+        3,
+        20,
+        EventBody::AnomalyReviewed {
+            anomaly: key,
+            outcome: ReviewOutcome::Explained,
+            note: "two members came separately; the second box was taken back".into(),
+        },
+    );
+    log.at(
+        3,
+        21,
+        EventBody::AnomalyReviewed {
+            anomaly: key,
+            outcome: ReviewOutcome::Loss,
+            note: String::new(),
+        },
+    );
+    let state = log.state();
+    assert_eq!(codes(&state), vec!["double_hand_out"], "nothing is hidden");
+    let review = state.review(&key).expect("reviewed");
+    assert_eq!(
+        (review.event, review.outcome),
+        (first, ReviewOutcome::Explained),
+        "the earliest review stands"
+    );
+    // A third hand-out is new information: the anomaly changes key and is
+    // up for review again.
+    log.hand_out(2, 30, 1, 1, ItemCode::FoodBox, 1);
+    let state = log.state();
+    let again = state.anomalies()[0].key();
+    assert_ne!(again, key);
+    assert!(state.review(&again).is_none());
+}
+
+#[test]
+fn an_explanation_needs_a_note_and_a_site_needs_a_known_governorate() {
+    let mut log = Log::new();
+    let explained = log.at(
+        3,
+        5,
+        EventBody::AnomalyReviewed {
+            anomaly: [7; 16],
+            outcome: ReviewOutcome::Explained,
+            note: "  ".into(),
+        },
+    );
+    log.at(
+        3,
+        6,
+        EventBody::SiteDescribed {
+            site: site(0),
+            governorate: "99".into(),
+            district: "Mallawi".into(),
+            association: "Resala".into(),
+        },
+    );
+    log.at(
+        3,
+        7,
+        EventBody::SiteDescribed {
+            site: site(1),
+            governorate: "24".into(),
+            district: "Mallawi".into(),
+            association: "Resala".into(),
+        },
+    );
+    let state = log.state();
+    assert_eq!(codes(&state), vec!["invalid_record", "invalid_record"]);
+    assert!(state.review(&[7; 16]).is_none());
+    assert!(state.anomalies()[0].events().contains(&explained) || state.anomalies()[1].events().contains(&explained));
+    assert!(state.place(site(0)).is_none());
+    assert_eq!(state.place(site(1)).unwrap().governorate, "24");
 }
 
 #[test]

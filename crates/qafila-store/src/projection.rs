@@ -33,6 +33,8 @@ pub fn kind(event: &Event) -> &'static str {
         EventBody::CardRevoked { .. } => "card_revoked",
         EventBody::CardIssuerAdded { .. } => "card_issuer_added",
         EventBody::BeneficiaryMerged { .. } => "beneficiary_merged",
+        EventBody::AnomalyReviewed { .. } => "anomaly_reviewed",
+        EventBody::SiteDescribed { .. } => "site_described",
         EventBody::DeviceEnrolled { .. } => "device_enrolled",
         EventBody::DeviceRevoked { .. } => "device_revoked",
     }

@@ -8,7 +8,8 @@ pub mod postgres;
 use chrono::NaiveDate;
 use proptest::prelude::*;
 use qafila_domain::event::{
-    CheckIn, Event, EventBody, HandOut, LossReason, Lot, SealedPersonalData, VarianceReason,
+    CheckIn, Event, EventBody, HandOut, LossReason, Lot, ReviewOutcome, SealedPersonalData,
+    VarianceReason,
 };
 use qafila_domain::hlc::Timestamp;
 use qafila_domain::ids::{
@@ -196,14 +197,18 @@ pub fn event_body() -> impl Strategy<Value = EventBody> {
             site_id(),
             date(),
             proptest::collection::vec((device_id(), timestamp()), 0..4),
+            proptest::collection::vec(device_id(), 0..3),
             proptest::collection::vec(any::<u8>(), 0..80)
         )
-            .prop_map(|(site, day, covered, signature)| EventBody::DayClose {
-                site,
-                day,
-                covered,
-                signature
-            }),
+            .prop_map(
+                |(site, day, covered, outstanding, signature)| EventBody::DayClose {
+                    site,
+                    day,
+                    covered,
+                    outstanding,
+                    signature
+                }
+            ),
         (
             beneficiary_id(),
             household_id(),
@@ -280,6 +285,24 @@ pub fn event_body() -> impl Strategy<Value = EventBody> {
                 reason,
             }
         }),
+        (
+            any::<[u8; 16]>(),
+            proptest::sample::select(ReviewOutcome::ALL.to_vec()),
+            text()
+        )
+            .prop_map(|(anomaly, outcome, note)| EventBody::AnomalyReviewed {
+                anomaly,
+                outcome,
+                note
+            }),
+        (site_id(), text(), text(), text()).prop_map(
+            |(site, governorate, district, association)| EventBody::SiteDescribed {
+                site,
+                governorate,
+                district,
+                association,
+            }
+        ),
         (device_id(), text()).prop_map(|(device, name)| EventBody::DeviceEnrolled { device, name }),
         (device_id(), text())
             .prop_map(|(device, reason)| EventBody::DeviceRevoked { device, reason }),
