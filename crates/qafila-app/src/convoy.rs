@@ -84,6 +84,8 @@ pub struct MemberDto {
     pub role: String,
     /// `pending`, `approved` or `revoked`.
     pub status: String,
+    /// When the relay last heard from it (ms since the epoch), if it knows.
+    pub last_seen_ms: Option<u64>,
 }
 
 /// What a sync moved.
@@ -257,16 +259,25 @@ impl App {
     /// The convoy's devices, from the relay.
     pub fn convoy_devices(&self, convoy: Option<&str>) -> Result<Vec<MemberDto>, AppError> {
         let convoy = self.convoy(convoy)?;
-        let members = runtime()?.block_on(ops::devices(self.store(), &convoy))?;
-        Ok(members
+        Ok(self
+            .convoy_members(&convoy)?
             .into_iter()
             .map(|m| MemberDto {
                 device: m.keys.device.to_string(),
                 name: m.keys.name,
                 role: m.role,
                 status: m.status,
+                last_seen_ms: m.last_seen_ms,
             })
             .collect())
+    }
+
+    /// A convoy's members as the relay lists them.
+    pub(crate) fn convoy_members(
+        &self,
+        convoy: &Convoy,
+    ) -> Result<Vec<qafila_proto::control::Member>, AppError> {
+        Ok(runtime()?.block_on(ops::devices(self.store(), convoy))?)
     }
 
     /// Approves a pending device (by id prefix or name).
@@ -282,6 +293,7 @@ impl App {
             name: m.keys.name,
             role: m.role,
             status: "approved".into(),
+            last_seen_ms: m.last_seen_ms,
         })
     }
 
@@ -294,6 +306,7 @@ impl App {
             name: m.keys.name,
             role: m.role,
             status: "revoked".into(),
+            last_seen_ms: m.last_seen_ms,
         })
     }
 

@@ -181,6 +181,7 @@ impl App {
             return Err(AppError::over_entitlement(item, qty, remaining));
         }
         let site = self.store.site(&request.site)?;
+        self.refuse_if_closed(&site, today)?;
         let event = self.store.record(
             self.volunteer,
             EventBody::HandOut(HandOut {
@@ -221,6 +222,7 @@ impl App {
         let site = self.store.site(site)?;
         let round = self.store.current_round()?;
         let (now, today) = self.now();
+        self.refuse_if_closed(&site, today)?;
         let mut bodies = Vec::new();
         let mut handed = Vec::new();
         for entitlement in &round.entitlements {

@@ -181,6 +181,11 @@ pub struct AnomalyDto {
     pub message_ar: String,
     /// The events involved.
     pub events: Vec<String>,
+    /// Its stable id, to review it by (hex of `Anomaly::key`; empty for
+    /// records set aside by sync, which are not reviewed here).
+    pub id: String,
+    /// The lead's review, once there is one.
+    pub review: Option<crate::dayend::ReviewDto>,
 }
 
 /// A site's day.

@@ -11,6 +11,7 @@
 pub mod background;
 pub mod cards;
 pub mod convoy;
+pub mod dayend;
 pub mod distribution;
 pub mod dto;
 pub mod duplicates;

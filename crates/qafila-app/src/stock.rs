@@ -91,8 +91,13 @@ impl App {
         let item = parse_item(&request.item)?;
         let qty = parse_qty(&request.qty)?;
         let lot = parse_lot(request.lot, request.expiry)?;
-        let site = self.store.site(&request.site)?.id;
+        let site = self.store.site(&request.site)?;
         let (now, day) = self.now();
+        self.refuse_if_closed(&site, day)?;
+        if let Some(to) = &request.to {
+            self.refuse_if_closed(&self.store.site(to)?, day)?;
+        }
+        let site = site.id;
         let body = match movement {
             Movement::Load => EventBody::StockLoad {
                 site,
@@ -179,6 +184,7 @@ impl App {
         let reason = reason.map(parse_code::<VarianceReason>).transpose()?;
         let site = self.store.site(site)?;
         let (now, day) = self.now();
+        self.refuse_if_closed(&site, day)?;
         let (_, state) = self.state()?;
         let expected = state
             .stock_line(site.id, day, item)
@@ -243,19 +249,9 @@ impl App {
                 variance_reason: line.count.and_then(|(_, r)| r).map(VarianceReason::code),
             });
         }
-        let touching: BTreeMap<EventId, bool> = events
-            .iter()
-            .map(|e| (e.id, touches(e, site.id, day)))
-            .collect();
-        let anomalies = state
-            .anomalies()
-            .iter()
-            .filter(|a| {
-                a.events()
-                    .iter()
-                    .any(|id| touching.get(id).copied().unwrap_or(false))
-            })
-            .map(|a| self.describe(a))
+        let anomalies = touching_anomalies(&events, &state, site.id, day)
+            .into_iter()
+            .map(|a| self.describe(&state, a))
             .collect();
         Ok(DayStatusDto {
             site: site.name,
@@ -269,7 +265,11 @@ impl App {
     /// Every anomaly on this device, for review.
     pub fn anomalies(&self) -> Result<Vec<AnomalyDto>, AppError> {
         let (_, state) = self.state()?;
-        let mut out: Vec<AnomalyDto> = state.anomalies().iter().map(|a| self.describe(a)).collect();
+        let mut out: Vec<AnomalyDto> = state
+            .anomalies()
+            .iter()
+            .map(|a| self.describe(&state, a))
+            .collect();
         // Records that sync set aside (not authentic, or unreadable).
         for convoy in self.store.convoys()? {
             for (device, seq, reason) in self.store.quarantined(convoy.id)? {
@@ -278,6 +278,8 @@ impl App {
                     message: format!("a record from device {device} (#{seq}) was set aside during sync: {reason}"),
                     message_ar: format!("تم استبعاد سجل من الجهاز {device} (رقم {seq}) أثناء المزامنة لأنه غير موثوق أو غير مقروء"),
                     events: Vec::new(),
+                    id: String::new(),
+                    review: None,
                 });
             }
         }
@@ -288,7 +290,7 @@ impl App {
         household.to_string()
     }
 
-    fn describe(&self, anomaly: &Anomaly) -> AnomalyDto {
+    fn describe(&self, state: &State, anomaly: &Anomaly) -> AnomalyDto {
         let (message, message_ar) = match anomaly {
             Anomaly::Overserved {
                 household,
@@ -387,11 +389,19 @@ impl App {
                 format!("عملية مستلمة مخالفة للقواعد ({code}) ومش محسوبة"),
             ),
         };
+        let key = anomaly.key();
         AnomalyDto {
             code: anomaly.code(),
             message,
             message_ar,
             events: anomaly.events().iter().map(ToString::to_string).collect(),
+            id: crate::dayend::anomaly_id(&key),
+            review: state.review(&key).map(|r| crate::dayend::ReviewDto {
+                outcome: r.outcome.code(),
+                note: r.note.clone(),
+                event: r.event.to_string(),
+                at_ms: r.at.wall_ms(),
+            }),
         }
     }
 
@@ -479,6 +489,28 @@ fn opening(
         .filter(|((s, i, d), _)| *s == site && *i == item && *d < day)
         .last()
         .map(|(_, line)| line.closing())
+}
+
+/// The anomalies that name an event of a site's day.
+pub(crate) fn touching_anomalies<'a>(
+    events: &[Event],
+    state: &'a State,
+    site: SiteId,
+    day: NaiveDate,
+) -> Vec<&'a Anomaly> {
+    let touching: BTreeMap<EventId, bool> = events
+        .iter()
+        .map(|e| (e.id, touches(e, site, day)))
+        .collect();
+    state
+        .anomalies()
+        .iter()
+        .filter(|a| {
+            a.events()
+                .iter()
+                .any(|id| touching.get(id).copied().unwrap_or(false))
+        })
+        .collect()
 }
 
 /// Whether an event belongs to a site's day (for filtering anomalies).

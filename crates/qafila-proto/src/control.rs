@@ -128,6 +128,11 @@ pub struct Member {
     /// devices trust the roster only through these.
     #[serde(default)]
     pub certificate: B64,
+    /// When the relay last answered a signed request from this device (ms
+    /// since the epoch; absent when it has not since the relay started). The
+    /// lead reads it to see which devices have not synced lately.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_ms: Option<u64>,
 }
 
 /// A scope key wrapped to one device.

@@ -158,6 +158,7 @@ fn member() -> impl Strategy<Value = Member> {
                 role,
                 status,
                 certificate,
+                last_seen_ms: None,
             },
         )
 }
@@ -900,6 +901,7 @@ fn member_json_carries_standard_base64() {
         role: "member".to_owned(),
         status: "approved".to_owned(),
         certificate: B64(vec![0xfb, 0xef]),
+        last_seen_ms: None,
     };
     let json: serde_json::Value = serde_json::to_value(&member).unwrap();
     assert_eq!(json["keys"]["signing"], "+/+/");

@@ -29,6 +29,10 @@ struct Shared<S> {
     config: Config,
     limiter: RateLimiter,
     metrics: Metrics,
+    /// When each member's last signed request was answered, per convoy: kept
+    /// in memory (one entry per member), so a restart forgets it and devices
+    /// show as not seen until they sync again.
+    seen: std::sync::Mutex<std::collections::HashMap<(Uid, Uid), u64>>,
 }
 
 type St<S> = State<Arc<Shared<S>>>;
@@ -220,6 +224,11 @@ impl<S: Storage> Shared<S> {
         };
         signed.verify(&claim, &member.keys.signing.0)?;
         self.limit(claim.device)?;
+        if member.status != Status::Revoked
+            && let Ok(mut seen) = self.seen.lock()
+        {
+            seen.insert((scope, claim.device), now_ms());
+        }
         match member.status {
             Status::Revoked => Err(fail(
                 StatusCode::FORBIDDEN,
@@ -358,7 +367,13 @@ async fn members<S: Storage>(
 ) -> Result<Response, Failure> {
     let scope = scope_of(&scope)?;
     st.member(scope, &signed, true).await?;
-    Ok(axum::Json(st.storage.members(scope).await?).into_response())
+    let mut members = st.storage.members(scope).await?;
+    if let Ok(seen) = st.seen.lock() {
+        for member in &mut members {
+            member.last_seen_ms = seen.get(&(scope, member.keys.device)).copied();
+        }
+    }
+    Ok(axum::Json(members).into_response())
 }
 
 async fn set_status<S: Storage>(
@@ -620,6 +635,7 @@ pub(crate) fn router<S: Storage>(config: Config, storage: S) -> Router {
         storage,
         config,
         metrics: Metrics::default(),
+        seen: std::sync::Mutex::default(),
     });
     Router::new()
         .route("/healthz", get(healthz))

@@ -224,6 +224,7 @@ fn member(n: u8, role: &str, status: &str, certificate: &[u8]) -> Member {
         role: role.into(),
         status: status.into(),
         certificate: B64(certificate.to_vec()),
+        last_seen_ms: None,
     }
 }
 

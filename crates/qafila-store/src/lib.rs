@@ -229,6 +229,21 @@ impl Store {
         Ok(out)
     }
 
+    /// Every day close in the store (few: one per site and day), read
+    /// through a partial index so a hand-out can check its day is open.
+    pub fn day_closes(&self) -> Result<Vec<Event>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT body FROM events WHERE kind = 'day_close' ORDER BY at, id",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for body in rows {
+            out.push(qafila_doc::codec::decode(&body?)?);
+        }
+        Ok(out)
+    }
+
     /// How many events the store holds.
     pub fn event_count(&self) -> Result<u64, StoreError> {
         let n: i64 = self

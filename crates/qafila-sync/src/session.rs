@@ -248,6 +248,7 @@ mod tests {
             role: "member".into(),
             status: "approved".into(),
             certificate: B64(certificate),
+            last_seen_ms: None,
         };
         let certify = |id: u8, approved: bool| {
             lead.sign(&crypto::certificate_message(

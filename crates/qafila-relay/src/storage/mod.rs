@@ -108,6 +108,7 @@ impl MemberRow {
             role: self.role.as_str().into(),
             status: self.status.as_str().into(),
             certificate: qafila_proto::control::B64(self.certificate.clone()),
+            last_seen_ms: None,
         }
     }
 }
