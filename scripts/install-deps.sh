@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 # PostgreSQL, which the relay's storage tests start in a temp directory;
 # Chromium prints card sheets to PDF, and the card tests render those PDFs
 # (poppler's pdftoppm) and read their QR codes back with an independent
-# reader (zbar's zbarimg).
+# reader (zbar's zbarimg). The export tests open the CSV and XLSX files with a
+# spreadsheet reader that is not ours (Python's openpyxl).
 debian_packages=(
   build-essential pkg-config curl file
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
@@ -19,6 +20,7 @@ debian_packages=(
   fonts-noto-core
   postgresql
   chromium poppler-utils zbar-tools
+  python3-openpyxl
 )
 
 missing=()
