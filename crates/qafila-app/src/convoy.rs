@@ -88,6 +88,40 @@ pub struct MemberDto {
     pub last_seen_ms: Option<u64>,
 }
 
+/// An enrollment code with its link and QR code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct InviteDto {
+    /// The convoy's name.
+    pub convoy: String,
+    /// The relay's address.
+    pub relay: String,
+    /// The one-time code.
+    pub code: String,
+    /// `qafila:enroll?relay=<percent-encoded>&code=<code>`.
+    pub link: String,
+    /// The link as an inline SVG QR code.
+    pub qr_svg: String,
+}
+
+/// The enrollment link a first-run screen reads from a QR code.
+pub fn invite_link(relay: &str, code: &str) -> String {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect()
+    };
+    format!(
+        "qafila:enroll?relay={}&code={}",
+        encode(relay),
+        encode(code)
+    )
+}
+
 /// What a sync moved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SyncDto {
@@ -238,6 +272,38 @@ impl App {
         let (now, _) = self.now();
         let codes = runtime()?.block_on(ops::invite(self.store(), &convoy, count.max(1), now))?;
         Ok(ConvoyDto::of(&convoy, codes))
+    }
+
+    /// A one-time enrollment code as the lead's screen shows it: the code,
+    /// a `qafila:enroll?relay=…&code=…` link, and the link as a QR code a
+    /// new device scans on its first-run screen.
+    pub fn invite(&self, uses: u32) -> Result<InviteDto, AppError> {
+        let convoy = self.convoy(None)?;
+        if convoy.lead != self.store().device().id {
+            return Err(AppError::new(
+                "not_lead",
+                "only the convoy lead's device can invite devices",
+                "جهاز قائد القافلة بس هو اللي يقدر يضيف أجهزة",
+            ));
+        }
+        let dto = self.convoy_invite(None, usize::try_from(uses.max(1)).unwrap_or(1))?;
+        let code = dto.codes.first().cloned().ok_or_else(|| {
+            AppError::new(
+                "invite_failed",
+                "the relay gave no code",
+                "الخادم مارجعش كود",
+            )
+        })?;
+        let link = invite_link(&dto.relay, &code);
+        let qr_svg = qafila_cards::sheet::qr_svg(&link)
+            .map_err(|e| AppError::new("invite_failed", e.to_string(), e.message_ar()))?;
+        Ok(InviteDto {
+            convoy: dto.name,
+            relay: dto.relay,
+            code,
+            link,
+            qr_svg,
+        })
     }
 
     /// Joins a convoy with a code from its lead.

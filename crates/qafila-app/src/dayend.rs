@@ -180,7 +180,9 @@ fn reasons() -> Vec<ReasonDto> {
 fn day_closed(site: &str, day: NaiveDate) -> AppError {
     AppError::new(
         "day_closed",
-        format!("{site} on {day} is closed and signed: nothing more can be recorded for it; record it on an open day"),
+        format!(
+            "{site} on {day} is closed and signed: nothing more can be recorded for it; record it on an open day"
+        ),
         format!("يوم {day} في {site} اتقفل واتوقع: مفيش تسجيل تاني عليه؛ سجّل على يوم مفتوح"),
     )
 }
@@ -239,7 +241,7 @@ pub(crate) fn day_lines(state: &State, site: SiteId, day: NaiveDate) -> Vec<(Ite
         .collect()
 }
 
-fn find_pairs<'a>(pairs: &'a [(String, String)], item: ItemCode) -> Option<&'a str> {
+fn find_pairs(pairs: &[(String, String)], item: ItemCode) -> Option<&str> {
     pairs
         .iter()
         .find(|(i, _)| parse_item(i).ok() == Some(item))
@@ -286,12 +288,14 @@ impl App {
         association: &str,
     ) -> Result<RecordedDto, AppError> {
         let code = governorate_code.trim();
-        let code = if code.len() == 1 { format!("0{code}") } else { code.to_owned() };
+        let code = if code.len() == 1 {
+            format!("0{code}")
+        } else {
+            code.to_owned()
+        };
         let code = qafila_domain::event::GOVERNORATES
             .iter()
-            .find(|(c, en, ar)| {
-                *c == code || en.eq_ignore_ascii_case(&code) || *ar == code
-            })
+            .find(|(c, en, ar)| *c == code || en.eq_ignore_ascii_case(&code) || *ar == code)
             .map_or(code.clone(), |(c, _, _)| (*c).to_owned());
         if governorate(&code).is_none() {
             return Err(qafila_domain::event::InvalidEvent::UnknownGovernorate(code).into());
@@ -371,7 +375,9 @@ impl App {
             }
             let qty = parse_qty(qty)?;
             if !item.accepts(qty) {
-                return Err(qafila_domain::event::InvalidEvent::FractionalQuantity { item, qty }.into());
+                return Err(
+                    qafila_domain::event::InvalidEvent::FractionalQuantity { item, qty }.into(),
+                );
             }
             parsed.push((item, qty));
         }
@@ -413,7 +419,11 @@ impl App {
                 day,
                 item,
                 counted,
-                reason: if variance == Balance::ZERO { None } else { reason },
+                reason: if variance == Balance::ZERO {
+                    None
+                } else {
+                    reason
+                },
                 note,
             });
         }
@@ -433,13 +443,22 @@ impl App {
 
     /// The convoy's devices and which of them the lead is still waiting for
     /// at a site's day end.
-    pub fn devices_waiting(&self, site: &str, date: Option<&str>) -> Result<DeviceWaitDto, AppError> {
+    pub fn devices_waiting(
+        &self,
+        site: &str,
+        date: Option<&str>,
+    ) -> Result<DeviceWaitDto, AppError> {
         let (site, day) = self.site_day(site, date)?;
         let (events, _) = self.fold()?;
         self.waiting(&site, day, &events)
     }
 
-    fn waiting(&self, site: &Site, day: NaiveDate, events: &[Event]) -> Result<DeviceWaitDto, AppError> {
+    fn waiting(
+        &self,
+        site: &Site,
+        day: NaiveDate,
+        events: &[Event],
+    ) -> Result<DeviceWaitDto, AppError> {
         let voided: std::collections::BTreeSet<_> = events
             .iter()
             .filter_map(|e| match &e.body {
@@ -449,13 +468,15 @@ impl App {
             .collect();
         let last_hand_out = events
             .iter()
-            .filter(|e| matches!(&e.body, EventBody::HandOut(h) if h.site == site.id && h.day == day))
+            .filter(
+                |e| matches!(&e.body, EventBody::HandOut(h) if h.site == site.id && h.day == day),
+            )
             .filter(|e| !voided.contains(&e.id))
             .map(|e| e.at.wall_ms())
             .max();
-        let day_start = day
-            .and_hms_opt(0, 0, 0)
-            .map_or(0, |t| u64::try_from(t.and_utc().timestamp_millis()).unwrap_or(0));
+        let day_start = day.and_hms_opt(0, 0, 0).map_or(0, |t| {
+            u64::try_from(t.and_utc().timestamp_millis()).unwrap_or(0)
+        });
         let since = last_hand_out.unwrap_or(day_start);
         let mut last_record: BTreeMap<DeviceId, u64> = BTreeMap::new();
         for e in events {
@@ -532,15 +553,23 @@ impl App {
 
     /// Reviews an anomaly: explained (with a note) or written off as a loss.
     /// `id` is the anomaly's id or a unique prefix of six or more characters.
-    pub fn review_anomaly(&self, id: &str, outcome: &str, note: &str) -> Result<ReviewDto, AppError> {
+    pub fn review_anomaly(
+        &self,
+        id: &str,
+        outcome: &str,
+        note: &str,
+    ) -> Result<ReviewDto, AppError> {
         let wanted = id.trim().to_ascii_lowercase();
-        let outcome: ReviewOutcome = outcome.parse().map_err(|e: qafila_domain::event::UnknownCode| {
-            AppError::new(
-                "unknown_review_outcome",
-                e.to_string(),
-                "النتيجة لازم تكون explained (اتوضّح) أو loss (فاقد)",
-            )
-        })?;
+        let outcome: ReviewOutcome =
+            outcome
+                .parse()
+                .map_err(|e: qafila_domain::event::UnknownCode| {
+                    AppError::new(
+                        "unknown_review_outcome",
+                        e.to_string(),
+                        "النتيجة لازم تكون explained (اتوضّح) أو loss (فاقد)",
+                    )
+                })?;
         let (_, state) = self.fold()?;
         let matches: Vec<[u8; 16]> = state
             .anomalies()
@@ -553,8 +582,12 @@ impl App {
             [] => {
                 return Err(AppError::new(
                     "unknown_anomaly",
-                    format!("no anomaly has the id `{id}`: copy it from `qafila anomalies` (six characters or more)"),
-                    format!("مفيش ملاحظة رقمها «{id}»: انسخ الرقم من قائمة الملاحظات (٦ حروف على الأقل)"),
+                    format!(
+                        "no anomaly has the id `{id}`: copy it from `qafila anomalies` (six characters or more)"
+                    ),
+                    format!(
+                        "مفيش ملاحظة رقمها «{id}»: انسخ الرقم من قائمة الملاحظات (٦ حروف على الأقل)"
+                    ),
                 ));
             }
             _ => {
@@ -568,8 +601,16 @@ impl App {
         if let Some(review) = state.review(&key) {
             return Err(AppError::new(
                 "already_reviewed",
-                format!("this anomaly was already reviewed ({}): {}", review.outcome.code(), review.note),
-                format!("الملاحظة دي اتراجعت قبل كده ({}): {}", review.outcome.name_ar(), review.note),
+                format!(
+                    "this anomaly was already reviewed ({}): {}",
+                    review.outcome.code(),
+                    review.note
+                ),
+                format!(
+                    "الملاحظة دي اتراجعت قبل كده ({}): {}",
+                    review.outcome.name_ar(),
+                    review.note
+                ),
             ));
         }
         let (now, _) = self.now();
@@ -612,46 +653,73 @@ impl App {
         if !uncounted.is_empty() {
             return Err(AppError::new(
                 "count_required",
-                format!("count what is left before closing: {} (qafila day reconcile)", uncounted.join(", ")),
+                format!(
+                    "count what is left before closing: {} (qafila day reconcile)",
+                    uncounted.join(", ")
+                ),
                 format!("اعمل جرد للباقي قبل القفل: {}", uncounted.join("، ")),
             ));
         }
         let unexplained: Vec<&str> = lines
             .iter()
             .filter(|(_, l)| {
-                l.variance().is_some_and(|v| v != Balance::ZERO) && l.count.and_then(|(_, r)| r).is_none()
+                l.variance().is_some_and(|v| v != Balance::ZERO)
+                    && l.count.and_then(|(_, r)| r).is_none()
             })
             .map(|(i, _)| i.code())
             .collect();
         if !unexplained.is_empty() {
             return Err(AppError::new(
                 "variance_needs_reason",
-                format!("give a reason code for the variance of {} (qafila day reconcile --reason ITEM=CODE)", unexplained.join(", ")),
+                format!(
+                    "give a reason code for the variance of {} (qafila day reconcile --reason ITEM=CODE)",
+                    unexplained.join(", ")
+                ),
                 format!("اكتب سبب الفرق في: {}", unexplained.join("، ")),
             ));
         }
         let touching = crate::stock::touching_anomalies(&events, &state, site.id, day);
-        let unreviewed = touching.iter().filter(|a| state.review(&a.key()).is_none()).count();
+        let unreviewed = touching
+            .iter()
+            .filter(|a| state.review(&a.key()).is_none())
+            .count();
         if unreviewed > 0 {
             return Err(AppError::new(
                 "anomalies_unreviewed",
-                format!("{unreviewed} anomalies of this day are not reviewed: mark each explained or a loss (qafila anomalies --resolve ID --note TEXT)"),
+                format!(
+                    "{unreviewed} anomalies of this day are not reviewed: mark each explained or a loss (qafila anomalies --resolve ID --note TEXT)"
+                ),
                 format!("فيه {unreviewed} ملاحظات لليوم ده ماتراجعتش: علّم كل واحدة اتوضّحت أو فاقد"),
             ));
         }
         let waiting = self.waiting(&site, day, &events)?;
-        let outstanding: Vec<&DeviceSyncDto> = waiting.devices.iter().filter(|d| d.outstanding).collect();
+        let outstanding: Vec<&DeviceSyncDto> =
+            waiting.devices.iter().filter(|d| d.outstanding).collect();
         if !outstanding.is_empty() && !without_outstanding {
             let names: Vec<&str> = outstanding.iter().map(|d| d.name.as_str()).collect();
             let (en, ar) = if waiting.relay_reachable {
                 (
-                    format!("waiting for {} device(s) that have not synced since the last hand-out: {}; have them sync, or close without them (--without-outstanding), which the close records", names.len(), names.join(", ")),
-                    format!("مستنيين {} جهاز ماعملوش مزامنة من آخر صرف: {}؛ خليهم يعملوا مزامنة، أو اقفل من غيرهم وده هيتسجل في القفل", names.len(), names.join("، ")),
+                    format!(
+                        "waiting for {} device(s) that have not synced since the last hand-out: {}; have them sync, or close without them (--without-outstanding), which the close records",
+                        names.len(),
+                        names.join(", ")
+                    ),
+                    format!(
+                        "مستنيين {} جهاز ماعملوش مزامنة من آخر صرف: {}؛ خليهم يعملوا مزامنة، أو اقفل من غيرهم وده هيتسجل في القفل",
+                        names.len(),
+                        names.join("، ")
+                    ),
                 )
             } else {
                 (
-                    format!("the relay cannot be reached, so nobody's sync can be confirmed ({}); sync when there is a connection, or close without them (--without-outstanding), which the close records", names.join(", ")),
-                    format!("مش قادرين نوصل للخادم فمش عارفين مين عمل مزامنة ({})؛ اعمل مزامنة لما الشبكة ترجع، أو اقفل من غيرهم وده هيتسجل", names.join("، ")),
+                    format!(
+                        "the relay cannot be reached, so nobody's sync can be confirmed ({}); sync when there is a connection, or close without them (--without-outstanding), which the close records",
+                        names.join(", ")
+                    ),
+                    format!(
+                        "مش قادرين نوصل للخادم فمش عارفين مين عمل مزامنة ({})؛ اعمل مزامنة لما الشبكة ترجع، أو اقفل من غيرهم وده هيتسجل",
+                        names.join("، ")
+                    ),
                 )
             };
             return Err(AppError::new("devices_outstanding", en, ar));
@@ -685,12 +753,22 @@ impl App {
             now,
         )?;
         self.day_close(&site.name, Some(&day.to_string()))?
-            .ok_or_else(|| AppError::new("close_missing", "the close was recorded but cannot be read back", "القفل اتسجل بس مش قادرين نقراه"))
+            .ok_or_else(|| {
+                AppError::new(
+                    "close_missing",
+                    "the close was recorded but cannot be read back",
+                    "القفل اتسجل بس مش قادرين نقراه",
+                )
+            })
     }
 
     /// The close of a site's day, with its signature checked against the
     /// closing device's key and the figures as they stand now.
-    pub fn day_close(&self, site: &str, date: Option<&str>) -> Result<Option<DayCloseDto>, AppError> {
+    pub fn day_close(
+        &self,
+        site: &str,
+        date: Option<&str>,
+    ) -> Result<Option<DayCloseDto>, AppError> {
         let (site, day) = self.site_day(site, date)?;
         let (_, state) = self.fold()?;
         let Some(close_id) = state.day_close(site.id, day) else {
@@ -739,7 +817,15 @@ impl App {
             return Ok(Some(secret.verifying_key().to_bytes()));
         }
         for convoy in self.store.convoys()? {
-            if let Some(entry) = self.store.roster(convoy.id)?.into_iter().find(|r| r.device == device) {
+            if convoy.lead == device {
+                return Ok(Some(convoy.lead_signing));
+            }
+            if let Some(entry) = self
+                .store
+                .roster(convoy.id)?
+                .into_iter()
+                .find(|r| r.device == device && r.status == "approved")
+            {
                 return Ok(Some(entry.signing));
             }
         }

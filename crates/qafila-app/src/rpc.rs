@@ -31,7 +31,10 @@ use ts_rs::{Config, TS, TypeVisitor};
 
 use crate::background::BackgroundSync;
 use crate::cards::{CardSheetDto, IssuedDto, ScanDto};
-use crate::convoy::{ConvoyDto, MemberDto, SyncChipDto, SyncDto, SyncState};
+use crate::convoy::{ConvoyDto, InviteDto, MemberDto, SyncChipDto, SyncDto, SyncState};
+use crate::dayend::{
+    CountSheetDto, Counts, DayCloseDto, DeviceWaitDto, ReconciliationDto, ReviewDto,
+};
 use crate::distribution::HandOutRequest;
 use crate::dto::{
     AnomalyDto, BeneficiaryDto, CheckInDto, DayStatusDto, DeviceDto, HandOutDto, RecordedDto,
@@ -168,6 +171,180 @@ pub struct DayStatusArgs {
     /// YYYY-MM-DD; today when absent.
     #[ts(optional)]
     pub date: Option<String>,
+}
+
+/// `count_sheet` / `devices_waiting` / `day_close`: a site's day.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct SiteDayArgs {
+    /// The site's name.
+    pub site: String,
+    /// YYYY-MM-DD; today when absent.
+    #[ts(optional)]
+    pub date: Option<String>,
+}
+
+/// One item counted.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct CountArg {
+    /// Item code.
+    pub item: String,
+    /// What is physically there (zero included).
+    pub counted: String,
+    /// Reason code for a variance, if there is one.
+    #[ts(optional)]
+    pub reason: Option<String>,
+    /// Details of the variance.
+    #[ts(optional)]
+    pub note: Option<String>,
+}
+
+/// `reconcile`: the blind count of a site's day.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileArgs {
+    /// The site's name.
+    pub site: String,
+    /// YYYY-MM-DD; today when absent.
+    #[ts(optional)]
+    pub date: Option<String>,
+    /// What was counted.
+    pub counts: Vec<CountArg>,
+    /// Show expected figures and variances without recording.
+    pub preview: bool,
+}
+
+/// `close_day`: sign a site's day off.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct CloseDayArgs {
+    /// The site's name.
+    pub site: String,
+    /// YYYY-MM-DD; today when absent.
+    #[ts(optional)]
+    pub date: Option<String>,
+    /// Close although some devices have not synced since the last
+    /// hand-out; the close names them.
+    pub without_outstanding: bool,
+}
+
+/// `stock_movement`: stock loaded from a waybill, moved to another site,
+/// returned to the warehouse, or lost.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct StockMovementArgs {
+    /// `load`, `transfer`, `return` or `loss`.
+    pub kind: String,
+    /// The site (the source, for a transfer).
+    pub site: String,
+    /// Item code.
+    pub item: String,
+    /// Quantity.
+    pub qty: String,
+    /// Destination site (transfers).
+    #[ts(optional)]
+    pub to: Option<String>,
+    /// Lot number (medicine).
+    #[ts(optional)]
+    pub lot: Option<String>,
+    /// Lot expiry, YYYY-MM-DD (medicine).
+    #[ts(optional)]
+    pub expiry: Option<String>,
+    /// Waybill number (loads).
+    #[ts(optional)]
+    pub waybill: Option<String>,
+    /// Loss reason code: damaged, spoiled, expired, stolen, missing, other.
+    #[ts(optional)]
+    pub reason: Option<String>,
+    /// Details (required with `other`).
+    #[ts(optional)]
+    pub note: Option<String>,
+}
+
+/// `day_report`: the printable day report of a site.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct DayReportArgs {
+    /// The site's name.
+    pub site: String,
+    /// YYYY-MM-DD; today when absent.
+    #[ts(optional)]
+    pub date: Option<String>,
+    /// English instead of Arabic.
+    #[ts(optional)]
+    pub english: Option<bool>,
+}
+
+/// A document for the system's print dialog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct HtmlDto {
+    /// One self-contained HTML document.
+    pub html: String,
+}
+
+/// `export_file`: a distribution or 5W export for the lead to save.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct ExportFileArgs {
+    /// `distribution` or `5w` (the registrar's personal list is the CLI's).
+    pub kind: String,
+    /// `csv` or `xlsx`.
+    pub format: String,
+    /// Add the HXL hashtag row.
+    pub hxl: bool,
+    /// First day, YYYY-MM-DD.
+    pub from: String,
+    /// Last day, YYYY-MM-DD.
+    pub to: String,
+}
+
+/// A file made for the user to save.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct FileDto {
+    /// A file name to offer.
+    pub name: String,
+    /// Its MIME type.
+    pub mime: String,
+    /// Its bytes, base64.
+    pub bytes_base64: String,
+    /// Data rows.
+    pub rows: u32,
+}
+
+/// `review_anomaly`: explained (with a note) or written off as a loss.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewArgs {
+    /// The anomaly's id (`AnomalyDto.id`).
+    pub id: String,
+    /// `explained` or `loss`.
+    pub outcome: String,
+    /// The lead's note (required to explain).
+    pub note: String,
+}
+
+/// `describe_site`: where a site is and who runs it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct DescribeSiteArgs {
+    /// The site's name.
+    pub site: String,
+    /// Governorate code (national-ID codes: `24` Minya) or name.
+    pub governorate: String,
+    /// District (markaz).
+    pub district: String,
+    /// The association running it.
+    pub association: String,
+}
+
+/// `invite`: a one-time enrollment code for a new device of the convoy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct InviteArgs {
+    /// How many devices may use it (default 1).
+    #[ts(optional)]
+    pub uses: Option<u32>,
 }
 
 /// `devices`: a convoy's devices.
@@ -416,6 +593,75 @@ commands! {
         s.app()?.issue_cards(Some(&a.village), None, None)
     };
     "card_sheet" (VillageArgs) -> CardSheetDto => |s, a| s.app()?.village_sheet_html(&a.village);
+    "count_sheet" (SiteDayArgs) -> CountSheetDto => |s, a| {
+        s.app()?.count_sheet(&a.site, a.date.as_deref())
+    };
+    "reconcile" (ReconcileArgs) -> ReconciliationDto => |s, a| {
+        let mut counts = Counts::default();
+        for c in a.counts {
+            if let Some(reason) = c.reason {
+                counts.reasons.push((c.item.clone(), reason));
+            }
+            if let Some(note) = c.note {
+                counts.notes.push((c.item.clone(), note));
+            }
+            counts.counts.push((c.item, c.counted));
+        }
+        s.app()?.reconcile(&a.site, a.date.as_deref(), &counts, a.preview)
+    };
+    "devices_waiting" (SiteDayArgs) -> DeviceWaitDto => |s, a| {
+        s.app()?.devices_waiting(&a.site, a.date.as_deref())
+    };
+    "close_day" (CloseDayArgs) -> DayCloseDto => |s, a| {
+        s.app()?.close_day(&a.site, a.date.as_deref(), a.without_outstanding)
+    };
+    "day_close" (SiteDayArgs) -> Option<DayCloseDto> => |s, a| {
+        s.app()?.day_close(&a.site, a.date.as_deref())
+    };
+    "review_anomaly" (ReviewArgs) -> ReviewDto => |s, a| {
+        s.app()?.review_anomaly(&a.id, &a.outcome, &a.note)
+    };
+    "describe_site" (DescribeSiteArgs) -> RecordedDto => |s, a| {
+        s.app()?.describe_site(&a.site, &a.governorate, &a.district, &a.association)
+    };
+    "invite" (InviteArgs) -> InviteDto => |s, a| s.app()?.invite(a.uses.unwrap_or(1));
+    "day_report" (DayReportArgs) -> HtmlDto => |s, a| {
+        let lang = if a.english.unwrap_or(false) { crate::report::Lang::En } else { crate::report::Lang::Ar };
+        let report = s.app()?.day_report(&a.site, a.date.as_deref(), lang)?;
+        Ok(HtmlDto { html: crate::report::render_html(&report) })
+    };
+    "export_file" (ExportFileArgs) -> FileDto => |s, a| s.export_file(&a);
+    "stock_movement" (StockMovementArgs) -> RecordedDto => |s, a| {
+        use crate::stock::{Movement, StockRequest};
+        let movement = match a.kind.as_str() {
+            "load" => Movement::Load,
+            "transfer" => Movement::Transfer,
+            "return" => Movement::Return,
+            "loss" => Movement::Loss,
+            other => {
+                return Err(AppError::new(
+                    "invalid_arguments",
+                    format!("unknown stock movement `{other}`: use load, transfer, return or loss"),
+                    "نوع الحركة لازم يكون تحميل أو تحويل أو مرتجع أو فاقد",
+                ));
+            }
+        };
+        let text = |t: Option<String>| t.filter(|t| !t.trim().is_empty());
+        s.app()?.stock(
+            movement,
+            StockRequest {
+                site: a.site,
+                item: a.item,
+                qty: a.qty,
+                to: text(a.to),
+                lot: text(a.lot),
+                expiry: text(a.expiry),
+                waybill: text(a.waybill),
+                reason: text(a.reason),
+                note: text(a.note),
+            },
+        )
+    };
 }
 
 /// Commands that work before the device exists.
@@ -437,6 +683,11 @@ const RECORDING: &[&str] = &[
     "merge",
     "dismiss",
     "issue_cards",
+    "reconcile",
+    "close_day",
+    "review_anomaly",
+    "describe_site",
+    "stock_movement",
 ];
 
 fn parse_args<T: DeserializeOwned>(command: &str, args: Value) -> Result<T, AppError> {
@@ -698,6 +949,83 @@ impl Session {
     /// temporary file in the data directory (the importer reads the format
     /// from the extension), which is deleted afterwards: it holds personal
     /// data.
+    /// Writes an export to a private temporary directory in the data
+    /// directory, reads it back for the UI to save, and deletes it.
+    fn export_file(&self, args: &ExportFileArgs) -> Result<FileDto, AppError> {
+        use crate::export::{ExportFormat, ExportKind, ExportRequest};
+        let app = self.app()?;
+        let kind = match args.kind.as_str() {
+            "distribution" => ExportKind::Distribution,
+            "5w" => ExportKind::FiveW,
+            other => {
+                return Err(AppError::new(
+                    "invalid_arguments",
+                    format!(
+                        "unknown export `{other}`: use distribution or 5w (the registrar's personal list is made with the command line)"
+                    ),
+                    "نوع التصدير لازم يكون توزيع أو 5W",
+                ));
+            }
+        };
+        let (format, mime) = match args.format.as_str() {
+            "csv" => (ExportFormat::Csv, "text/csv; charset=utf-8"),
+            "xlsx" => (
+                ExportFormat::Xlsx,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ),
+            other => {
+                return Err(AppError::new(
+                    "invalid_arguments",
+                    format!("unknown format `{other}`: use csv or xlsx"),
+                    "الصيغة لازم تكون csv أو xlsx",
+                ));
+            }
+        };
+        let temp = tempfile::Builder::new()
+            .prefix(".export-")
+            .tempdir_in(&self.inner.dir)
+            .map_err(|e| {
+                AppError::new(
+                    "export_failed",
+                    format!(
+                        "could not make a temporary file in {}: {e}",
+                        self.inner.dir.display()
+                    ),
+                    "مش قادر أعمل ملف مؤقت: اتأكد إن فيه مساحة على الجهاز",
+                )
+            })?;
+        let hxl = if args.hxl { "-hxl" } else { "" };
+        let name = format!(
+            "qafila-{}{hxl}-{}-{}.{}",
+            kind.code(),
+            args.from.trim(),
+            args.to.trim(),
+            format.code()
+        );
+        let out = temp.path().join(&name);
+        let written = app.export(&ExportRequest {
+            kind,
+            format: Some(format),
+            hxl: args.hxl,
+            from: Some(args.from.clone()),
+            to: Some(args.to.clone()),
+            out: out.clone(),
+        })?;
+        let bytes = std::fs::read(&out).map_err(|e| {
+            AppError::new(
+                "export_failed",
+                format!("could not read the export back: {e}"),
+                "مش قادر أقرا الملف اللي اتصدّر",
+            )
+        })?;
+        Ok(FileDto {
+            name,
+            mime: mime.to_owned(),
+            bytes_base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+            rows: u32::try_from(written.rows).unwrap_or(u32::MAX),
+        })
+    }
+
     fn import_file(&self, args: &ImportFileArgs) -> Result<ImportReportDto, AppError> {
         let app = self.app()?;
         let name = Path::new(args.name.trim())

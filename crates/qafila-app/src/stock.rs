@@ -286,8 +286,25 @@ impl App {
         Ok(out)
     }
 
-    fn household_label(&self, household: qafila_domain::ids::HouseholdId) -> String {
-        household.to_string()
+    /// A household as a lead recognises it: the name of the person a
+    /// hand-out named (on this device, if their data is here and not erased),
+    /// else a short form of its id.
+    fn household_label(
+        &self,
+        household: qafila_domain::ids::HouseholdId,
+        hand_outs: &[EventId],
+    ) -> String {
+        let named = hand_outs.iter().find_map(|id| {
+            let event = self.store.event(*id).ok()??;
+            let EventBody::HandOut(h) = event.body else {
+                return None;
+            };
+            self.store.unseal(h.beneficiary).ok()?.map(|p| p.name)
+        });
+        named.unwrap_or_else(|| {
+            let id = household.to_string();
+            format!("…{}", &id[id.len().saturating_sub(8)..])
+        })
     }
 
     fn describe(&self, state: &State, anomaly: &Anomaly) -> AnomalyDto {
@@ -298,9 +315,10 @@ impl App {
                 allowed,
                 received,
                 devices,
+                hand_outs,
                 ..
             } => {
-                let who = self.household_label(*household);
+                let who = self.household_label(*household, hand_outs);
                 if devices.len() > 1 {
                     (
                         format!(

@@ -141,6 +141,8 @@ fn build(dir: &Path, args: &DemoArgs) -> Result<DemoDto, qafila_app::AppError> {
         create_token: None,
         codes: 1,
     })?;
+    // Where the site is and who runs it, for the day report and exports.
+    lead.describe_site(VILLAGE, "15", "سيدي سالم", "جمعية الخير (عرض)")?;
     let app = App::init(dir, "جهاز المتطوع", system_clock())?;
     app.enroll(&args.relay, &convoy.codes[0])?;
     lead.convoy_approve(Some(&convoy.id), &app.device().id)?;

@@ -29,9 +29,11 @@ mod convoy;
 mod demo;
 mod device;
 mod distribution;
+mod export;
 mod failure;
 mod nid;
 mod output;
+mod report;
 mod selftest;
 mod stock;
 mod ui;
@@ -85,8 +87,22 @@ enum Command {
     /// Distribution rounds and their entitlements.
     #[command(subcommand)]
     Round(stock::RoundCommand),
-    /// Everything the lead must review.
-    Anomalies,
+    /// Everything the lead must review; `--resolve ID` marks one explained
+    /// (with `--note`) or a loss (`--loss`).
+    Anomalies(stock::AnomaliesArgs),
+    /// Where a site is and who runs it (for reports and exports).
+    #[command(subcommand)]
+    Site(stock::SiteCommand),
+    /// Export distributions (CSV or XLSX, optionally with HXL tags), the 5W
+    /// summary, or a registrar's personal-data list.
+    Export(export::ExportArgs),
+    /// Printable reports: the day report (HTML or PDF).
+    #[command(subcommand)]
+    Report(report::ReportCommand),
+    /// HQ: reach per governorate, association, item and day across every
+    /// convoy this device is enrolled in, each household counted once.
+    #[command(subcommand)]
+    Hq(HqCommand),
     /// Convoys: create, codes, devices, approve, revoke, publish.
     #[command(subcommand)]
     Convoy(convoy::ConvoyCommand),
@@ -106,6 +122,12 @@ enum Command {
     /// Diagnostics for the field and for crash tests.
     #[command(subcommand, hide = true)]
     Selftest(SelftestCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum HqCommand {
+    /// Sum reach per governorate, association, item and day.
+    Rollup(export::RollupArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,7 +161,11 @@ fn main() -> ExitCode {
         Command::Stock(command) => stock::stock(&dir, command, &output),
         Command::Day(command) => stock::day(&dir, command, &output),
         Command::Round(command) => stock::round(&dir, command, &output),
-        Command::Anomalies => stock::anomalies(&dir, &output),
+        Command::Anomalies(args) => stock::anomalies(&dir, args, &output),
+        Command::Site(command) => stock::site(&dir, command, &output),
+        Command::Export(args) => export::export(&dir, args, &output),
+        Command::Report(command) => report::run(&dir, command, &output),
+        Command::Hq(HqCommand::Rollup(args)) => export::rollup(&dir, args, &output),
         Command::Convoy(command) => convoy::convoy(&dir, command, &output),
         Command::Enroll(args) => convoy::enroll(&dir, args, &output),
         Command::Sync(args) => convoy::sync(&dir, args, &output),

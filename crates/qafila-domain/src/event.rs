@@ -541,7 +541,9 @@ pub enum InvalidEvent {
     #[error("a person cannot be merged into themselves: pick two different entries")]
     SelfMerge,
     /// A governorate code that is not on the list.
-    #[error("unknown governorate code `{0}`: use the two-digit code of the national ID (01 Cairo, 21 Giza, 24 Minya, ...)")]
+    #[error(
+        "unknown governorate code `{0}`: use the two-digit code of the national ID (01 Cairo, 21 Giza, 24 Minya, ...)"
+    )]
     UnknownGovernorate(String),
 }
 

@@ -332,7 +332,10 @@ fn an_explanation_needs_a_note_and_a_site_needs_a_known_governorate() {
     let state = log.state();
     assert_eq!(codes(&state), vec!["invalid_record", "invalid_record"]);
     assert!(state.review(&[7; 16]).is_none());
-    assert!(state.anomalies()[0].events().contains(&explained) || state.anomalies()[1].events().contains(&explained));
+    assert!(
+        state.anomalies()[0].events().contains(&explained)
+            || state.anomalies()[1].events().contains(&explained)
+    );
     assert!(state.place(site(0)).is_none());
     assert_eq!(state.place(site(1)).unwrap().governorate, "24");
 }

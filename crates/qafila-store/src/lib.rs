@@ -233,9 +233,8 @@ impl Store {
     /// through a partial index so a hand-out can check its day is open.
     pub fn day_closes(&self) -> Result<Vec<Event>, StoreError> {
         let conn = self.reader();
-        let mut stmt = conn.prepare_cached(
-            "SELECT body FROM events WHERE kind = 'day_close' ORDER BY at, id",
-        )?;
+        let mut stmt = conn
+            .prepare_cached("SELECT body FROM events WHERE kind = 'day_close' ORDER BY at, id")?;
         let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
         let mut out = Vec::new();
         for body in rows {
