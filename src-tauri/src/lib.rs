@@ -25,6 +25,37 @@ use tauri::{Emitter, Manager};
 /// from 5 s to 5 min while it does not).
 const SYNC_INTERVAL: Duration = Duration::from_secs(30);
 
+/// Lets the scan screen use the camera (video only) in WebKitGTK, which
+/// turns media streams off and refuses every permission request unless the
+/// embedder allows them. Microphone, location and other requests stay
+/// refused.
+#[cfg(target_os = "linux")]
+fn allow_camera(window: &tauri::WebviewWindow) {
+    let _ = window.with_webview(|webview| {
+        use webkit2gtk::glib::object::Cast;
+        use webkit2gtk::{
+            PermissionRequestExt, SettingsExt, UserMediaPermissionRequest,
+            UserMediaPermissionRequestExt, WebViewExt,
+        };
+        let view = webview.inner();
+        if let Some(settings) = WebViewExt::settings(&view) {
+            settings.set_enable_media_stream(true);
+        }
+        view.connect_permission_request(|_, request| {
+            match request.downcast_ref::<UserMediaPermissionRequest>() {
+                Some(media) if media.is_for_video_device() && !media.is_for_audio_device() => {
+                    media.allow();
+                    true
+                }
+                _ => false,
+            }
+        });
+    });
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allow_camera(_window: &tauri::WebviewWindow) {}
+
 /// Starts the app and blocks until its last window closes.
 ///
 /// The device's data lives in the platform's app data directory, or in
@@ -50,6 +81,9 @@ pub fn run() {
             }));
             session.start_background_sync(SYNC_INTERVAL);
             app.manage(session);
+            if let Some(window) = app.get_webview_window("main") {
+                allow_camera(&window);
+            }
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![

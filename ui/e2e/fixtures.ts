@@ -38,11 +38,7 @@ export const test = base.extend<Fixtures>({
   // read when the app starts: set it before the first page script runs, unless
   // the test already switched it on the settings screen.
   page: async ({ page, lang }, use) => {
-    await page.addInitScript((locale: string) => {
-      if (localStorage.getItem('qafila.locale') === null) {
-        localStorage.setItem('qafila.locale', locale);
-      }
-    }, lang === 'en' ? 'en' : 'ar-EG');
+    await startIn(page, lang);
     await use(page);
   },
 
@@ -61,6 +57,15 @@ export const test = base.extend<Fixtures>({
     }
   },
 });
+
+/** Makes the app start in `lang` on this page (unless the test switches it itself). */
+export async function startIn(page: Page, lang: Lang): Promise<void> {
+  await page.addInitScript((locale: string) => {
+    if (localStorage.getItem('qafila.locale') === null) {
+      localStorage.setItem('qafila.locale', locale);
+    }
+  }, lang === 'en' ? 'en' : 'ar-EG');
+}
 
 /** Opens the app on `backend` and waits until its shell is ready (the tab bar shows). */
 export async function openApp(page: Page, backend: Backend, lang: Lang): Promise<void> {

@@ -58,6 +58,9 @@ describe('the .ftl files', () => {
       ...['lead', 'member'].map((r) => `member-role-${r}`),
       ...['same_national_id', 'similar_name'].map((r) => `dup-reason-${r}`),
       ...['transport', 'unreachable', 'bad_answer'].map((c) => `error-${c}`),
+      ...['insecure', 'denied', 'not-found', 'busy', 'decoder', 'stopped', 'failed'].map(
+        (p) => `camera-problem-${p}`,
+      ),
     ];
     expect(built.filter((id) => !ar.has(id))).toEqual([]);
   });

@@ -1,11 +1,21 @@
-import { describe, expect, test, vi } from 'vitest';
+import { beforeEach, describe, expect, test, vi } from 'vitest';
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import Scan from './Scan.svelte';
+import { decodeVideoFrame, loadQrDecoder } from '../lib/qr-decoder';
+import { fakeCamera } from '../test/fake-camera';
 import { setSite } from '../lib/settings.svelte';
 import { switchLanguage } from '../lib/i18n';
 import { appError, fakeBackend } from '../test/fake-backend';
 import { SITE, basket, checkIn, person, scanResult } from '../test/fixtures';
 import type { ScanStatus } from '../lib/types';
+
+// The camera's decoder (WebAssembly) is replaced at its seam; see CameraScanner.test.ts.
+vi.mock('../lib/qr-decoder', () => ({ loadQrDecoder: vi.fn(), decodeVideoFrame: vi.fn() }));
+
+beforeEach(() => {
+  vi.mocked(loadQrDecoder).mockReset().mockResolvedValue(undefined);
+  vi.mocked(decodeVideoFrame).mockReset().mockResolvedValue(null);
+});
 
 async function scanCard(text: string) {
   const input = screen.getByTestId('scan-input');
@@ -246,5 +256,54 @@ describe('without a card', () => {
       site: SITE,
       reason: 'نسي الكارت',
     });
+  });
+});
+
+describe('with the camera', () => {
+  test('a code the camera reads goes to scan exactly as a scanner\'s text does', async () => {
+    const camera = fakeCamera();
+    vi.mocked(decodeVideoFrame).mockResolvedValueOnce(null).mockResolvedValueOnce('QF1FROMCAMERA');
+    const backend = renderAt('ok');
+
+    await fireEvent.click(screen.getByTestId('camera-button'));
+    const panel = await screen.findByTestId('result-panel');
+
+    expect(backend.of('scan').map((c) => c.args)).toEqual([{ input: 'QF1FROMCAMERA', site: SITE }]);
+    expect(panel.dataset.status).toBe('ok');
+    expect(panel.dataset.tone).toBe('ok');
+    expect(within(panel).getByTestId('result-name').textContent).toBe(person.name);
+    expect(screen.getByTestId('basket-button')).toBeTruthy();
+    // The camera is off and the scanner's input has the focus again.
+    expect(camera.live()).toEqual([]);
+    expect(screen.queryByTestId('camera-view')).toBeNull();
+    await waitFor(() => expect(document.activeElement).toBe(screen.getByTestId('scan-input')));
+  });
+
+  test('while the camera shows, the scan input does not take the focus back', async () => {
+    const camera = fakeCamera();
+    renderAt('ok');
+    const input = screen.getByTestId('scan-input') as HTMLInputElement;
+    expect(document.activeElement).toBe(input);
+
+    await fireEvent.pointerDown(screen.getByTestId('camera-button'));
+    await fireEvent.click(screen.getByTestId('camera-button'));
+    await screen.findByTestId('camera-video');
+    // Let any focus the tap scheduled happen.
+    await new Promise((r) => setTimeout(r, 0));
+    expect(document.activeElement).not.toBe(input);
+
+    // Even a focus that leaves the input for nothing, right after a tap.
+    input.focus();
+    await fireEvent.pointerDown(document.body);
+    input.blur();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(document.activeElement).not.toBe(input);
+    expect(screen.getByTestId('camera-view')).toBeTruthy();
+    expect(camera.live()).toHaveLength(1);
+
+    // Closed: the input takes the next card again.
+    await fireEvent.click(screen.getByTestId('camera-cancel'));
+    expect(camera.live()).toEqual([]);
+    await waitFor(() => expect(document.activeElement).toBe(input));
   });
 });
