@@ -207,3 +207,19 @@ export function followBackend(handlers: LiveHandlers): () => void {
     clearInterval(timer);
   };
 }
+
+// The lead's day end.
+export const countSheet = (site: string, date?: string) => call('count_sheet', { site, date });
+export const reconcile = (args: ArgsOf<'reconcile'>) => call('reconcile', args);
+export const devicesWaiting = (site: string, date?: string) =>
+  call('devices_waiting', { site, date });
+export const closeDay = (site: string, without_outstanding: boolean, date?: string) =>
+  call('close_day', { site, date, without_outstanding });
+export const dayClose = (site: string, date?: string) => call('day_close', { site, date });
+export const reviewAnomaly = (id: string, outcome: 'explained' | 'loss', note: string) =>
+  call('review_anomaly', { id, outcome, note });
+export const invite = () => call('invite', {});
+export const stockMovement = (args: ArgsOf<'stock_movement'>) => call('stock_movement', args);
+export const dayReport = (site: string, english: boolean, date?: string) =>
+  call('day_report', { site, date, english });
+export const exportFile = (args: ArgsOf<'export_file'>) => call('export_file', args);

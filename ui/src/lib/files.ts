@@ -53,3 +53,19 @@ export function printHtml(html: string): Promise<void> {
     void fonts.then(go, go);
   });
 }
+
+/** Offers bytes (base64) as a file to save, as a browser download. */
+export function saveBase64(name: string, mime: string, base64: string): void {
+  const binary = atob(base64);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i += 1) bytes[i] = binary.charCodeAt(i);
+  const url = URL.createObjectURL(new Blob([bytes], { type: mime }));
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = name;
+  link.rel = 'noopener';
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}

@@ -38,6 +38,15 @@ export type { StockLineDto } from './bindings/StockLineDto';
 export type { SyncChipDto } from './bindings/SyncChipDto';
 export type { SyncState } from './bindings/SyncState';
 export type { VerifyDto } from './bindings/VerifyDto';
+export type { CountItemDto } from './bindings/CountItemDto';
+export type { CountSheetDto } from './bindings/CountSheetDto';
+export type { DayCloseDto } from './bindings/DayCloseDto';
+export type { DeviceSyncDto } from './bindings/DeviceSyncDto';
+export type { DeviceWaitDto } from './bindings/DeviceWaitDto';
+export type { InviteDto } from './bindings/InviteDto';
+export type { ReasonDto } from './bindings/ReasonDto';
+export type { ReconciliationDto } from './bindings/ReconciliationDto';
+export type { ReviewDto } from './bindings/ReviewDto';
 export type { VillageDto } from './bindings/VillageDto';
 export type { CommandName, Commands } from './bindings/commands';
 

@@ -65,9 +65,12 @@ first-run-skip-hint = تقدر تنضم لقافلة بعدين من الإعد�
 
 enroll-relay = عنوان السيرفر
 enroll-code = كود المسؤول
-enroll-code-hint = اكتبه زي ما هو مكتوب، بالشرَط.
+enroll-code-hint = اكتبه زي ما هو مكتوب، بالشرَط، أو الزق لينك الدعوة.
 enroll-submit = انضم للقافلة
 enroll-busy = بينضم…
+enroll-scan = امسح كود المسؤول بالكاميرا
+enroll-scanned = العنوان والكود اتملوا من الكود اللي اتمسح: راجعهم، وبعدين انضم للقافلة.
+enroll-scan-not-invite = ده مش كود انضمام لقافلة. امسح الكود اللي على شاشة المسؤول.
 
 ## اليوم
 
@@ -91,6 +94,21 @@ scan-placeholder = امسح الكارت…
 scan-submit = تحقّق
 scan-no-site = اختار نقطة التوزيع الأول، وبعدين ابدأ المسح.
 scan-choose-site = اختار النقطة
+
+## الكاميرا (شاشة المسح والانضمام لقافلة)
+
+camera-open = امسح بالكاميرا
+camera-starting = بيشغّل الكاميرا…
+camera-hint = وجّه الكاميرا على كود الـ QR وثبّتها لحد ما يتقري.
+camera-close = اقفل الكاميرا
+camera-view = صورة الكاميرا
+camera-problem-denied = الكاميرا مش مسموح بيها. عشان تسمح بيها: افتح إعدادات الجهاز أو المتصفح، وبعدين «الأذونات»، وبعدين «الكاميرا»، واسمح لقافلة، وارجع دوس على الزرار تاني. جهاز المسح والكتابة بإيدك شغالين عادي.
+camera-problem-not-found = مفيش كاميرا على الجهاز ده. استخدم جهاز المسح أو اكتب الكود.
+camera-problem-insecure = الكاميرا مش متاحة هنا: في المتصفح لازم الصفحة تكون آمنة (https). استخدم جهاز المسح أو اكتب الكود.
+camera-problem-busy = الكاميرا مشغولة أو مش راضية تشتغل: اقفل أي برنامج تاني بيستخدمها وجرّب تاني. لحد ساعتها استخدم جهاز المسح أو اكتب الكود.
+camera-problem-decoder = قارئ الكود مش راضي يشتغل على الجهاز ده. اقفل التطبيق وافتحه تاني وجرّب؛ لحد ساعتها استخدم جهاز المسح أو اكتب الكود.
+camera-problem-stopped = الكاميرا وقفت. دوس على الزرار عشان تشغّلها تاني.
+camera-problem-failed = الكاميرا مش راضية تشتغل. جرّب تاني، ولحد ساعتها استخدم جهاز المسح أو اكتب الكود.
 
 ## نتيجة المسح
 
@@ -229,3 +247,79 @@ settings-about = عن البرنامج
 settings-version = الإصدار
 settings-device-name = اسم الجهاز
 settings-device-id = رقم الجهاز
+
+## قفل اليوم
+
+dayend-title = قفل اليوم
+dayend-closed-title = اليوم اتقفل واتوقّع
+dayend-count-title = عِد الباقي
+dayend-count-hint = عِد اللي موجود فعلاً على العربية قبل ما تشوف المفروض يكون فاضل كام.
+dayend-count-empty = مفيش مخزن في النقطة دي النهارده: مفيش حاجة تتعد.
+dayend-count-start = ابدأ الجرد
+dayend-count-show = وريني الفرق
+dayend-col-variance = الفرق
+dayend-col-reason = السبب
+dayend-reason-pick = اختار السبب
+dayend-note = ملاحظة
+dayend-count-record = سجّل الجرد
+dayend-count-recorded = الجرد اتسجّل.
+dayend-count-again = اعد تاني
+dayend-devices-title = أجهزة ماعملتش مزامنة من آخر صرف
+dayend-devices-none = كل الأجهزة عملت مزامنة بعد آخر صرف.
+dayend-devices-offline = مش قادرين نوصل للخادم: مش عارفين مين عمل مزامنة.
+dayend-device-seen = آخر مزامنة { $when }
+dayend-device-never = ماظهرش من ساعة ما الخادم اشتغل
+dayend-close = اقفل اليوم ووقّع
+dayend-close-without = اقفل من غير الأجهزة دي (القفل هيسجّلها)
+dayend-closed-by = قفله { $name }، { $when }
+dayend-closed-without = اتقفل من غير: { $names }
+dayend-signature-valid = التوقيع سليم: الأرقام هي اللي اتوقّعت.
+dayend-signature-invalid = التوقيع مش سليم: الأرقام اتغيرت بعد القفل أو التوقيع غلط.
+review-note = إيه اللي يوضّحها؟
+review-explained = اتوضّحت
+review-loss = احسبها فاقد
+review-done-explained = اتوضّحت: { $note }
+review-done-loss = اتحسبت فاقد { $note }
+review-open = لسه ماتراجعتش
+invite-title = ضيف جهاز
+invite-create = اعمل كود تسجيل
+invite-hint = في أول شاشة على الجهاز الجديد، امسح الكود ده أو اكتب الخادم والكود.
+stock-move-title = حركة مخزن
+stock-move-kind = نوع الحركة
+stock-move-load = تحميل (بوليصة)
+stock-move-transfer = اتبعت لنقطة أو عربية تانية
+stock-move-return = مرتجع للمخزن
+stock-move-loss = فاقد أو تالف
+stock-move-item = الصنف
+stock-move-qty = الكمية
+stock-move-to = لنقطة
+stock-move-waybill = رقم البوليصة
+stock-move-lot = رقم التشغيلة
+stock-move-expiry = تاريخ الصلاحية
+stock-move-reason = السبب
+stock-move-note = ملاحظة
+stock-move-record = سجّل
+stock-move-recorded = اتسجّلت.
+item-food_box = كرتونة مواد غذائية
+item-hot_meal = وجبة ساخنة
+item-meat_kg = لحوم (كيلو)
+item-blanket = بطانية
+item-medicine = دوا
+loss-damaged = تالف
+loss-spoiled = فاسد
+loss-expired = منتهي الصلاحية
+loss-stolen = مسروق
+loss-missing = مفقود
+loss-other = سبب تاني (اكتب ملاحظة)
+reports-title = التقارير والتصدير
+reports-print = اطبع تقرير اليوم
+reports-printed = تقرير اليوم اتبعت للطباعة.
+reports-export-kind = تصدير
+reports-kind-distribution = التوزيع (قرية × صنف × يوم)
+reports-kind-5w = ملخص 5W
+reports-format = الصيغة
+reports-hxl = بوسوم HXL (صف عناوين تاني)
+reports-from = من
+reports-to = لحد
+reports-export = احفظ الملف
+reports-exported = اتحفظ { $name } ({ $rows } صف).

@@ -63,9 +63,12 @@ first-run-skip-hint = You can join a convoy later in Settings.
 
 enroll-relay = Relay address
 enroll-code = The lead's code
-enroll-code-hint = Type it as printed, with the dashes.
+enroll-code-hint = Type it as printed, with the dashes, or paste the invite link.
 enroll-submit = Join the convoy
 enroll-busy = Joining…
+enroll-scan = Scan the lead's code with the camera
+enroll-scanned = The address and the code were filled in from the scanned code: check them, then join the convoy.
+enroll-scan-not-invite = That is not a convoy invite. Scan the code on the lead's screen.
 
 ## Today
 
@@ -89,6 +92,21 @@ scan-placeholder = Scan a card…
 scan-submit = Check
 scan-no-site = Choose the distribution point first, then start scanning.
 scan-choose-site = Choose the point
+
+## Camera (scan screen and joining a convoy)
+
+camera-open = Scan with the camera
+camera-starting = Starting the camera…
+camera-hint = Point the camera at the QR code and hold it still until it reads.
+camera-close = Close the camera
+camera-view = Camera picture
+camera-problem-denied = The camera is not allowed. To allow it, open the device's or browser's settings, then Permissions, then Camera, allow Qafila, and tap the button again. The scanner and typing the code still work.
+camera-problem-not-found = This device has no camera. Use the scanner or type the code.
+camera-problem-insecure = The camera cannot be used here: in a browser it needs a secure (https) page. Use the scanner or type the code.
+camera-problem-busy = The camera is busy or would not start: close any other app that uses it and try again. Meanwhile, use the scanner or type the code.
+camera-problem-decoder = The code reader would not start on this device. Close the app, open it again and retry; meanwhile, use the scanner or type the code.
+camera-problem-stopped = The camera stopped. Tap the button to start it again.
+camera-problem-failed = The camera would not start. Try again; meanwhile, use the scanner or type the code.
 
 ## Scan result
 
@@ -242,3 +260,79 @@ settings-about = About
 settings-version = Version
 settings-device-name = Device name
 settings-device-id = Device id
+
+## Day end
+
+dayend-title = Day end
+dayend-closed-title = Day closed and signed
+dayend-count-title = Count what is left
+dayend-count-hint = Count what is physically on the truck before seeing what should be left.
+dayend-count-empty = No stock at this point today: nothing to count.
+dayend-count-start = Start the count
+dayend-count-show = Show the differences
+dayend-col-variance = Difference
+dayend-col-reason = Reason
+dayend-reason-pick = Pick a reason
+dayend-note = Note
+dayend-count-record = Record the count
+dayend-count-recorded = Count recorded.
+dayend-count-again = Count again
+dayend-devices-title = Devices not synced since the last hand-out
+dayend-devices-none = Every device has synced since the last hand-out.
+dayend-devices-offline = The relay cannot be reached: nobody's sync can be confirmed.
+dayend-device-seen = last synced { $when }
+dayend-device-never = not seen since the relay started
+dayend-close = Close the day and sign
+dayend-close-without = Close without the devices above (the close records them)
+dayend-closed-by = Closed by { $name }, { $when }
+dayend-closed-without = Closed without: { $names }
+dayend-signature-valid = Signature valid: the figures are the ones signed.
+dayend-signature-invalid = Signature NOT valid: the figures changed after the close or the signature is wrong.
+review-note = What explains it?
+review-explained = Explained
+review-loss = Write off as a loss
+review-done-explained = Explained: { $note }
+review-done-loss = Written off as a loss { $note }
+review-open = Not reviewed
+invite-title = Add a device
+invite-create = Make an enrollment code
+invite-hint = On the new device's first screen, scan this code or type the relay and the code.
+stock-move-title = Stock movement
+stock-move-kind = Movement
+stock-move-load = Loaded (waybill)
+stock-move-transfer = Sent to another site or truck
+stock-move-return = Returned to the warehouse
+stock-move-loss = Lost or damaged
+stock-move-item = Item
+stock-move-qty = Quantity
+stock-move-to = To site
+stock-move-waybill = Waybill number
+stock-move-lot = Lot number
+stock-move-expiry = Expiry date
+stock-move-reason = Reason
+stock-move-note = Note
+stock-move-record = Record
+stock-move-recorded = Recorded.
+item-food_box = Food box
+item-hot_meal = Hot meal
+item-meat_kg = Meat (kg)
+item-blanket = Blanket
+item-medicine = Medicine
+loss-damaged = Damaged
+loss-spoiled = Spoiled
+loss-expired = Expired
+loss-stolen = Stolen
+loss-missing = Missing
+loss-other = Other (write a note)
+reports-title = Reports and exports
+reports-print = Print the day report
+reports-printed = The day report went to the print dialog.
+reports-export-kind = Export
+reports-kind-distribution = Distribution (village × item × day)
+reports-kind-5w = 5W summary
+reports-format = Format
+reports-hxl = With HXL hashtags (a second header row)
+reports-from = From
+reports-to = To
+reports-export = Save the file
+reports-exported = Saved { $name } ({ $rows } rows).

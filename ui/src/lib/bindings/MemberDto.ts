@@ -19,4 +19,8 @@ role: string,
 /**
  * `pending`, `approved` or `revoked`.
  */
-status: string, };
+status: string, 
+/**
+ * When the relay last heard from it (ms since the epoch), if it knows.
+ */
+last_seen_ms: number | null, };

@@ -6,31 +6,48 @@ import type { BeneficiaryDto } from "./BeneficiaryDto";
 import type { CardSheetDto } from "./CardSheetDto";
 import type { CheckInDto } from "./CheckInDto";
 import type { CheckInManualArgs } from "./CheckInManualArgs";
+import type { CloseDayArgs } from "./CloseDayArgs";
 import type { ConvoyArgs } from "./ConvoyArgs";
 import type { ConvoyDto } from "./ConvoyDto";
+import type { CountSheetDto } from "./CountSheetDto";
 import type { DataChangedDto } from "./DataChangedDto";
+import type { DayCloseDto } from "./DayCloseDto";
+import type { DayReportArgs } from "./DayReportArgs";
 import type { DayStatusArgs } from "./DayStatusArgs";
 import type { DayStatusDto } from "./DayStatusDto";
+import type { DescribeSiteArgs } from "./DescribeSiteArgs";
 import type { DeviceArgs } from "./DeviceArgs";
 import type { DeviceDto } from "./DeviceDto";
+import type { DeviceWaitDto } from "./DeviceWaitDto";
 import type { DismissArgs } from "./DismissArgs";
 import type { DuplicateDto } from "./DuplicateDto";
 import type { Empty } from "./Empty";
 import type { EnrollArgs } from "./EnrollArgs";
+import type { ExportFileArgs } from "./ExportFileArgs";
+import type { FileDto } from "./FileDto";
 import type { HandOutArgs } from "./HandOutArgs";
 import type { HandOutBasketArgs } from "./HandOutBasketArgs";
 import type { HandOutDto } from "./HandOutDto";
+import type { HtmlDto } from "./HtmlDto";
 import type { ImportFileArgs } from "./ImportFileArgs";
 import type { ImportReportDto } from "./ImportReportDto";
 import type { InitDeviceArgs } from "./InitDeviceArgs";
+import type { InviteArgs } from "./InviteArgs";
+import type { InviteDto } from "./InviteDto";
 import type { IssuedDto } from "./IssuedDto";
 import type { MemberDto } from "./MemberDto";
 import type { MergeArgs } from "./MergeArgs";
 import type { MergedDto } from "./MergedDto";
+import type { ReconcileArgs } from "./ReconcileArgs";
+import type { ReconciliationDto } from "./ReconciliationDto";
 import type { RecordedDto } from "./RecordedDto";
+import type { ReviewArgs } from "./ReviewArgs";
+import type { ReviewDto } from "./ReviewDto";
 import type { ScanArgs } from "./ScanArgs";
 import type { ScanDto } from "./ScanDto";
 import type { SearchArgs } from "./SearchArgs";
+import type { SiteDayArgs } from "./SiteDayArgs";
+import type { StockMovementArgs } from "./StockMovementArgs";
 import type { SyncChipDto } from "./SyncChipDto";
 import type { VillageArgs } from "./VillageArgs";
 import type { VillageDto } from "./VillageDto";
@@ -61,6 +78,17 @@ export type Commands = {
   villages: { args: Empty; result: Array<VillageDto> };
   issue_cards: { args: VillageArgs; result: IssuedDto };
   card_sheet: { args: VillageArgs; result: CardSheetDto };
+  count_sheet: { args: SiteDayArgs; result: CountSheetDto };
+  reconcile: { args: ReconcileArgs; result: ReconciliationDto };
+  devices_waiting: { args: SiteDayArgs; result: DeviceWaitDto };
+  close_day: { args: CloseDayArgs; result: DayCloseDto };
+  day_close: { args: SiteDayArgs; result: DayCloseDto | null };
+  review_anomaly: { args: ReviewArgs; result: ReviewDto };
+  describe_site: { args: DescribeSiteArgs; result: RecordedDto };
+  invite: { args: InviteArgs; result: InviteDto };
+  day_report: { args: DayReportArgs; result: HtmlDto };
+  export_file: { args: ExportFileArgs; result: FileDto };
+  stock_movement: { args: StockMovementArgs; result: RecordedDto };
 };
 
 /** A command's name. */
@@ -91,6 +119,17 @@ export const COMMAND_NAMES: readonly CommandName[] = [
   "villages",
   "issue_cards",
   "card_sheet",
+  "count_sheet",
+  "reconcile",
+  "devices_waiting",
+  "close_day",
+  "day_close",
+  "review_anomaly",
+  "describe_site",
+  "invite",
+  "day_report",
+  "export_file",
+  "stock_movement",
 ];
 
 /** Events the desktop app pushes (Tauri `emit`); the browser bridge polls
