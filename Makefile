@@ -38,4 +38,4 @@ test-browser:
 	cd ui && npm run e2e
 
 test-rust:
-	cargo test --workspace --locked
+	cargo test --workspace --locked --no-fail-fast
