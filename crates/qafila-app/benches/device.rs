@@ -256,6 +256,40 @@ fn benches(c: &mut Criterion) {
         })
     });
     report_p99("hand_out_recorded", &mut hand_out_samples);
+
+    // The lead's day end on the same store (the registry plus the hand-outs
+    // above): a blind count previewed against what is expected folds every
+    // event the device holds, as the close does.
+    app.stock(
+        qafila_app::stock::Movement::Load,
+        qafila_app::stock::StockRequest {
+            site: "ساحة القرية".into(),
+            item: "hot_meal".into(),
+            qty: "100000".into(),
+            ..Default::default()
+        },
+    )
+    .expect("load");
+    let counts = qafila_app::dayend::Counts {
+        counts: vec![("hot_meal".into(), "90000".into())],
+        reasons: vec![("hot_meal".into(), "counting_error".into())],
+        notes: Vec::new(),
+    };
+    let mut reconcile_samples = Vec::new();
+    let mut slow = c.benchmark_group("day_end");
+    slow.sample_size(10);
+    slow.bench_function("reconcile_preview", |b| {
+        b.iter_custom(|iters| {
+            timed(&mut reconcile_samples, iters, |_| {
+                std::hint::black_box(
+                    app.reconcile("ساحة القرية", None, &counts, true)
+                        .expect("reconcile"),
+                );
+            })
+        })
+    });
+    slow.finish();
+    report_p99("day_end/reconcile_preview", &mut reconcile_samples);
 }
 
 criterion_group! {

@@ -285,3 +285,30 @@ impl Store {
         Ok(doc.events()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hand-out checks that its day is open on every call: that read must
+    /// stay on the small partial index, never a scan of every event.
+    #[test]
+    fn reading_the_day_closes_uses_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(dir.path(), "test", 1_796_000_000_000).unwrap();
+        let plan: Vec<String> = store
+            .reader()
+            .prepare("EXPLAIN QUERY PLAN SELECT body FROM events WHERE kind = 'day_close' ORDER BY at, id")
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING INDEX events_day_close")),
+            "{plan:?}"
+        );
+        assert!(store.day_closes().unwrap().is_empty());
+    }
+}
