@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use qafila_domain::event::{Event, EventBody, governorate};
-use qafila_domain::fold::State;
+use qafila_domain::fold::{State, close_covers};
 use qafila_domain::ids::{EventId, HouseholdId, SiteId};
 use qafila_domain::item::ItemCode;
 use qafila_domain::quantity::Quantity;
@@ -232,21 +232,13 @@ pub fn counted_hand_outs(
         }
     }
     // Whether `event` counts in the figures of a site-day: always for an
-    // open day; for a closed one only if the close covered it. This is the
-    // fold's rule for stock figures (`fold.rs`, `counts_on`).
+    // open day; for a closed one only if the close covered it (the fold's
+    // rule for stock figures).
     let counts_on = |event: &Event, site: SiteId, day: NaiveDate| -> bool {
-        let Some(close) = state.day_close(site, day).and_then(|id| by_id.get(&id)) else {
-            return true;
-        };
-        let EventBody::DayClose { covered, .. } = &close.body else {
-            return true;
-        };
-        if event.device == close.device && (event.at, event.id) < (close.at, close.id) {
-            return true;
-        }
-        covered
-            .iter()
-            .any(|(device, watermark)| *device == event.device && event.at <= *watermark)
+        state
+            .day_close(site, day)
+            .and_then(|id| by_id.get(&id))
+            .is_none_or(|close| close_covers(close, event))
     };
     by_id
         .values()

@@ -21,10 +21,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Offset, TimeZone};
-use qafila_domain::anomaly::Anomaly;
 use qafila_domain::event::{Event, EventBody, ReviewOutcome, VarianceReason, governorate};
 use qafila_domain::fold::State;
-use qafila_domain::ids::{EventId, HouseholdId, SiteId};
+use qafila_domain::ids::{HouseholdId, SiteId};
 use qafila_domain::item::ItemCode;
 use qafila_domain::quantity::Quantity;
 use qafila_store::setup::Site;
@@ -398,48 +397,16 @@ fn count_note(
 /// day's figures, that is not voided, and, on a closed day, covered by its
 /// close (a record that arrived late is a `late_record` anomaly instead).
 fn reach(events: &[Event], state: &State, site: SiteId, day: NaiveDate) -> ReachDto {
-    let left_out: BTreeSet<EventId> = state
-        .anomalies()
-        .iter()
-        .filter_map(|a| match a {
-            Anomaly::LateRecord {
-                event,
-                site: s,
-                day: d,
-                ..
-            } if *s == site && *d == day => Some(*event),
-            Anomaly::InvalidRecord { event, .. } => Some(*event),
-            _ => None,
-        })
-        .collect();
-    let voided: BTreeSet<EventId> = events
-        .iter()
-        .filter(|e| !left_out.contains(&e.id))
-        .filter_map(|e| match &e.body {
-            EventBody::Void { target, .. } => Some(*target),
-            _ => None,
-        })
-        .collect();
-    let mut seen: BTreeSet<EventId> = BTreeSet::new();
     let mut households: BTreeSet<HouseholdId> = BTreeSet::new();
     let mut items: BTreeMap<ItemCode, (Quantity, BTreeSet<HouseholdId>)> = BTreeMap::new();
-    for event in events {
-        let EventBody::HandOut(h) = &event.body else {
-            continue;
-        };
-        if h.site != site
-            || h.day != day
-            || left_out.contains(&event.id)
-            || voided.contains(&event.id)
-            || !seen.insert(event.id)
-        {
-            continue;
-        }
-        let household = state.counted_household(h.household);
-        households.insert(household);
+    for h in crate::export::counted_hand_outs(events, state, day, day)
+        .into_iter()
+        .filter(|h| h.site == site)
+    {
+        households.insert(h.household);
         let (qty, served) = items.entry(h.item).or_default();
         *qty = qty.saturating_add(h.qty);
-        served.insert(household);
+        served.insert(h.household);
     }
     let mut people = 0_u64;
     let mut unregistered = 0_u64;

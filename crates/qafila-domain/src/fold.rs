@@ -156,6 +156,22 @@ fn key(e: &Event) -> Key {
     (e.at, e.id)
 }
 
+/// Whether a day close covers `event`: the closing device had everything it
+/// recorded before the close, and every other device's events up to the
+/// watermark the close names for it. Anything else is late for that day.
+/// (`close` that is not a [`EventBody::DayClose`] covers everything.)
+pub fn close_covers(close: &Event, event: &Event) -> bool {
+    let EventBody::DayClose { covered, .. } = &close.body else {
+        return true;
+    };
+    if event.device == close.device && key(event) < key(close) {
+        return true;
+    }
+    covered
+        .iter()
+        .any(|(device, watermark)| *device == event.device && event.at <= *watermark)
+}
+
 /// The events a fold works over, indexed once.
 struct Index<'a> {
     /// Valid events in canonical order.
@@ -171,19 +187,9 @@ impl<'a> Index<'a> {
     /// Whether `event` counts in the figures of `site` on `day`: always for an
     /// open day; for a closed day only if the close covered it.
     fn counts_on(&self, event: &Event, site: SiteId, day: NaiveDate) -> bool {
-        let Some(close) = self.closes.get(&(site, day)) else {
-            return true;
-        };
-        let EventBody::DayClose { covered, .. } = &close.body else {
-            return true;
-        };
-        // The lead's own device had everything it recorded before closing.
-        if event.device == close.device && key(event) < key(close) {
-            return true;
-        }
-        covered
-            .iter()
-            .any(|(device, watermark)| *device == event.device && event.at <= *watermark)
+        self.closes
+            .get(&(site, day))
+            .is_none_or(|close| close_covers(close, event))
     }
 
     /// Whether `event` is voided at all (for entitlements).
