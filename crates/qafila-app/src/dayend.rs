@@ -226,12 +226,7 @@ pub(crate) fn day_lines(state: &State, site: SiteId, day: NaiveDate) -> Vec<(Ite
         .filter(|i| i.is_stocked())
         .filter_map(|item| {
             let line = state.stock_line(site, day, item).cloned().or_else(|| {
-                let opening = state
-                    .stock_lines()
-                    .filter(|((s, i, d), _)| *s == site && *i == item && *d < day)
-                    .last()
-                    .map(|(_, l)| l.closing())?;
-                Some(StockLine {
+                crate::stock::opening(state, site, item, day).map(|opening| StockLine {
                     opening,
                     ..StockLine::default()
                 })

@@ -12,7 +12,7 @@ use qafila_domain::ids::{EventId, SiteId};
 use qafila_domain::item::ItemCode;
 
 use crate::distribution::{parse_date, parse_item, parse_qty};
-use crate::dto::{AnomalyDto, DayStatusDto, RecordedDto, RoundDto, StockLineDto};
+use crate::dto::{AnomalyDto, DayStatusDto, RecordedDto, RoundDto};
 use crate::{App, AppError};
 
 /// What happened to stock.
@@ -162,13 +162,6 @@ impl App {
         })
     }
 
-    fn state(&self) -> Result<(Vec<Event>, State), AppError> {
-        let rounds: Vec<_> = self.store.rounds()?.into_iter().map(|r| r.round).collect();
-        let events = self.store.events()?;
-        let state = State::fold(&rounds, &events);
-        Ok((events, state))
-    }
-
     /// Records a physical count today. A count that differs from the
     /// expected stock needs a reason code.
     pub fn count(
@@ -185,7 +178,7 @@ impl App {
         let site = self.store.site(site)?;
         let (now, day) = self.now();
         self.refuse_if_closed(&site, day)?;
-        let (_, state) = self.state()?;
+        let (_, state) = self.fold()?;
         let expected = state
             .stock_line(site.id, day, item)
             .map(|l| l.expected())
@@ -220,7 +213,7 @@ impl App {
             None => self.now().1,
         };
         let site = self.store.site(site)?;
-        let (events, state) = self.state()?;
+        let (events, state) = self.fold()?;
         let mut items = Vec::new();
         for item in ItemCode::ALL.into_iter().filter(|i| i.is_stocked()) {
             let line = state.stock_line(site.id, day, item).cloned().or_else(|| {
@@ -232,22 +225,7 @@ impl App {
                 })
             });
             let Some(line) = line else { continue };
-            items.push(StockLineDto {
-                item: item.code(),
-                item_en: item.name_en(),
-                item_ar: item.name_ar(),
-                opening: line.opening.to_string(),
-                loaded: line.loaded.to_string(),
-                transferred_in: line.transferred_in.to_string(),
-                transferred_out: line.transferred_out.to_string(),
-                handed_out: line.handed_out.to_string(),
-                returned: line.returned.to_string(),
-                lost: line.lost.to_string(),
-                expected: line.expected().to_string(),
-                counted: line.counted.map(|c| c.to_string()),
-                variance: line.variance().map(|v| v.to_string()),
-                variance_reason: line.count.and_then(|(_, r)| r).map(VarianceReason::code),
-            });
+            items.push(crate::dayend::line_dto(item, &line));
         }
         let anomalies = touching_anomalies(&events, &state, site.id, day)
             .into_iter()
@@ -264,7 +242,7 @@ impl App {
 
     /// Every anomaly on this device, for review.
     pub fn anomalies(&self) -> Result<Vec<AnomalyDto>, AppError> {
-        let (_, state) = self.state()?;
+        let (_, state) = self.fold()?;
         let mut out: Vec<AnomalyDto> = state
             .anomalies()
             .iter()
@@ -496,7 +474,7 @@ fn round_dto(r: &qafila_store::setup::StoredRound) -> RoundDto {
 
 /// The balance a day opens with when nothing moved on it: the closing of the
 /// latest earlier day at that site.
-fn opening(
+pub(crate) fn opening(
     state: &State,
     site: SiteId,
     item: ItemCode,
