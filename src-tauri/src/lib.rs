@@ -28,7 +28,8 @@ const SYNC_INTERVAL: Duration = Duration::from_secs(30);
 /// Lets the scan screen use the camera (video only) in WebKitGTK, which
 /// turns media streams off and refuses every permission request unless the
 /// embedder allows them. Microphone, location and other requests stay
-/// refused.
+/// refused. `QAFILA_MOCK_CAMERA=1` swaps the devices for WebKit's generated
+/// mock camera (tests only).
 #[cfg(target_os = "linux")]
 fn allow_camera(window: &tauri::WebviewWindow) {
     let _ = window.with_webview(|webview| {
@@ -40,15 +41,22 @@ fn allow_camera(window: &tauri::WebviewWindow) {
         let view = webview.inner();
         if let Some(settings) = WebViewExt::settings(&view) {
             settings.set_enable_media_stream(true);
+            // WebKit's own generated camera, for the end-to-end test of the
+            // real app on a machine without one (`tests/desktop_window.rs`).
+            if std::env::var_os("QAFILA_MOCK_CAMERA").is_some_and(|v| v == "1") {
+                settings.set_enable_mock_capture_devices(true);
+            }
         }
         view.connect_permission_request(|_, request| {
-            match request.downcast_ref::<UserMediaPermissionRequest>() {
-                Some(media) if media.is_for_video_device() && !media.is_for_audio_device() => {
-                    media.allow();
-                    true
-                }
-                _ => false,
+            let Some(media) = request.downcast_ref::<UserMediaPermissionRequest>() else {
+                return false;
+            };
+            if media.is_for_video_device() && !media.is_for_audio_device() {
+                media.allow();
+            } else {
+                media.deny();
             }
+            true
         });
     });
 }

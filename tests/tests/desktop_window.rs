@@ -26,7 +26,7 @@
 //! Screenshots go to `target/screenshots/` (or `QAFILA_SCREENSHOT_DIR`), for
 //! people and CI artefacts: `desktop_window.png`, `desktop-ar-scan-ok.png`,
 //! `desktop-ar-recorded.png`, `desktop-ar-already-served.png`,
-//! `desktop-en-scan-ok.png`, `desktop-en-already-served.png`.
+//! `desktop-en-scan-ok.png`, `desktop-en-already-served.png`, `desktop-ar-camera.png`.
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
@@ -175,6 +175,28 @@ fn the_window_shows_the_bilingual_title_and_the_version_from_rust() {
     );
 
     session.screenshot("desktop_window.png");
+
+    // The camera: WebKitGTK has media streams off unless the shell turns
+    // them on. WebKit's mock camera stands in for a real one here; it grants
+    // itself without a permission request, so the shell's allow-video-only
+    // handler is exercised only with a real camera.
+    let camera = session.execute_async(
+        "const done = arguments[arguments.length - 1];
+         if (!navigator.mediaDevices) { done({ error: 'no mediaDevices' }); return; }
+         navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } }).then(
+           (stream) => {
+             const tracks = stream.getVideoTracks();
+             const answer = { tracks: tracks.length, state: tracks[0] && tracks[0].readyState };
+             stream.getTracks().forEach((t) => t.stop());
+             done(answer);
+           },
+           (error) => done({ error: error.name }));",
+    );
+    assert_eq!(
+        camera,
+        json!({ "tracks": 1, "state": "live" }),
+        "the camera must open in the real app"
+    );
 }
 
 #[test]
@@ -273,6 +295,29 @@ fn a_volunteer_hands_out_a_basket_from_a_real_store_and_it_is_kept_and_synced() 
     });
     assert_eq!(site.trim(), DEMO_SITE, "the Scan screen's site");
     eprintln!("app on its Scan screen after {:?}", opened.elapsed());
+
+    // The camera view opens in the real web view: the stream (WebKit's mock
+    // camera) plays and the bundled WebAssembly decoder compiles under the
+    // app's own content security policy, which is what `live` waits for.
+    session.click(&testid("camera-button"));
+    let phase = wait_for("the camera to go live", STEP_TIMEOUT, || {
+        if let Ok(problem) = session.attribute(&testid("camera-problem"), "data-problem") {
+            panic!("the camera failed in the real app: {problem:?}");
+        }
+        match session.attribute(&testid("camera"), "data-phase")? {
+            Some(phase) if phase == "live" => Ok(phase),
+            other => Err(format!("phase {other:?}")),
+        }
+    });
+    assert_eq!(phase, "live");
+    session.screenshot("desktop-ar-camera.png");
+    session.click(&testid("camera-cancel"));
+    wait_for("the camera to close", STEP_TIMEOUT, || {
+        match session.attribute(&testid("camera"), "data-phase")? {
+            Some(phase) if phase == "closed" => Ok(()),
+            other => Err(format!("phase {other:?}")),
+        }
+    });
 
     // Arabic, right to left: the first card, as a scanner types it.
     let layout = session.execute(
@@ -811,6 +856,8 @@ impl Driver {
             .env("XDG_RUNTIME_DIR", &runtime)
             // No accessibility bus under Xvfb; without this GTK waits for one.
             .env("NO_AT_BRIDGE", "1")
+            // No camera on a test machine: WebKit's generated one.
+            .env("QAFILA_MOCK_CAMERA", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("share the log file"))
             .stderr(log)

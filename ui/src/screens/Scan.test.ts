@@ -36,6 +36,14 @@ function renderAt(status: ScanStatus) {
 }
 
 describe('scanning a card', () => {
+  test('the empty field follows the page direction (an Arabic placeholder reads right to left); typed text picks its own', async () => {
+    renderAt('ok');
+    const input = screen.getByTestId('scan-input') as HTMLInputElement;
+    expect(input.getAttribute('dir') ?? '').toBe(''); // no direction of its own: inherited
+    await fireEvent.input(input, { target: { value: 'QF1ABC' } });
+    expect(input.getAttribute('dir')).toBe('auto');
+  });
+
   test('sends the raw text a scanner typed (even under an Arabic layout) with the site', async () => {
     const backend = renderAt('ok');
     // What a wedge scanner types for "QF1" with the Arabic layout active.
