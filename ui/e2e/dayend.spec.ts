@@ -150,6 +150,13 @@ for (const lang of LANGS) {
         await expect(report.locator('body')).toContainText(VILLAGE);
         await expect(report.locator('body')).toContainText('جهاز المتطوع');
 
+        // Where the point is (the demo said Kafr El Sheikh): the lead names
+        // the district in full; the export carries it.
+        await expect(page.getByTestId('place-governorate')).toHaveValue('15');
+        await page.getByTestId('place-district').fill('مركز سيدي سالم');
+        await page.getByTestId('place-save').click();
+        await expect(page.getByTestId('place-saved')).toBeVisible();
+
         // An HXL export of today, saved as a file: Arabic intact, no names.
         await page.getByTestId('export-format').selectOption('csv');
         await page.getByTestId('export-hxl').check();
@@ -163,7 +170,7 @@ for (const lang of LANGS) {
         const csv = bytes.toString('utf8');
         expect(csv).toContain('#adm1+name');
         expect(csv).toContain(VILLAGE);
-        expect(csv).toContain('سيدي سالم'); // the district the lead described
+        expect(csv).toContain('مركز سيدي سالم'); // the district the lead described in the app
         expect(csv).not.toContain(fresh.cards[0].name);
         expect(download.suggestedFilename()).toMatch(/^qafila-distribution-hxl-.*\.csv$/);
       } finally {

@@ -149,6 +149,21 @@ pub struct ReviewDto {
     pub at_ms: u64,
 }
 
+/// Where a site is and who runs it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, TS)]
+pub struct SitePlaceDto {
+    /// Site name.
+    pub site: String,
+    /// Governorate code (`#adm1+code`), empty until described.
+    pub governorate: String,
+    /// District (markaz).
+    pub district: String,
+    /// The association running it.
+    pub association: String,
+    /// Every governorate a site may be in, for the picker.
+    pub governorates: Vec<ReasonDto>,
+}
+
 /// Counts as a lead enters them: item codes to quantities, reason codes and
 /// notes for variances.
 #[derive(Debug, Clone, Default)]
@@ -310,6 +325,24 @@ impl App {
         Ok(RecordedDto {
             event: event.id.to_string(),
             kind: "site_described",
+        })
+    }
+
+    /// Where a site is and who runs it, as last described (empty fields when
+    /// it never was), with the governorates to pick from.
+    pub fn site_place(&self, site: &str) -> Result<SitePlaceDto, AppError> {
+        let site = self.store.site(site)?;
+        let (_, state) = self.fold()?;
+        let place = state.place(site.id);
+        Ok(SitePlaceDto {
+            site: site.name,
+            governorate: place.map(|p| p.governorate.clone()).unwrap_or_default(),
+            district: place.map(|p| p.district.clone()).unwrap_or_default(),
+            association: place.map(|p| p.association.clone()).unwrap_or_default(),
+            governorates: qafila_domain::event::GOVERNORATES
+                .iter()
+                .map(|(code, en, ar)| ReasonDto { code, en, ar })
+                .collect(),
         })
     }
 

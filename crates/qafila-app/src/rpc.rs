@@ -33,7 +33,7 @@ use crate::background::BackgroundSync;
 use crate::cards::{CardSheetDto, IssuedDto, ScanDto};
 use crate::convoy::{ConvoyDto, InviteDto, MemberDto, SyncChipDto, SyncDto, SyncState};
 use crate::dayend::{
-    CountSheetDto, Counts, DayCloseDto, DeviceWaitDto, ReconciliationDto, ReviewDto,
+    CountSheetDto, Counts, DayCloseDto, DeviceWaitDto, ReconciliationDto, ReviewDto, SitePlaceDto,
 };
 use crate::distribution::HandOutRequest;
 use crate::dto::{
@@ -621,6 +621,7 @@ commands! {
     "review_anomaly" (ReviewArgs) -> ReviewDto => |s, a| {
         s.app()?.review_anomaly(&a.id, &a.outcome, &a.note)
     };
+    "site_place" (SiteDayArgs) -> SitePlaceDto => |s, a| s.app()?.site_place(&a.site);
     "describe_site" (DescribeSiteArgs) -> RecordedDto => |s, a| {
         s.app()?.describe_site(&a.site, &a.governorate, &a.district, &a.association)
     };

@@ -223,3 +223,5 @@ export const stockMovement = (args: ArgsOf<'stock_movement'>) => call('stock_mov
 export const dayReport = (site: string, english: boolean, date?: string) =>
   call('day_report', { site, date, english });
 export const exportFile = (args: ArgsOf<'export_file'>) => call('export_file', args);
+export const sitePlace = (site: string) => call('site_place', { site });
+export const describeSite = (args: ArgsOf<'describe_site'>) => call('describe_site', args);

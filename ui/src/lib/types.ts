@@ -47,6 +47,7 @@ export type { InviteDto } from './bindings/InviteDto';
 export type { ReasonDto } from './bindings/ReasonDto';
 export type { ReconciliationDto } from './bindings/ReconciliationDto';
 export type { ReviewDto } from './bindings/ReviewDto';
+export type { SitePlaceDto } from './bindings/SitePlaceDto';
 export type { VillageDto } from './bindings/VillageDto';
 export type { CommandName, Commands } from './bindings/commands';
 

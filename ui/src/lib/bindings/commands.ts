@@ -47,6 +47,7 @@ import type { ScanArgs } from "./ScanArgs";
 import type { ScanDto } from "./ScanDto";
 import type { SearchArgs } from "./SearchArgs";
 import type { SiteDayArgs } from "./SiteDayArgs";
+import type { SitePlaceDto } from "./SitePlaceDto";
 import type { StockMovementArgs } from "./StockMovementArgs";
 import type { SyncChipDto } from "./SyncChipDto";
 import type { VillageArgs } from "./VillageArgs";
@@ -84,6 +85,7 @@ export type Commands = {
   close_day: { args: CloseDayArgs; result: DayCloseDto };
   day_close: { args: SiteDayArgs; result: DayCloseDto | null };
   review_anomaly: { args: ReviewArgs; result: ReviewDto };
+  site_place: { args: SiteDayArgs; result: SitePlaceDto };
   describe_site: { args: DescribeSiteArgs; result: RecordedDto };
   invite: { args: InviteArgs; result: InviteDto };
   day_report: { args: DayReportArgs; result: HtmlDto };
@@ -125,6 +127,7 @@ export const COMMAND_NAMES: readonly CommandName[] = [
   "close_day",
   "day_close",
   "review_anomaly",
+  "site_place",
   "describe_site",
   "invite",
   "day_report",
