@@ -628,7 +628,7 @@ impl App {
     fn write_sheet(&self, serials: &[CardSerial], out: &Path) -> Result<SheetDto, AppError> {
         let format = sheet_format(out)?;
         let (html, cards) = self.sheet_html(serials)?;
-        write_html_or_pdf(&html, out, format)?;
+        crate::print::write_html_or_pdf(&html, out, format, "sheet_write")?;
         Ok(SheetDto {
             out: out.display().to_string(),
             format,
@@ -847,36 +847,4 @@ impl App {
     pub fn current_round_id(&self) -> Result<RoundId, AppError> {
         Ok(self.store.current_round()?.id)
     }
-}
-
-/// Writes the sheet: the HTML itself, or a PDF printed by Chromium from a
-/// temporary HTML file (which is removed afterwards: it holds names).
-fn write_html_or_pdf(html: &str, out: &Path, format: &str) -> Result<(), AppError> {
-    let io_error = |e: std::io::Error| {
-        AppError::new(
-            "sheet_write",
-            format!(
-                "cannot write {}: {e}; check the folder exists and is writable",
-                out.display()
-            ),
-            format!(
-                "مش قادر أكتب الملف {}: اتأكد إن الفولدر موجود ومسموح الكتابة فيه",
-                out.display()
-            ),
-        )
-    };
-    if format == "html" {
-        let dir = out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let temp = tempfile::NamedTempFile::new_in(dir).map_err(io_error)?;
-        std::fs::write(temp.path(), html).map_err(io_error)?;
-        temp.persist(out).map_err(|e| io_error(e.error))?;
-        return Ok(());
-    }
-    let dir = tempfile::tempdir().map_err(io_error)?;
-    let page = dir.path().join("cards.html");
-    std::fs::write(&page, html).map_err(io_error)?;
-    crate::print::html_to_pdf(&page, out)
 }

@@ -95,6 +95,50 @@ pub fn find_chromium_with(
         })
 }
 
+/// Writes a self-contained HTML document to `out`: the HTML itself when
+/// `format` is `html`, otherwise a PDF printed by Chromium from a temporary
+/// HTML file (removed afterwards: card sheets and reports hold names). Either
+/// way the file appears whole, with mode 0600 (temporary files are created
+/// so, and renaming keeps it). Write failures carry `code`.
+pub fn write_html_or_pdf(
+    html: &str,
+    out: &Path,
+    format: &str,
+    code: &'static str,
+) -> Result<(), AppError> {
+    let io_error = |e: std::io::Error| {
+        AppError::new(
+            code,
+            format!(
+                "cannot write {}: {e}; check the folder exists and is writable",
+                out.display()
+            ),
+            format!(
+                "مش قادر أكتب الملف {}: اتأكد إن الفولدر موجود ومسموح الكتابة فيه",
+                out.display()
+            ),
+        )
+    };
+    if format == "html" {
+        let dir = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let temp = tempfile::Builder::new()
+            .prefix(".qafila-")
+            .suffix(".html.part")
+            .tempfile_in(dir)
+            .map_err(io_error)?;
+        std::fs::write(temp.path(), html).map_err(io_error)?;
+        temp.persist(out).map_err(|e| io_error(e.error))?;
+        return Ok(());
+    }
+    let dir = tempfile::tempdir().map_err(io_error)?;
+    let page = dir.path().join("document.html");
+    std::fs::write(&page, html).map_err(io_error)?;
+    html_to_pdf(&page, out)
+}
+
 /// Prints a self-contained HTML file to a PDF (A4 as the HTML's @page says, no header/footer, backgrounds printed).
 pub fn html_to_pdf(html: &Path, pdf: &Path) -> Result<(), AppError> {
     html_to_pdf_with(&find_chromium()?, html, pdf, PRINT_TIMEOUT)

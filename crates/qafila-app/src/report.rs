@@ -282,7 +282,7 @@ impl App {
     ) -> Result<DayReportFileDto, AppError> {
         let format = report_format(out)?;
         let report = self.day_report(site, date, lang)?;
-        write_html_or_pdf(&render_html(&report), out, format)?;
+        crate::print::write_html_or_pdf(&render_html(&report), out, format, "report_write")?;
         Ok(DayReportFileDto {
             out: out.display().to_string(),
             format,
@@ -433,43 +433,6 @@ fn reach(events: &[Event], state: &State, site: SiteId, day: NaiveDate) -> Reach
             })
             .collect(),
     }
-}
-
-/// Writes the report: the HTML itself, or a PDF printed by Chromium from a
-/// temporary HTML file. Either way the file appears whole, with mode 0600
-/// (temporary files are created so, and renaming keeps it).
-fn write_html_or_pdf(html: &str, out: &Path, format: &str) -> Result<(), AppError> {
-    let io_error = |e: std::io::Error| {
-        AppError::new(
-            "report_write",
-            format!(
-                "cannot write {}: {e}; check the folder exists and is writable",
-                out.display()
-            ),
-            format!(
-                "مش قادر أكتب الملف {}: اتأكد إن الفولدر موجود ومسموح الكتابة فيه",
-                out.display()
-            ),
-        )
-    };
-    if format == "html" {
-        let dir = out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let temp = tempfile::Builder::new()
-            .prefix(".qafila-report-")
-            .suffix(".html.part")
-            .tempfile_in(dir)
-            .map_err(io_error)?;
-        std::fs::write(temp.path(), html).map_err(io_error)?;
-        temp.persist(out).map_err(|e| io_error(e.error))?;
-        return Ok(());
-    }
-    let dir = tempfile::tempdir().map_err(io_error)?;
-    let page = dir.path().join("day-report.html");
-    std::fs::write(&page, html).map_err(io_error)?;
-    crate::print::html_to_pdf(&page, out)
 }
 
 /// The close's fingerprint: the first 16 hexadecimal characters of the
