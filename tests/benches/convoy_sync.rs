@@ -10,7 +10,8 @@
 //!   (target < 1 s).
 //!
 //! The 20 stores are built once (enrolled, approved, 2,000 events each)
-//! under `target/qafila-bench/convoy-20x2000/` and copied for every run.
+//! under `target/qafila-bench/convoy-20x2000-v2/` (v2: the trust model's
+//! format) and copied for every run.
 //! Run: `cargo bench -p qafila-e2e --bench convoy_sync`
 
 use std::net::{TcpListener, TcpStream};
@@ -27,6 +28,7 @@ use qafila_domain::item::ItemCode;
 use qafila_domain::quantity::Quantity;
 use qafila_relay::storage::sqlite::SqliteStorage;
 use qafila_store::Store;
+use qafila_proto::cert::CertRole;
 use qafila_sync::convoy as ops;
 
 const DEVICES: usize = 20;
@@ -136,7 +138,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn fixture() -> PathBuf {
     let dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/qafila-bench/convoy-20x2000");
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/qafila-bench/convoy-20x2000-v2");
     if dir.join("ready").exists() {
         return dir;
     }
@@ -150,15 +152,15 @@ fn fixture() -> PathBuf {
     let relay = Relay::start(&dir.join("relay.db"));
     let rt = runtime();
     let lead = Store::create(&dir.join("d00"), "Lead", START_MS).unwrap();
+    let lead_client = ops::client(&lead, &relay.url).unwrap();
     let created = rt
         .block_on(ops::create(
             &lead,
+            &lead_client,
             &ops::NewConvoy {
                 name: "Bench convoy",
                 day: "2026-12-01",
                 sites: &["الموقع".into()],
-                relay: &relay.url,
-                create_token: None,
                 codes: DEVICES - 1,
             },
             START_MS,
@@ -172,18 +174,23 @@ fn fixture() -> PathBuf {
             START_MS,
         )
         .unwrap();
-        rt.block_on(ops::enroll(&store, &relay.url, code)).unwrap();
+        let client = ops::client(&store, &relay.url).unwrap();
+        rt.block_on(ops::enroll(&store, &client, code)).unwrap();
         rt.block_on(ops::approve(
             &stores[0],
+            &lead_client,
             &created.convoy,
             &format!("Device {}", i + 1),
+            CertRole::Volunteer,
+            None,
         ))
         .unwrap();
         stores.push(store);
     }
     for store in &stores {
         let convoy = ops::current(store, None).unwrap();
-        rt.block_on(ops::sync(store, &convoy, None, START_MS))
+        let client = ops::client(store, &convoy.relay).unwrap();
+        rt.block_on(ops::sync(store, &client, &convoy, START_MS))
             .unwrap();
     }
     // The relay is reset to this point for every run: remember what it holds.
@@ -264,8 +271,9 @@ fn sync_all(stores: &[Store], url: &str) {
         for store in stores {
             scope.spawn(move || {
                 let convoy = ops::current(store, None).unwrap();
+                let client = ops::client(store, url).unwrap();
                 runtime()
-                    .block_on(ops::sync(store, &convoy, Some(url), START_MS + 10_000_000))
+                    .block_on(ops::sync(store, &client, &convoy, START_MS + 10_000_000))
                     .unwrap();
             });
         }
@@ -307,14 +315,10 @@ fn one_run(fixture: &Path) -> Run {
     copy_dir(&fixture.join("d01"), &fresh);
     let store = Store::open(&fresh).unwrap();
     let convoy = ops::current(&store, None).unwrap();
+    let client = ops::client(&store, &relay.url).unwrap();
     let started = Instant::now();
     runtime()
-        .block_on(ops::sync(
-            &store,
-            &convoy,
-            Some(&relay.url),
-            START_MS + 10_000_000,
-        ))
+        .block_on(ops::sync(&store, &client, &convoy, START_MS + 10_000_000))
         .unwrap();
     let one_device_day = started.elapsed();
     assert!(store.event_count().unwrap() >= total - (DEVICES as u64) * 2);

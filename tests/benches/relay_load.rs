@@ -21,7 +21,9 @@ use qafila_proto::batch::{Cursors, Fetch, Upload};
 use qafila_proto::control::{Approve, B64, CreateScope, DeviceKeys, Enroll, Invite, WrappedKey};
 use qafila_proto::record::{Record, RecordHeader, RecordKind};
 use qafila_relay::storage::sqlite::SqliteStorage;
+use qafila_proto::cert::{CertRole, Certificate, Standing};
 use qafila_sync::client::RelayClient;
+use qafila_sync::transport::Relay as _;
 use sha2::Digest;
 
 const PER_CONVOY: usize = 20;
@@ -64,6 +66,7 @@ async fn enroll_all(url: &str, total: usize) -> Vec<Device> {
         scope[..8].copy_from_slice(&(convoy as u64 + 1).to_be_bytes());
         let scope = Uid(scope);
         let (lead_key, lead) = device_keys(convoy * PER_CONVOY);
+        let lead_signing = lead_key.clone();
         let lead_client = RelayClient::new(url, lead.device, lead_key).unwrap();
         lead_client
             .create_scope(&CreateScope {
@@ -92,8 +95,9 @@ async fn enroll_all(url: &str, total: usize) -> Vec<Device> {
                 .invite(
                     scope,
                     &Invite {
-                        code_hash,
+                        code_hash: code_hash.clone(),
                         expires_ms: u64::MAX / 2,
+                        lifetime_ms: None,
                         uses: 1,
                     },
                 )
@@ -103,8 +107,9 @@ async fn enroll_all(url: &str, total: usize) -> Vec<Device> {
             let client = RelayClient::new(url, keys.device, key).unwrap();
             client
                 .enroll(&Enroll {
-                    secret,
+                    code_hash,
                     device: keys.clone(),
+                    binding: B64(vec![3; 32]),
                 })
                 .await
                 .unwrap();
@@ -113,10 +118,27 @@ async fn enroll_all(url: &str, total: usize) -> Vec<Device> {
                     scope,
                     keys.device,
                     &Approve {
-                        certificate: B64(vec![1; 64]),
+                        certificate: B64(
+                            Certificate {
+                                scope,
+                                device: keys.device,
+                                name: keys.name.clone(),
+                                signing: keys.signing.key().unwrap(),
+                                encryption: keys.encryption.key().unwrap(),
+                                role: CertRole::Volunteer,
+                                standing: Standing::Approved,
+                                version: 1,
+                                since: 1,
+                                prior_hash: [0; 32],
+                                rotated_to: 0,
+                            }
+                            .sign(&lead_signing),
+                        ),
                         keys: vec![WrappedKey {
                             epoch: 1,
                             wrapped: B64(vec![2; 104]),
+                            signature: B64(vec![4; 64]),
+                            revocations: vec![],
                         }],
                     },
                 )
@@ -172,7 +194,7 @@ async fn sync_once(device: &mut Device) -> Result<Duration, String> {
                 max_bytes: 4 << 20,
                 cursors: Cursors(cursors),
             },
-            |records| {
+            &mut |records| {
                 received.extend(records);
                 Ok(())
             },

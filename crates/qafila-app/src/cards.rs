@@ -34,6 +34,8 @@ pub struct IssuerDto {
     pub public: String,
     /// Whether this device holds the secret half (can issue and print).
     pub own: bool,
+    /// Whether the convoy lead withdrew it: its cards are refused.
+    pub withdrawn: bool,
 }
 
 /// A card as the registrar sees it.
@@ -123,6 +125,20 @@ pub struct VerifyDto {
     pub issuer: Option<u16>,
     /// The issuing association, when the key is trusted.
     pub association: Option<String>,
+    /// A genuine card this device has reason to doubt: `not_issued` (its
+    /// number was never seen issued here: the issuing record may not have
+    /// synced yet, or the issuer's secret leaked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub warning: Option<&'static str>,
+    /// What the warning means and what to do, in English.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub warning_message: Option<String>,
+    /// The same, in Arabic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub warning_message_ar: Option<String>,
 }
 
 /// What a volunteer sees after scanning a card at a site.
@@ -177,6 +193,24 @@ fn invalid(error: &CardError, card: Option<(CardSerial, BeneficiaryId, KeyId)>) 
         beneficiary: card.map(|c| c.1.to_string()),
         issuer: card.map(|c| c.2.0),
         association: None,
+        warning: None,
+        warning_message: None,
+        warning_message_ar: None,
+    }
+}
+
+/// A refusal that is about the issuing key, not the card.
+fn refused_issuer(
+    code: &'static str,
+    en: String,
+    ar: String,
+    card: (CardSerial, BeneficiaryId, KeyId),
+) -> VerifyDto {
+    VerifyDto {
+        reason: Some(code),
+        message: Some(en),
+        message_ar: Some(ar),
+        ..invalid(&CardError::BadSignature, Some(card))
     }
 }
 
@@ -283,6 +317,44 @@ impl App {
             association: association.to_owned(),
             public: hex(&public),
             own: true,
+            withdrawn: false,
+        })
+    }
+
+    /// Withdraws trust in an issuing key (the lead's decision: its secret
+    /// was lost with a device, or leaked). Every device that syncs refuses
+    /// its cards from then on; the registrar reissues them with another key.
+    pub fn withdraw_issuer(&self, key_id: u16, reason: &str) -> Result<IssuerDto, AppError> {
+        let issuer = self
+            .issuers()?
+            .into_iter()
+            .find(|i| i.key_id == key_id)
+            .ok_or_else(|| {
+                AppError::new(
+                    "unknown_issuer",
+                    format!("no issuing key {key_id:05} on this device: see `qafila cards issuers`"),
+                    format!("مفيش مفتاح إصدار رقم {key_id:05} على الجهاز ده"),
+                )
+            })?;
+        if reason.trim().is_empty() {
+            return Err(AppError::new(
+                "reason_required",
+                "say why the key is withdrawn",
+                "اكتب سبب سحب المفتاح",
+            ));
+        }
+        let (now, _) = self.now();
+        self.store.record(
+            self.volunteer,
+            qafila_domain::event::EventBody::CardIssuerWithdrawn {
+                key_id,
+                reason: reason.trim().to_owned(),
+            },
+            now,
+        )?;
+        Ok(IssuerDto {
+            withdrawn: true,
+            ..issuer
         })
     }
 
@@ -304,6 +376,7 @@ impl App {
                 key_id: t.key_id,
                 association: t.association,
                 public: hex(&t.public),
+                withdrawn: t.withdrawn.is_some(),
             })
             .collect())
     }
@@ -743,6 +816,43 @@ impl App {
         if self.store.card_revocation(card.serial)?.is_some() {
             return Ok(invalid(&CardError::Revoked(card.serial), read));
         }
+        let issuers: Vec<&TrustedIssuer> = trusted
+            .iter()
+            .filter(|t| t.key_id == card.key_id.0)
+            .collect();
+        let at = (card.serial, card.beneficiary, card.key_id);
+        if let Some(reason) = issuers.iter().find_map(|t| t.withdrawn.as_ref()) {
+            return Ok(refused_issuer(
+                "issuer_withdrawn",
+                format!(
+                    "the convoy lead withdrew issuing key {:05} ({reason}): do not hand out on this card; send the holder to the registrar for a new one",
+                    card.key_id.0
+                ),
+                format!(
+                    "قائد القافلة سحب مفتاح الإصدار {:05} ({reason}): متصرفش على الكارت ده؛ ابعت صاحبه لمسؤول التسجيل ياخد كارت جديد",
+                    card.key_id.0
+                ),
+                at,
+            ));
+        }
+        let issued = self.store.card(card.serial)?.is_some();
+        if !issued && issuers.iter().any(|t| t.announcer_revoked) {
+            return Ok(refused_issuer(
+                "issuer_device_revoked",
+                "this card's issuing key belongs to a device the convoy lead revoked, and this number was never seen issued: do not hand out; call the convoy lead".to_owned(),
+                "مفتاح إصدار الكارت ده على جهاز قائد القافلة لغاه، والرقم ده ماتصدرش قبل كده: متصرفش واتصل بقائد القافلة".to_owned(),
+                at,
+            ));
+        }
+        let (warning, warning_message, warning_message_ar) = if issued {
+            (None, None, None)
+        } else {
+            (
+                Some("not_issued"),
+                Some("genuine signature, but this device has not seen this card number issued: sync; if it stays unknown, check with the registrar".to_owned()),
+                Some("التوقيع سليم بس الجهاز ده ماشافش رقم الكارت ده اتصدر: زامن، ولو فضل مش معروف راجع مسؤول التسجيل".to_owned()),
+            )
+        };
         Ok(VerifyDto {
             valid: true,
             reason: None,
@@ -752,10 +862,10 @@ impl App {
             number: Some(card_number(card.serial)),
             beneficiary: Some(card.beneficiary.to_string()),
             issuer: Some(card.key_id.0),
-            association: trusted
-                .iter()
-                .find(|t| t.key_id == card.key_id.0)
-                .map(|t| t.association.clone()),
+            association: issuers.first().map(|t| t.association.clone()),
+            warning,
+            warning_message,
+            warning_message_ar,
         })
     }
 

@@ -5,9 +5,11 @@
 //! shell calls it off the UI thread).
 
 use qafila_proto::Uid;
+use qafila_proto::cert::CertRole;
 use qafila_store::sync::Convoy;
 use qafila_sync::SyncError;
-use qafila_sync::convoy as ops;
+use qafila_sync::client::RelayClient;
+use qafila_sync::convoy::{self as ops, DeviceView};
 pub use qafila_sync::convoy::NewConvoy;
 use serde::Serialize;
 use ts_rs::TS;
@@ -52,6 +54,15 @@ pub struct ConvoyDto {
     pub status: String,
     /// Sites on its route.
     pub sites: Vec<String>,
+    /// What this device may do in it: `lead`, `registrar`, `storekeeper`,
+    /// `volunteer`, or `legacy` (certified before roles; the lead should
+    /// give it one).
+    pub my_role: String,
+    /// The lead key's fingerprint (as enrollment codes carry it), to
+    /// compare with the lead's own screen.
+    pub lead_fingerprint: String,
+    /// Other relays the convoy is published on.
+    pub relays: Vec<String>,
     /// New enrollment codes, when just made.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[ts(as = "Option<Vec<String>>", optional)]
@@ -59,8 +70,8 @@ pub struct ConvoyDto {
 }
 
 impl ConvoyDto {
-    fn of(convoy: &Convoy, codes: Vec<String>) -> Self {
-        ConvoyDto {
+    fn of(app: &App, convoy: &Convoy, codes: Vec<String>) -> Result<Self, AppError> {
+        Ok(ConvoyDto {
             id: Uid(convoy.id).to_string(),
             name: convoy.name.clone(),
             day: convoy.day.clone(),
@@ -68,8 +79,13 @@ impl ConvoyDto {
             role: convoy.role.clone(),
             status: convoy.status.clone(),
             sites: convoy.sites.clone(),
+            my_role: ops::own_role(app.store(), convoy)?
+                .map_or("legacy", qafila_domain::role::Role::code)
+                .to_owned(),
+            lead_fingerprint: qafila_sync::enrollment::lead_fingerprint(&convoy.lead_signing),
+            relays: convoy.relays.clone(),
             codes,
-        }
+        })
     }
 }
 
@@ -78,14 +94,60 @@ impl ConvoyDto {
 pub struct MemberDto {
     /// Its id.
     pub device: String,
-    /// Its name.
+    /// Its name (the one the lead certified, once certified).
     pub name: String,
-    /// `lead` or `member`.
+    /// `lead`, `registrar`, `storekeeper`, `volunteer`, `legacy` (certified
+    /// before roles) or `member` (pending).
     pub role: String,
     /// `pending`, `approved` or `revoked`.
     pub status: String,
+    /// Its fingerprint (`ABCD-EFGH-JKMN-PQRS-TVWX`), to compare with what
+    /// its own screen shows before approving it.
+    pub fingerprint: String,
+    /// For a pending device on the lead's screen: `true` when its keys are
+    /// bound to a code this device made (approving needs no typed
+    /// fingerprint), `false` when the binding fails (the relay swapped its
+    /// keys: do not approve), absent when there is nothing to check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub bound: Option<bool>,
     /// When the relay last heard from it (ms since the epoch), if it knows.
     pub last_seen_ms: Option<u64>,
+}
+
+impl MemberDto {
+    fn of(view: DeviceView) -> Self {
+        MemberDto {
+            device: view.device.to_string(),
+            name: view.name,
+            role: view.role,
+            status: view.status,
+            fingerprint: view.fingerprint,
+            bound: view.bound,
+            last_seen_ms: view.last_seen_ms,
+        }
+    }
+}
+
+/// A revocation, and the relays it could not reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct RevokedDto {
+    /// The device, now revoked.
+    pub member: MemberDto,
+    /// The last record of its log that still counts.
+    pub valid_through: u64,
+    /// Relays the convoy is published on that could not be told: publish
+    /// there again.
+    pub unreached: Vec<String>,
+}
+
+/// What a forward between relays did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct ForwardDto {
+    /// Records newly stored on either side.
+    pub moved: u64,
+    /// Records that did not check out and were not copied.
+    pub refused: u64,
 }
 
 /// An enrollment code with its link and QR code.
@@ -141,8 +203,15 @@ pub struct SyncDto {
     pub applied_events: u64,
     /// Registry entries applied.
     pub applied_registry: u64,
-    /// Records set aside as unreadable or not authentic.
+    /// Records set aside: not allowed for their sender, or unreadable.
     pub quarantined: u64,
+    /// Records held back until a key or a certificate arrives.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<String>,
+    /// Nothing new was sealed: a revocation names a key generation this
+    /// device has not received yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for_key: Option<u32>,
 }
 
 /// Where this device's sync stands, as the app's header chip shows it.
@@ -236,13 +305,39 @@ impl App {
     }
 }
 
+/// An HTTP client for `relay`, signing as this device.
+fn relay_client(app: &App, relay: &str) -> Result<RelayClient, AppError> {
+    Ok(ops::client(app.store(), relay)?)
+}
+
+/// A role as the lead picks it (`volunteer`, `registrar`, `storekeeper`).
+pub fn parse_role(text: &str) -> Result<CertRole, AppError> {
+    CertRole::parse(text).ok_or_else(|| {
+        AppError::invalid(
+            "unknown_role",
+            format!("`{text}` is not a role: use volunteer, registrar or storekeeper"),
+        )
+    })
+}
+
 impl App {
     fn convoy(&self, id: Option<&str>) -> Result<Convoy, AppError> {
         Ok(ops::current(self.store(), id)?)
     }
 
-    /// Creates a convoy led by this device.
-    pub fn convoy_create(&self, new: &NewConvoy<'_>) -> Result<ConvoyDto, AppError> {
+    /// This device's fingerprint, shown while it waits for the lead.
+    pub fn fingerprint(&self) -> Result<String, AppError> {
+        Ok(ops::own_fingerprint(self.store())?)
+    }
+
+    /// Creates a convoy led by this device on `relay` (with the relay
+    /// operator's creation token, if it needs one).
+    pub fn convoy_create(
+        &self,
+        new: &NewConvoy<'_>,
+        relay: &str,
+        create_token: Option<&str>,
+    ) -> Result<ConvoyDto, AppError> {
         let (name, day) = (new.name, new.day);
         if name.trim().is_empty() {
             return Err(AppError::new(
@@ -262,16 +357,32 @@ impl App {
             codes: new.codes.max(1),
             ..*new
         };
-        let created = runtime()?.block_on(ops::create(self.store(), &new, now))?;
-        Ok(ConvoyDto::of(&created.convoy, created.codes))
+        let client = relay_client(self, relay)?.with_create_token(create_token);
+        let created = runtime()?.block_on(ops::create(self.store(), &client, &new, now))?;
+        ConvoyDto::of(self, &created.convoy, created.codes)
     }
 
-    /// More one-time enrollment codes for a convoy this device leads.
-    pub fn convoy_invite(&self, convoy: Option<&str>, count: usize) -> Result<ConvoyDto, AppError> {
+    /// More one-time enrollment codes for a convoy this device leads, each
+    /// valid for `hours` (default 12, at most 72).
+    pub fn convoy_invite(
+        &self,
+        convoy: Option<&str>,
+        count: usize,
+        hours: Option<u64>,
+    ) -> Result<ConvoyDto, AppError> {
         let convoy = self.convoy(convoy)?;
         let (now, _) = self.now();
-        let codes = runtime()?.block_on(ops::invite(self.store(), &convoy, count.max(1), now))?;
-        Ok(ConvoyDto::of(&convoy, codes))
+        let lifetime = hours.map_or(ops::CODE_LIFETIME_MS, |h| h.saturating_mul(3_600_000));
+        let client = relay_client(self, &convoy.relay)?;
+        let codes = runtime()?.block_on(ops::invite(
+            self.store(),
+            &client,
+            &convoy,
+            count.max(1),
+            lifetime,
+            now,
+        ))?;
+        ConvoyDto::of(self, &convoy, codes)
     }
 
     /// A one-time enrollment code as the lead's screen shows it: the code,
@@ -286,7 +397,8 @@ impl App {
                 "جهاز قائد القافلة بس هو اللي يقدر يضيف أجهزة",
             ));
         }
-        let dto = self.convoy_invite(None, usize::try_from(uses.max(1)).unwrap_or(1))?;
+        let dto =
+            self.convoy_invite(None, usize::try_from(uses.max(1)).unwrap_or(1), None)?;
         let code = dto.codes.first().cloned().ok_or_else(|| {
             AppError::new(
                 "invite_failed",
@@ -308,33 +420,29 @@ impl App {
 
     /// Joins a convoy with a code from its lead.
     pub fn enroll(&self, relay: &str, code: &str) -> Result<ConvoyDto, AppError> {
-        let convoy = runtime()?.block_on(ops::enroll(self.store(), relay, code))?;
-        Ok(ConvoyDto::of(&convoy, Vec::new()))
+        let client = relay_client(self, relay)?;
+        let convoy = runtime()?.block_on(ops::enroll(self.store(), &client, code))?;
+        ConvoyDto::of(self, &convoy, Vec::new())
     }
 
     /// The convoys this device belongs to.
     pub fn convoys(&self) -> Result<Vec<ConvoyDto>, AppError> {
-        Ok(self
-            .store()
+        self.store()
             .convoys()?
             .iter()
-            .map(|c| ConvoyDto::of(c, Vec::new()))
-            .collect())
+            .map(|c| ConvoyDto::of(self, c, Vec::new()))
+            .collect()
     }
 
-    /// The convoy's devices, from the relay.
+    /// The convoy's devices, from the relay, as the lead's certificates
+    /// show them.
     pub fn convoy_devices(&self, convoy: Option<&str>) -> Result<Vec<MemberDto>, AppError> {
         let convoy = self.convoy(convoy)?;
-        Ok(self
-            .convoy_members(&convoy)?
+        let client = relay_client(self, &convoy.relay)?;
+        Ok(runtime()?
+            .block_on(ops::devices(self.store(), &client, &convoy))?
             .into_iter()
-            .map(|m| MemberDto {
-                device: m.keys.device.to_string(),
-                name: m.keys.name,
-                role: m.role,
-                status: m.status,
-                last_seen_ms: m.last_seen_ms,
-            })
+            .map(MemberDto::of)
             .collect())
     }
 
@@ -343,40 +451,63 @@ impl App {
         &self,
         convoy: &Convoy,
     ) -> Result<Vec<qafila_proto::control::Member>, AppError> {
-        Ok(runtime()?.block_on(ops::devices(self.store(), convoy))?)
+        use qafila_sync::transport::Relay as _;
+        let client = relay_client(self, &convoy.relay)?;
+        Ok(runtime()?.block_on(client.members(Uid(convoy.id)))?)
     }
 
-    /// Approves a pending device (by id prefix or name).
+    /// Approves a pending device (by id prefix or name) with a role, after
+    /// checking its keys are the ones it enrolled with: by its binding to
+    /// this lead's code, or by the `fingerprint` its screen shows. On an
+    /// approved device, changes its role.
     pub fn convoy_approve(
         &self,
         convoy: Option<&str>,
         device: &str,
+        role: CertRole,
+        fingerprint: Option<&str>,
     ) -> Result<MemberDto, AppError> {
         let convoy = self.convoy(convoy)?;
-        let m = runtime()?.block_on(ops::approve(self.store(), &convoy, device))?;
-        Ok(MemberDto {
-            device: m.keys.device.to_string(),
-            name: m.keys.name,
-            role: m.role,
-            status: "approved".into(),
-            last_seen_ms: m.last_seen_ms,
-        })
+        let client = relay_client(self, &convoy.relay)?;
+        let view = runtime()?.block_on(ops::approve(
+            self.store(),
+            &client,
+            &convoy,
+            device,
+            role,
+            fingerprint.filter(|f| !f.trim().is_empty()),
+        ))?;
+        Ok(MemberDto::of(view))
     }
 
-    /// Revokes a device and rotates the convoy's key.
-    pub fn convoy_revoke(&self, convoy: Option<&str>, device: &str) -> Result<MemberDto, AppError> {
+    /// Revokes a device for good: rotates the convoy's key and tells every
+    /// relay the convoy is published on.
+    pub fn convoy_revoke(&self, convoy: Option<&str>, device: &str) -> Result<RevokedDto, AppError> {
         let convoy = self.convoy(convoy)?;
-        let m = runtime()?.block_on(ops::revoke(self.store(), &convoy, device))?;
-        Ok(MemberDto {
-            device: m.keys.device.to_string(),
-            name: m.keys.name,
-            role: m.role,
-            status: "revoked".into(),
-            last_seen_ms: m.last_seen_ms,
+        let client = relay_client(self, &convoy.relay)?;
+        let others = convoy
+            .relays
+            .iter()
+            .map(|r| relay_client(self, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (now, _) = self.now();
+        let revoked = runtime()?.block_on(ops::revoke(
+            self.store(),
+            &client,
+            &others,
+            &convoy,
+            device,
+            now,
+        ))?;
+        Ok(RevokedDto {
+            member: MemberDto::of(revoked.device),
+            valid_through: revoked.valid_through,
+            unreached: revoked.unreached,
         })
     }
 
-    /// Registers the convoy on another relay (a site relay).
+    /// Registers the convoy on another relay (a site relay) and copies what
+    /// its relay holds there.
     pub fn convoy_publish(
         &self,
         convoy: Option<&str>,
@@ -384,19 +515,27 @@ impl App {
         create_token: Option<&str>,
     ) -> Result<ConvoyDto, AppError> {
         let convoy = self.convoy(convoy)?;
-        runtime()?.block_on(ops::publish(self.store(), &convoy, relay, create_token))?;
-        Ok(ConvoyDto::of(&convoy, Vec::new()))
+        let primary = relay_client(self, &convoy.relay)?;
+        let target = relay_client(self, relay)?.with_create_token(create_token);
+        runtime()?.block_on(ops::publish(self.store(), &primary, &target, &convoy))?;
+        let convoy = self.convoy(Some(&Uid(convoy.id).to_string()))?;
+        ConvoyDto::of(self, &convoy, Vec::new())
     }
 
-    /// Copies records both ways between two relays; returns how many moved.
+    /// Copies checked records both ways between two relays.
     pub fn relay_forward(
         &self,
         convoy: Option<&str>,
         from: &str,
         to: &str,
-    ) -> Result<u64, AppError> {
+    ) -> Result<ForwardDto, AppError> {
         let convoy = self.convoy(convoy)?;
-        Ok(runtime()?.block_on(ops::forward(self.store(), &convoy, from, to))?)
+        let (a, b) = (relay_client(self, from)?, relay_client(self, to)?);
+        let forwarded = runtime()?.block_on(ops::forward(self.store(), &convoy, &a, &b))?;
+        Ok(ForwardDto {
+            moved: forwarded.moved,
+            refused: forwarded.refused,
+        })
     }
 
     /// Syncs now, retrying a few times with backoff while the relay is
@@ -409,10 +548,11 @@ impl App {
     ) -> Result<SyncDto, AppError> {
         let convoy = self.convoy(convoy)?;
         let clock = self.clock.clone();
+        let client = relay_client(self, relay.unwrap_or(&convoy.relay))?;
         let report = runtime()?.block_on(ops::sync_with_retry(
             self.store(),
+            &client,
             &convoy,
-            relay,
             attempts.max(1),
             move || clock().0,
         ))?;
@@ -426,6 +566,8 @@ impl App {
             applied_events: report.applied.events,
             applied_registry: report.applied.registry,
             quarantined: report.applied.quarantined,
+            waiting: report.waiting,
+            waiting_for_key: report.waiting_for_key,
         })
     }
 }

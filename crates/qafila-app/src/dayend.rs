@@ -487,19 +487,16 @@ impl App {
         day: NaiveDate,
         events: &[Event],
     ) -> Result<DeviceWaitDto, AppError> {
-        let voided: std::collections::BTreeSet<_> = events
+        let voids: Vec<&Event> = events
             .iter()
-            .filter_map(|e| match &e.body {
-                EventBody::Void { target, .. } => Some(*target),
-                _ => None,
-            })
+            .filter(|e| matches!(e.body, EventBody::Void { .. }))
             .collect();
         let last_hand_out = events
             .iter()
             .filter(
                 |e| matches!(&e.body, EventBody::HandOut(h) if h.site == site.id && h.day == day),
             )
-            .filter(|e| !voided.contains(&e.id))
+            .filter(|e| !voids.iter().any(|v| e.is_cancelled_by(v)))
             .map(|e| e.at.wall_ms())
             .max();
         let day_start = day.and_hms_opt(0, 0, 0).map_or(0, |t| {

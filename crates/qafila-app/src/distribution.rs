@@ -298,6 +298,9 @@ impl App {
             self.volunteer,
             EventBody::Void {
                 target,
+                // A void names its target's device: only the lead's role may
+                // void another device's record (the store checks).
+                target_device: Some(original.device),
                 reason: reason.trim().to_owned(),
             },
             now,

@@ -15,6 +15,9 @@ pub struct DeviceDto {
     pub name: String,
     /// The store file.
     pub store: String,
+    /// Its fingerprint (`ABCD-EFGH-JKMN-PQRS-TVWX`): the lead compares it
+    /// with what its own screen shows before approving this device.
+    pub fingerprint: String,
 }
 
 /// A person in the registry.

@@ -248,9 +248,10 @@ pub fn counted_hand_outs(
         })
         .filter(|(event, h)| counts_on(event, h.site, h.day))
         .filter(|(event, h)| {
-            !voids
-                .get(&event.id)
-                .is_some_and(|list| list.iter().any(|v| counts_on(v, h.site, h.day)))
+            !voids.get(&event.id).is_some_and(|list| {
+                list.iter()
+                    .any(|v| event.is_cancelled_by(v) && counts_on(v, h.site, h.day))
+            })
         })
         .map(|(_, h)| CountedHandOut {
             day: h.day,
@@ -1353,6 +1354,7 @@ mod tests {
             1,
             EventBody::Void {
                 target: wrong,
+                target_device: Some(device(1)),
                 reason: "خطأ في التسجيل".into(),
             },
         );

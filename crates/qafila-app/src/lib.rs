@@ -102,6 +102,7 @@ impl App {
             id: self.store.device().id.to_string(),
             name: self.store.device().name.clone(),
             store: self.store.path().display().to_string(),
+            fingerprint: qafila_sync::convoy::own_fingerprint(&self.store).unwrap_or_default(),
         }
     }
 

@@ -31,7 +31,9 @@ use ts_rs::{Config, TS, TypeVisitor};
 
 use crate::background::BackgroundSync;
 use crate::cards::{CardSheetDto, IssuedDto, ScanDto};
-use crate::convoy::{ConvoyDto, InviteDto, MemberDto, SyncChipDto, SyncDto, SyncState};
+use crate::convoy::{
+    ConvoyDto, InviteDto, MemberDto, RevokedDto, SyncChipDto, SyncDto, SyncState,
+};
 use crate::dayend::{
     CountSheetDto, Counts, DayCloseDto, DeviceWaitDto, ReconciliationDto, ReviewDto, SitePlaceDto,
 };
@@ -367,6 +369,37 @@ pub struct DeviceArgs {
     pub convoy: Option<String>,
 }
 
+/// `approve`: let a pending device sync, with a role.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveArgs {
+    /// Device id (or a prefix of it) or name.
+    pub device: String,
+    /// `volunteer` (default), `registrar` or `storekeeper`.
+    #[ts(optional)]
+    pub role: Option<String>,
+    /// The fingerprint the device's own screen shows, as the lead typed
+    /// it: needed when its keys are not bound to this lead's code.
+    #[ts(optional)]
+    pub fingerprint: Option<String>,
+    /// Convoy id; this device's only convoy when absent.
+    #[ts(optional)]
+    pub convoy: Option<String>,
+}
+
+/// `set_role`: change an approved device's role.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct RoleArgs {
+    /// Device id (or a prefix of it) or name.
+    pub device: String,
+    /// `volunteer`, `registrar` or `storekeeper`.
+    pub role: String,
+    /// Convoy id; this device's only convoy when absent.
+    #[ts(optional)]
+    pub convoy: Option<String>,
+}
+
 /// `import_file`: a beneficiary list picked in the UI.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
@@ -573,10 +606,15 @@ commands! {
     "devices" (ConvoyArgs) -> Vec<MemberDto> => |s, a| {
         s.app()?.convoy_devices(a.convoy.as_deref())
     };
-    "approve" (DeviceArgs) -> MemberDto => |s, a| {
-        s.app()?.convoy_approve(a.convoy.as_deref(), &a.device)
+    "approve" (ApproveArgs) -> MemberDto => |s, a| {
+        let role = crate::convoy::parse_role(a.role.as_deref().unwrap_or("volunteer"))?;
+        s.app()?.convoy_approve(a.convoy.as_deref(), &a.device, role, a.fingerprint.as_deref())
     };
-    "revoke" (DeviceArgs) -> MemberDto => |s, a| {
+    "set_role" (RoleArgs) -> MemberDto => |s, a| {
+        let role = crate::convoy::parse_role(&a.role)?;
+        s.app()?.convoy_approve(a.convoy.as_deref(), &a.device, role, None)
+    };
+    "revoke" (DeviceArgs) -> RevokedDto => |s, a| {
         s.app()?.convoy_revoke(a.convoy.as_deref(), &a.device)
     };
     "import_file" (ImportFileArgs) -> ImportReportDto => |s, a| s.import_file(&a);
@@ -679,6 +717,7 @@ const RECORDING: &[&str] = &[
     "hand_out_basket",
     "void",
     "approve",
+    "set_role",
     "revoke",
     "import_file",
     "merge",

@@ -469,14 +469,16 @@ fn the_sync_chip_counts_what_waits_to_leave_and_says_when_the_relay_is_gone() {
     // The lead creates a convoy: from now on events wait for the relay.
     let relay = Relay::start();
     let app = session.app_if_initialised().unwrap();
-    app.convoy_create(&qafila_app::convoy::NewConvoy {
-        name: "قافلة الشتاء",
-        day: "2026-12-01",
-        sites: &[VILLAGE.to_owned()],
-        relay: &relay.url,
-        create_token: None,
-        codes: 1,
-    })
+    app.convoy_create(
+        &qafila_app::convoy::NewConvoy {
+            name: "قافلة الشتاء",
+            day: "2026-12-01",
+            sites: &[VILLAGE.to_owned()],
+            codes: 1,
+        },
+        &relay.url,
+        None,
+    )
     .unwrap();
     let before = chip(&session);
     assert_eq!(before["state"], "never", "{before}");
@@ -530,14 +532,16 @@ fn the_background_sync_starts_once_the_device_is_in_a_convoy() {
     session.start_background_sync(Duration::from_millis(200));
     let relay = Relay::start();
     let app = session.app_if_initialised().unwrap();
-    app.convoy_create(&qafila_app::convoy::NewConvoy {
-        name: "قافلة",
-        day: "2026-12-01",
-        sites: &[],
-        relay: &relay.url,
-        create_token: None,
-        codes: 1,
-    })
+    app.convoy_create(
+        &qafila_app::convoy::NewConvoy {
+            name: "قافلة",
+            day: "2026-12-01",
+            sites: &[],
+            codes: 1,
+        },
+        &relay.url,
+        None,
+    )
     .unwrap();
     import(&session, &[("محمد أحمد السيد علي", 5)]);
     // Joining through the façade directly (as here) is noticed at the next

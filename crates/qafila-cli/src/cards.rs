@@ -23,6 +23,16 @@ pub enum CardsCommand {
     },
     /// The issuing keys this device trusts.
     Issuers,
+    /// Stop trusting an issuing key everywhere (the convoy lead, when the
+    /// device holding its secret is lost or revoked): its cards are refused
+    /// and must be reissued with another key.
+    Withdraw {
+        /// The key id (the first five digits of its card numbers).
+        key_id: u16,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
     /// Issue cards: to everyone in a village who has none yet, or to one person.
     Issue {
         /// Every registered person of this village without an active card.
@@ -121,6 +131,9 @@ pub fn run(dir: &Path, command: CardsCommand, output: &Output) -> anyhow::Result
                 .map_err(Failure::from)?;
             output.emit(&Reissued { card, sheet })
         }
+        CardsCommand::Withdraw { key_id, reason } => {
+            output.emit(&app.withdraw_issuer(key_id, &reason).map_err(Failure::from)?)
+        }
         CardsCommand::Revoke { serial, reason } => {
             output.emit(&app.revoke_card(&serial, &reason).map_err(Failure::from)?)
         }
@@ -203,6 +216,12 @@ impl Report for IssuerDto {
             writeln!(
                 out,
                 "  this device holds its secret: it can issue and print cards"
+            )?;
+        }
+        if self.withdrawn {
+            writeln!(
+                out,
+                "  WITHDRAWN by the convoy lead: its cards are refused / مسحوب"
             )?;
         }
         Ok(())
@@ -322,6 +341,9 @@ impl Report for VerifyDto {
             )?;
             if let Some(association) = &self.association {
                 writeln!(out, "  issued by    {association}")?;
+            }
+            if let Some(warning) = &self.warning_message {
+                writeln!(out, "  WARNING: {warning}")?;
             }
         } else {
             writeln!(out, "REFUSED [{}]", self.reason.unwrap_or("malformed"))?;

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use clap::{Args, Subcommand};
-use qafila_app::convoy::{ConvoyDto, MemberDto, SyncDto};
+use qafila_app::convoy::{ConvoyDto, ForwardDto, MemberDto, RevokedDto, SyncDto};
 use serde::Serialize;
 
 use crate::device::open;
@@ -20,11 +20,17 @@ pub enum ConvoyCommand {
     Invite(InviteArgs),
     /// The convoys this device belongs to.
     List,
-    /// The convoy's devices and their status, from the relay.
+    /// The convoy's devices: role, status and fingerprint, as the lead
+    /// certified them.
     Devices(Which),
-    /// Let an enrolled device sync (lead).
-    Approve(DeviceArgs),
-    /// Refuse a device from now on and rotate the convoy key (lead).
+    /// Let an enrolled device sync, with a role (lead). Checks its keys are
+    /// the ones it enrolled with: by its binding to this lead's code, or by
+    /// the fingerprint its own screen shows (--fingerprint).
+    Approve(ApproveArgs),
+    /// Change an approved device's role (lead).
+    Role(RoleArgs),
+    /// Refuse a device for good, rotate the convoy key, and tell every relay
+    /// the convoy is published on (lead).
     Revoke(DeviceArgs),
     /// Register the convoy on another relay, e.g. a site relay (lead).
     Publish(PublishArgs),
@@ -66,6 +72,35 @@ pub struct InviteArgs {
     /// How many codes.
     #[arg(long, default_value_t = 1)]
     count: usize,
+    /// Hours each code stays valid (default 12, at most 72).
+    #[arg(long)]
+    hours: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The device: its id (or the start of it) or its name.
+    device: String,
+    /// What it may do: volunteer (check-ins and hand-outs), registrar (the
+    /// registry and cards) or storekeeper (stock and the day's close).
+    #[arg(long, default_value = "volunteer")]
+    role: String,
+    /// The fingerprint the device's own screen shows (`qafila enroll`
+    /// printed it): needed when it did not enroll with this device's code.
+    #[arg(long)]
+    fingerprint: Option<String>,
+    #[command(flatten)]
+    which: Which,
+}
+
+#[derive(Debug, Args)]
+pub struct RoleArgs {
+    /// The device: its id (or the start of it) or its name.
+    device: String,
+    /// volunteer, registrar or storekeeper.
+    role: String,
+    #[command(flatten)]
+    which: Which,
 }
 
 #[derive(Debug, Args)]
@@ -141,18 +176,20 @@ pub fn convoy(dir: &Path, command: ConvoyCommand, output: &Output) -> anyhow::Re
     let app = open(dir)?;
     match command {
         ConvoyCommand::Create(a) => output.emit(
-            &app.convoy_create(&qafila_app::convoy::NewConvoy {
-                name: &a.name,
-                day: &a.date,
-                sites: &a.sites,
-                relay: &a.relay,
-                create_token: a.relay_token.as_deref(),
-                codes: a.codes,
-            })
+            &app.convoy_create(
+                &qafila_app::convoy::NewConvoy {
+                    name: &a.name,
+                    day: &a.date,
+                    sites: &a.sites,
+                    codes: a.codes,
+                },
+                &a.relay,
+                a.relay_token.as_deref(),
+            )
             .map_err(Failure::from)?,
         ),
         ConvoyCommand::Invite(a) => output.emit(
-            &app.convoy_invite(a.which.convoy.as_deref(), a.count)
+            &app.convoy_invite(a.which.convoy.as_deref(), a.count, a.hours)
                 .map_err(Failure::from)?,
         ),
         ConvoyCommand::List => output.emit(&Convoys {
@@ -164,8 +201,22 @@ pub fn convoy(dir: &Path, command: ConvoyCommand, output: &Output) -> anyhow::Re
                 .map_err(Failure::from)?,
         }),
         ConvoyCommand::Approve(a) => output.emit(
-            &app.convoy_approve(a.which.convoy.as_deref(), &a.device)
-                .map_err(Failure::from)?,
+            &app.convoy_approve(
+                a.which.convoy.as_deref(),
+                &a.device,
+                qafila_app::convoy::parse_role(&a.role).map_err(Failure::from)?,
+                a.fingerprint.as_deref(),
+            )
+            .map_err(Failure::from)?,
+        ),
+        ConvoyCommand::Role(a) => output.emit(
+            &app.convoy_approve(
+                a.which.convoy.as_deref(),
+                &a.device,
+                qafila_app::convoy::parse_role(&a.role).map_err(Failure::from)?,
+                None,
+            )
+            .map_err(Failure::from)?,
         ),
         ConvoyCommand::Revoke(a) => output.emit(
             &app.convoy_revoke(a.which.convoy.as_deref(), &a.device)
@@ -184,7 +235,11 @@ pub fn convoy(dir: &Path, command: ConvoyCommand, output: &Output) -> anyhow::Re
 
 pub fn enroll(dir: &Path, args: EnrollArgs, output: &Output) -> anyhow::Result<()> {
     let app = open(dir)?;
-    output.emit(&app.enroll(&args.relay, &args.code).map_err(Failure::from)?)
+    let convoy = app.enroll(&args.relay, &args.code).map_err(Failure::from)?;
+    output.emit(&Enrolled {
+        fingerprint: app.fingerprint().map_err(Failure::from)?,
+        convoy,
+    })
 }
 
 pub fn sync(dir: &Path, args: SyncArgs, output: &Output) -> anyhow::Result<()> {
@@ -237,10 +292,10 @@ pub fn relay(dir: &Path, command: RelayCommand, output: &Output) -> anyhow::Resu
         RelayCommand::Serve(args) => serve(args),
         RelayCommand::Forward(args) => {
             let app = open(dir)?;
-            let moved = app
-                .relay_forward(args.which.convoy.as_deref(), &args.from, &args.to)
-                .map_err(Failure::from)?;
-            output.emit(&Forwarded { moved })
+            output.emit(
+                &app.relay_forward(args.which.convoy.as_deref(), &args.from, &args.to)
+                    .map_err(Failure::from)?,
+            )
         }
     }
 }
@@ -269,9 +324,29 @@ struct Devices {
     devices: Vec<MemberDto>,
 }
 
+/// What `qafila enroll` prints: the convoy, and this device's fingerprint
+/// for the lead to compare.
 #[derive(Serialize)]
-struct Forwarded {
-    moved: u64,
+struct Enrolled {
+    #[serde(flatten)]
+    convoy: ConvoyDto,
+    fingerprint: String,
+}
+
+impl Report for Enrolled {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        self.convoy.write_text(out)?;
+        writeln!(
+            out,
+            "Show the lead this device's fingerprint / اعرض البصمة دي على قائد القافلة:"
+        )?;
+        writeln!(out, "  {}", self.fingerprint)?;
+        writeln!(
+            out,
+            "  lead key / مفتاح القائد  {}",
+            self.convoy.lead_fingerprint
+        )
+    }
 }
 
 impl Report for ConvoyDto {
@@ -284,7 +359,14 @@ impl Report for ConvoyDto {
         writeln!(out, "Convoy «{name}» {} / القافلة", self.day)?;
         writeln!(out, "  id      {}", self.id)?;
         writeln!(out, "  relay   {}", self.relay)?;
-        writeln!(out, "  role    {}  status {}", self.role, self.status)?;
+        writeln!(
+            out,
+            "  role    {}  status {}",
+            self.my_role, self.status
+        )?;
+        for relay in &self.relays {
+            writeln!(out, "  also on {relay}")?;
+        }
         if !self.sites.is_empty() {
             writeln!(out, "  sites   {}", self.sites.join("، "))?;
         }
@@ -310,7 +392,7 @@ impl Report for Convoys {
             writeln!(
                 out,
                 "{}  {}  {}  {}  {}",
-                c.id, c.day, c.role, c.status, c.name
+                c.id, c.day, c.my_role, c.status, c.name
             )?;
         }
         Ok(())
@@ -321,19 +403,43 @@ impl Report for MemberDto {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,
-            "{} «{}» is now {} / الجهاز: {}",
-            self.device, self.name, self.status, self.status
-        )
+            "{} «{}» is now {} ({}) / الجهاز: {}",
+            self.device, self.name, self.status, self.role, self.status
+        )?;
+        writeln!(out, "  fingerprint / البصمة  {}", self.fingerprint)
+    }
+}
+
+impl Report for RevokedDto {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        self.member.write_text(out)?;
+        writeln!(
+            out,
+            "  its records after #{} count nowhere; the convoy key was rotated",
+            self.valid_through
+        )?;
+        for relay in &self.unreached {
+            writeln!(
+                out,
+                "  not reached: {relay} — publish there again (`qafila convoy publish --relay {relay}`)"
+            )?;
+        }
+        Ok(())
     }
 }
 
 impl Report for Devices {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
         for d in &self.devices {
+            let binding = match d.bound {
+                Some(true) => "  enrolled with this device's code",
+                Some(false) => "  KEYS DO NOT MATCH ITS CODE: do not approve",
+                None => "",
+            };
             writeln!(
                 out,
-                "{}  {:<8} {:<8} {}",
-                d.device, d.role, d.status, d.name
+                "{}  {:<11} {:<8} {}  {}{binding}",
+                d.device, d.role, d.status, d.fingerprint, d.name
             )?;
         }
         Ok(())
@@ -356,20 +462,37 @@ impl Report for SyncDto {
         if self.quarantined > 0 {
             writeln!(
                 out,
-                "  set aside {} records that could not be verified or read (see `qafila anomalies`)",
+                "  set aside {} records their senders may not send, or that could not be read (see `qafila anomalies`)",
                 self.quarantined
+            )?;
+        }
+        for waiting in &self.waiting {
+            writeln!(out, "  waiting: {waiting}")?;
+        }
+        if let Some(epoch) = self.waiting_for_key {
+            writeln!(
+                out,
+                "  nothing new was sealed: waiting for convoy key generation {epoch} (a device was revoked); sync again with the convoy's relay"
             )?;
         }
         Ok(())
     }
 }
 
-impl Report for Forwarded {
+impl Report for ForwardDto {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,
             "Forwarded {} records / تم تمرير {} سجل",
             self.moved, self.moved
-        )
+        )?;
+        if self.refused > 0 {
+            writeln!(
+                out,
+                "  {} records did not check out and were not copied",
+                self.refused
+            )?;
+        }
+        Ok(())
     }
 }

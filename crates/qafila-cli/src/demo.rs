@@ -133,19 +133,28 @@ fn build(dir: &Path, args: &DemoArgs) -> Result<DemoDto, qafila_app::AppError> {
     };
     let today = chrono::Local::now().date_naive().to_string();
     let sites = vec![VILLAGE.to_owned()];
-    let convoy = lead.convoy_create(&NewConvoy {
-        name: "قافلة الخير (عرض)",
-        day: &today,
-        sites: &sites,
-        relay: &args.relay,
-        create_token: None,
-        codes: 1,
-    })?;
+    let convoy = lead.convoy_create(
+        &NewConvoy {
+            name: "قافلة الخير (عرض)",
+            day: &today,
+            sites: &sites,
+            codes: 1,
+        },
+        &args.relay,
+        None,
+    )?;
     // Where the site is and who runs it, for the day report and exports.
     lead.describe_site(VILLAGE, "15", "سيدي سالم", "جمعية الخير (عرض)")?;
     let app = App::init(dir, "جهاز المتطوع", system_clock())?;
     app.enroll(&args.relay, &convoy.codes[0])?;
-    lead.convoy_approve(Some(&convoy.id), &app.device().id)?;
+    // The app's device enrolled with the lead's own code: its keys are
+    // bound to it, so no fingerprint needs typing. It is the registrar.
+    lead.convoy_approve(
+        Some(&convoy.id),
+        &app.device().id,
+        qafila_app::convoy::parse_role("registrar")?,
+        None,
+    )?;
     lead.sync(Some(&convoy.id), None, 3)?;
     app.sync(Some(&convoy.id), None, 3)?;
 
@@ -161,8 +170,9 @@ fn build(dir: &Path, args: &DemoArgs) -> Result<DemoDto, qafila_app::AppError> {
     app.create_issuer("جمعية الخير (عرض)")?;
     let sheet = dir.join("demo-cards.html");
     let issued = app.issue_cards(Some(VILLAGE), None, Some(&sheet))?;
+    // The lead loads the truck (stock is the lead's and storekeepers' work).
     for (item, qty) in [("food_box", "200"), ("blanket", "120"), ("meat_kg", "150")] {
-        app.stock(
+        lead.stock(
             Movement::Load,
             StockRequest {
                 site: VILLAGE.into(),
@@ -173,6 +183,8 @@ fn build(dir: &Path, args: &DemoArgs) -> Result<DemoDto, qafila_app::AppError> {
             },
         )?;
     }
+    app.sync(Some(&convoy.id), None, 3)?;
+    lead.sync(Some(&convoy.id), None, 3)?;
     app.sync(Some(&convoy.id), None, 3)?;
 
     let card_texts = app.card_texts(

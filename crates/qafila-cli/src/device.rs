@@ -30,7 +30,8 @@ pub fn init(dir: &Path, args: InitArgs, output: &Output) -> anyhow::Result<()> {
 impl Report for DeviceDto {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "Device «{}» is ready / الجهاز جاهز", self.name)?;
-        writeln!(out, "  id     {}", self.id)?;
-        writeln!(out, "  store  {}", self.store)
+        writeln!(out, "  id           {}", self.id)?;
+        writeln!(out, "  store        {}", self.store)?;
+        writeln!(out, "  fingerprint  {}", self.fingerprint)
     }
 }

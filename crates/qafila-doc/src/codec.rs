@@ -104,6 +104,9 @@ mod tag {
     pub const MERGED: u8 = 19;
     pub const ANOMALY_REVIEWED: u8 = 20;
     pub const SITE_DESCRIBED: u8 = 21;
+    /// A void naming its target's device (`VOID` is a void from before).
+    pub const VOID_OF: u8 = 22;
+    pub const CARD_ISSUER_WITHDRAWN: u8 = 23;
 }
 
 struct Writer(Vec<u8>);
@@ -194,9 +197,28 @@ fn body(w: &mut Writer, body: &EventBody) {
             w.card(h.card);
             w.opt_str(h.override_reason.as_deref());
         }
-        EventBody::Void { target, reason } => {
+        EventBody::Void {
+            target,
+            target_device: None,
+            reason,
+        } => {
             w.u8(tag::VOID);
             w.raw(&target.to_bytes());
+            w.str(reason);
+        }
+        EventBody::Void {
+            target,
+            target_device: Some(device),
+            reason,
+        } => {
+            w.u8(tag::VOID_OF);
+            w.raw(&target.to_bytes());
+            w.raw(&device.to_bytes());
+            w.str(reason);
+        }
+        EventBody::CardIssuerWithdrawn { key_id, reason } => {
+            w.u8(tag::CARD_ISSUER_WITHDRAWN);
+            w.varint(u64::from(*key_id));
             w.str(reason);
         }
         EventBody::StockLoad {
@@ -561,6 +583,16 @@ fn read_body(r: &mut Reader<'_>) -> Result<EventBody, DecodeError> {
         }),
         tag::VOID => EventBody::Void {
             target: EventId::from_bytes(r.array()?),
+            target_device: None,
+            reason: r.string()?,
+        },
+        tag::VOID_OF => EventBody::Void {
+            target: EventId::from_bytes(r.array()?),
+            target_device: Some(DeviceId::from_bytes(r.array()?)),
+            reason: r.string()?,
+        },
+        tag::CARD_ISSUER_WITHDRAWN => EventBody::CardIssuerWithdrawn {
+            key_id: u16::try_from(r.varint()?).map_err(|_| DecodeError::Invalid("key id"))?,
             reason: r.string()?,
         },
         tag::STOCK_LOAD => EventBody::StockLoad {

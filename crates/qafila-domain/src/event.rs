@@ -262,6 +262,11 @@ pub enum EventBody {
     Void {
         /// The event cancelled.
         target: EventId,
+        /// The device that recorded it. A void cancels its target only if
+        /// this matches; a device's own voids name itself, and only the lead
+        /// may void another device's record. `None` in voids recorded before
+        /// voids named their target's device.
+        target_device: Option<DeviceId>,
         /// Why.
         reason: String,
     },
@@ -431,6 +436,14 @@ pub enum EventBody {
         public: [u8; 32],
         /// The association the key issues cards for.
         association: String,
+    },
+    /// The lead stops trusting a card-issuing key (its secret was lost or
+    /// leaked, or its device revoked): cards it signed are refused.
+    CardIssuerWithdrawn {
+        /// The key's short id.
+        key_id: u16,
+        /// Why.
+        reason: String,
     },
     /// Two registry entries turned out to be one person: `merged` is retired
     /// into `kept`. A registrar decides this; nothing merges automatically.
@@ -783,6 +796,23 @@ impl Event {
             }
             EventBody::DeviceEnrolled { name, .. } => required_text(name, "the device name"),
             EventBody::DeviceRevoked { reason, .. } => required_text(reason, "revoking a device"),
+            EventBody::CardIssuerWithdrawn { reason, .. } => {
+                required_text(reason, "withdrawing a card issuer")
+            }
+        }
+    }
+
+    /// Whether `void` cancels this event: it is a void naming this event
+    /// and, when it names a device (every void recorded since roles exist
+    /// does), this event's device.
+    pub fn is_cancelled_by(&self, void: &Event) -> bool {
+        match &void.body {
+            EventBody::Void {
+                target,
+                target_device,
+                ..
+            } => *target == self.id && target_device.is_none_or(|d| d == self.device),
+            _ => false,
         }
     }
 
@@ -927,6 +957,7 @@ mod tests {
         check(
             EventBody::Void {
                 target: EventId::from_parts(0, [0; 10]),
+                target_device: None,
                 reason: String::new(),
             },
             Err("reason_required"),

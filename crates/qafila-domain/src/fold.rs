@@ -194,7 +194,11 @@ impl<'a> Index<'a> {
 
     /// Whether `event` is voided at all (for entitlements).
     fn is_voided(&self, event: &Event) -> bool {
-        event.is_voidable() && self.voids.contains_key(&event.id)
+        event.is_voidable()
+            && self
+                .voids
+                .get(&event.id)
+                .is_some_and(|voids| voids.iter().any(|v| event.is_cancelled_by(v)))
     }
 
     /// Whether `event` is voided as far as the figures of `site` on `day` go:
@@ -204,7 +208,11 @@ impl<'a> Index<'a> {
             && self
                 .voids
                 .get(&event.id)
-                .is_some_and(|voids| voids.iter().any(|v| self.counts_on(v, site, day)))
+                .is_some_and(|voids| {
+                    voids
+                        .iter()
+                        .any(|v| event.is_cancelled_by(v) && self.counts_on(v, site, day))
+                })
     }
 }
 
@@ -433,7 +441,7 @@ impl State {
                 continue;
             };
             for void in voids {
-                if !target_event.is_voidable() {
+                if !target_event.is_voidable() || !target_event.is_cancelled_by(void) {
                     self.anomalies.push(Anomaly::InvalidVoid {
                         void: void.id,
                         target: *target,

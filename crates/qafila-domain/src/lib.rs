@@ -15,6 +15,7 @@
 //!   catalogue and what a household may receive in a round.
 //! - [`nid::NationalId`]: Egyptian national IDs, decoded and keyed-hashed.
 //! - [`names::NameKey`]: normalised Arabic names and their similarity.
+//! - [`role::Role`] and [`role::permits`]: who may record what.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod anomaly;
@@ -28,3 +29,4 @@ pub mod item;
 pub mod names;
 pub mod nid;
 pub mod quantity;
+pub mod role;

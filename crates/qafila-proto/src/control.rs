@@ -10,8 +10,10 @@
 //! | `GET /v1/scopes/{s}/members` | members | → `Vec<Member>` |
 //! | `POST /v1/scopes/{s}/members/{d}/approve` | the lead | [`Approve`] → 204 |
 //! | `POST /v1/scopes/{s}/members/{d}/revoke` | the lead | [`Revoke`] → 204 |
+//! | `POST /v1/scopes/{s}/certificates` | approved members | [`Certificates`] → [`CertificateOutcomes`] |
 //! | `GET /v1/scopes/{s}/keys` | approved members | → `Vec<WrappedKey>` |
 //! | `GET /v1/scopes/{s}/heads` | approved members | → binary `Cursors` |
+//! | `GET /v1/hello` | anyone (unsigned) | → [`Hello`] |
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -85,24 +87,45 @@ pub struct CreateScope {
     pub keys: Vec<DeviceKey>,
 }
 
-/// A one-time enrollment code, stored by its hash.
+/// Who a relay is and what its clock says: devices sign every request for
+/// this relay's id, with its clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The relay's random id, made when its database was.
+    pub relay: Uid,
+    /// Its clock, in ms since the Unix epoch.
+    pub time_ms: u64,
+    /// The protocol version it speaks.
+    pub protocol: u8,
+}
+
+/// A one-time enrollment code, stored by a hash the relay cannot invert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invite {
-    /// SHA-256 of the code's secret part, hex.
+    /// SHA-256 of `qafila-invite-lookup-v1` and the code's secret, hex.
     pub code_hash: String,
-    /// After this, the code is refused.
+    /// After this, the code is refused (by the lead's clock).
     pub expires_ms: u64,
+    /// How long the code lives, counted on the relay's own clock when
+    /// given (so a lead device with a wrong clock still makes live codes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime_ms: Option<u64>,
     /// How many devices may enroll with it.
     pub uses: u32,
 }
 
-/// A device asks to join a scope with a code.
+/// A device asks to join a scope with a code. The code's secret never
+/// reaches the relay: only a hash to find the invite, and a binding of the
+/// device's keys that the lead (who kept the secret) checks at approval.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Enroll {
-    /// The code's secret part.
-    pub secret: String,
+    /// The invite's lookup hash (as in [`Invite::code_hash`]).
+    pub code_hash: String,
     /// The new device.
     pub device: DeviceKeys,
+    /// HMAC of the device's id, name and keys under a key derived from the
+    /// code's secret.
+    pub binding: B64,
 }
 
 /// The answer to an enrollment: which scope, and who leads it (the device
@@ -120,7 +143,9 @@ pub struct Enrolled {
 pub struct Member {
     /// The device.
     pub keys: DeviceKeys,
-    /// `lead`, or `member`.
+    /// `lead`, or the role its certificate names (`registrar`,
+    /// `storekeeper`, `volunteer`), or `member` while pending. For display:
+    /// devices read the role from the certificate.
     pub role: String,
     /// `pending`, `approved` or `revoked`.
     pub status: String,
@@ -128,6 +153,16 @@ pub struct Member {
     /// devices trust the roster only through these.
     #[serde(default)]
     pub certificate: B64,
+    /// The certificate's version (0 for none or one from before versions).
+    #[serde(default)]
+    pub version: u32,
+    /// The invite the device enrolled with (its lookup hash), while the
+    /// relay knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<String>,
+    /// The binding the device sent at enrollment ([`Enroll::binding`]).
+    #[serde(default)]
+    pub binding: B64,
     /// When the relay last answered a signed request from this device (ms
     /// since the epoch; absent when it has not since the relay started). The
     /// lead reads it to see which devices have not synced lately.
@@ -135,13 +170,20 @@ pub struct Member {
     pub last_seen_ms: Option<u64>,
 }
 
-/// A scope key wrapped to one device.
+/// A scope key generation granted to one device by the lead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WrappedKey {
     /// The key generation.
     pub epoch: u32,
     /// Sealed to the device's X25519 key.
     pub wrapped: B64,
+    /// The lead's signature over [`crate::cert::grant_message`]: devices
+    /// take no generation without it.
+    #[serde(default)]
+    pub signature: B64,
+    /// Every revocation certificate of the convoy when the grant was made.
+    #[serde(default)]
+    pub revocations: Vec<B64>,
 }
 
 /// A wrapped key and its recipient.
@@ -169,4 +211,21 @@ pub struct Revoke {
     pub certificate: B64,
     /// The new key generation, wrapped to every remaining device.
     pub rotation: Vec<DeviceKey>,
+}
+
+/// Lead-signed certificates any approved member passes on to a relay that
+/// lacks them (a revocation reaching a site relay through a volunteer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificates {
+    /// Each [`crate::cert::Certificate`] as signed.
+    pub certificates: Vec<B64>,
+}
+
+/// What a relay did with each certificate, in order: `applied`,
+/// `unchanged` (it held that one or a newer one) or `refused` (not the
+/// lead's, about unknown keys, or an approval of a revoked device).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateOutcomes {
+    /// One per certificate.
+    pub outcomes: Vec<String>,
 }

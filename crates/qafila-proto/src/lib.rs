@@ -9,7 +9,10 @@
 //! - [`record`]: records and their binary encoding;
 //! - [`batch`]: upload requests and answers, download requests, and the
 //!   framed download stream;
-//! - [`auth`]: every request is signed by the device's Ed25519 key;
+//! - [`auth`]: every request is signed by the device's Ed25519 key, for one
+//!   relay and once;
+//! - [`cert`]: what the convoy's lead signs about devices (certificates and
+//!   key grants);
 //! - [`control`]: the JSON bodies of enrollment and membership requests;
 //! - [`ApiError`]: the JSON error every 4xx/5xx carries.
 //!
@@ -19,6 +22,7 @@
 
 pub mod auth;
 pub mod batch;
+pub mod cert;
 pub mod control;
 pub mod record;
 pub mod wire;

@@ -13,22 +13,33 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use qafila_proto::auth::{AuthError, Claim};
+use qafila_proto::auth::{AuthError, Claim, MAX_SKEW_MS};
 use qafila_proto::batch::{Fetch, Frame, Outcome, Outcomes, Upload};
-use qafila_proto::control::{Approve, CreateScope, Enroll, Invite, Revoke};
+use qafila_proto::cert::{CertRole, Certificate, Standing};
+use qafila_proto::control::{
+    Approve, CertificateOutcomes, Certificates, CreateScope, DeviceKey, DeviceKeys, Enroll, Hello,
+    Invite, Revoke,
+};
+use qafila_proto::record::RecordKind;
 use qafila_proto::{ApiError, Uid};
-use sha2::Digest;
 
 use crate::config::Config;
-use crate::limits::RateLimiter;
+use crate::limits::{Nonces, RateLimiter};
 use crate::metrics::Metrics;
-use crate::storage::{MemberRow, Role, Status, Storage, StorageError};
+use crate::storage::{
+    CertOutcome, CertificateRow, MemberRow, Role, Status, Storage, StorageError,
+};
 
 struct Shared<S> {
     storage: S,
     config: Config,
     limiter: RateLimiter,
     metrics: Metrics,
+    /// This relay's id: requests signed for another relay are refused.
+    relay: Uid,
+    /// Nonces of recent requests, in memory (control requests are also
+    /// remembered in the database).
+    nonces: Nonces,
     /// When each member's last signed request was answered, per convoy: kept
     /// in memory (one entry per member), so a restart forgets it and devices
     /// show as not seen until they sync again.
@@ -127,15 +138,26 @@ fn body_of(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Failure> {
 
 fn auth_failure(e: AuthError) -> Failure {
     let ar = match e {
-        AuthError::Skew => "وقت الجهاز بعيد عن وقت الخادم: اضبط ساعة الجهاز",
-        _ => "الطلب غير موقّع بمفتاح الجهاز الصحيح",
+        AuthError::Skew => "الطلب اتعمل بوقت بعيد عن ساعة الخادم: زامن تاني",
+        AuthError::Outdated => "التطبيق أقدم من الخادم: حدّث قافلة على الجهاز ده",
+        AuthError::Replayed => "الطلب ده اتبعت قبل كده: الإعادة مرفوضة",
+        _ => "الطلب غير موقّع بمفتاح الجهاز الصحيح لهذا الخادم",
     };
-    fail(
-        StatusCode::UNAUTHORIZED,
-        "unauthenticated",
-        e.to_string(),
-        ar,
-    )
+    let status = if e == AuthError::Outdated {
+        StatusCode::UPGRADE_REQUIRED
+    } else {
+        StatusCode::UNAUTHORIZED
+    };
+    fail(status, e.code(), e.to_string(), ar)
+}
+
+/// Whether a request changes membership or codes: its nonce is remembered in
+/// the database too, so neither a restart nor another relay process on the
+/// same database lets it be replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Control,
+    Data,
 }
 
 /// A request as signed: what the signature covers, read once by the
@@ -176,17 +198,37 @@ impl Signed {
         Claim::parse(value).map_err(auth_failure)
     }
 
-    fn verify(&self, claim: &Claim, key: &[u8]) -> Result<(), Failure> {
+    /// Checks the signature (for this relay, within the clock window) and
+    /// that the nonce is fresh.
+    async fn verify<S: Storage>(
+        &self,
+        st: &Shared<S>,
+        claim: &Claim,
+        key: &[u8],
+        kind: Kind,
+    ) -> Result<(), Failure> {
         let key = <[u8; 32]>::try_from(key).map_err(|_| auth_failure(AuthError::BadSignature))?;
+        let now = now_ms();
         claim
             .verify(
                 &key,
-                now_ms(),
+                st.relay,
+                now,
                 self.method.as_str(),
                 self.uri.path(),
                 &self.body,
             )
-            .map_err(auth_failure)
+            .map_err(auth_failure)?;
+        if !st.nonces.insert(claim.nonce, now) {
+            return Err(auth_failure(AuthError::Replayed));
+        }
+        if kind == Kind::Control {
+            let expires = now.saturating_add(2 * MAX_SKEW_MS);
+            if !st.storage.use_nonce(claim.nonce, now, expires).await? {
+                return Err(auth_failure(AuthError::Replayed));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -212,6 +254,7 @@ impl<S: Storage> Shared<S> {
         scope: Uid,
         signed: &Signed,
         approved: bool,
+        kind: Kind,
     ) -> Result<MemberRow, Failure> {
         let claim = signed.claim()?;
         let Some(member) = self.storage.member(scope, claim.device).await? else {
@@ -222,7 +265,9 @@ impl<S: Storage> Shared<S> {
                 "هذا الجهاز غير مسجل في هذه القافلة: سجّل بكود من قائد القافلة",
             ));
         };
-        signed.verify(&claim, &member.keys.signing.0)?;
+        signed
+            .verify(self, &claim, &member.keys.signing.0, kind)
+            .await?;
         self.limit(claim.device)?;
         if member.status != Status::Revoked
             && let Ok(mut seen) = self.seen.lock()
@@ -247,7 +292,7 @@ impl<S: Storage> Shared<S> {
     }
 
     async fn lead(&self, scope: Uid, signed: &Signed) -> Result<MemberRow, Failure> {
-        let member = self.member(scope, signed, true).await?;
+        let member = self.member(scope, signed, true, Kind::Control).await?;
         if member.role != Role::Lead {
             return Err(fail(
                 StatusCode::FORBIDDEN,
@@ -258,10 +303,104 @@ impl<S: Storage> Shared<S> {
         }
         Ok(member)
     }
+
+    /// The scope's lead (its signing key checks certificates).
+    async fn lead_of(&self, scope: Uid) -> Result<MemberRow, Failure> {
+        let members = self.storage.members(scope).await?;
+        let lead = members
+            .into_iter()
+            .find(|m| m.role == "lead")
+            .ok_or(StorageError::NotFound("convoy"))?;
+        Ok(MemberRow {
+            role: Role::Lead,
+            role_name: lead.role.clone(),
+            status: Status::Approved,
+            certificate: Vec::new(),
+            version: 0,
+            invite: None,
+            binding: Vec::new(),
+            keys: lead.keys,
+        })
+    }
+
+    /// Checks a certificate against the scope's lead key and stores it
+    /// (with the key grants that come with it) under the rules that make a
+    /// revocation final and versions only go up.
+    async fn certify(
+        &self,
+        scope: Uid,
+        lead: &DeviceKeys,
+        bytes: Vec<u8>,
+        keys: Vec<DeviceKey>,
+    ) -> Result<(Certificate, CertOutcome), Failure> {
+        let lead_key = lead
+            .signing
+            .key()
+            .ok_or_else(|| bad_request("the lead's key is malformed"))?;
+        let certificate = Certificate::open(&bytes, &lead_key).map_err(|e| {
+            fail(
+                StatusCode::BAD_REQUEST,
+                "bad_certificate",
+                format!("{e}: only the convoy lead's device can certify devices"),
+                "الشهادة مش موقعة من قائد القافلة",
+            )
+        })?;
+        if certificate.scope != scope || certificate.device == lead.device {
+            return Err(bad_request("the certificate is for another convoy or the lead"));
+        }
+        let row = CertificateRow {
+            keys: DeviceKeys {
+                device: certificate.device,
+                name: certificate.name.clone(),
+                signing: qafila_proto::control::B64(certificate.signing.to_vec()),
+                encryption: qafila_proto::control::B64(certificate.encryption.to_vec()),
+            },
+            role: certificate.role.as_str().to_owned(),
+            status: match certificate.standing {
+                Standing::Approved => Status::Approved,
+                Standing::Revoked => Status::Revoked,
+            },
+            version: certificate.version,
+            bytes,
+        };
+        let outcome = self.storage.put_certificate(scope, row, keys).await?;
+        Ok((certificate, outcome))
+    }
+}
+
+fn certificate_refused(outcome: CertOutcome) -> Option<Failure> {
+    let (code, en, ar) = match outcome {
+        CertOutcome::Applied | CertOutcome::Unchanged => return None,
+        CertOutcome::RevokedFinal => (
+            "revoked_final",
+            "this device was revoked, and a revocation is final: enroll it again as a new device",
+            "الجهاز ده اتلغى والإلغاء نهائي: سجّله من جديد كجهاز جديد",
+        ),
+        CertOutcome::Older => (
+            "certificate_older",
+            "this relay holds a newer certificate for the device",
+            "الخادم عنده شهادة أحدث للجهاز ده",
+        ),
+        CertOutcome::WrongKeys => (
+            "wrong_keys",
+            "this relay knows the device with other keys",
+            "الخادم يعرف الجهاز ده بمفاتيح تانية",
+        ),
+    };
+    Some(fail(StatusCode::CONFLICT, code, en, ar))
 }
 
 fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
     serde_json::from_slice(body).map_err(bad_request)
+}
+
+async fn hello<S: Storage>(State(st): St<S>) -> Response {
+    axum::Json(Hello {
+        relay: st.relay,
+        time_ms: now_ms(),
+        protocol: qafila_proto::VERSION,
+    })
+    .into_response()
 }
 
 async fn create_scope<S: Storage>(State(st): St<S>, signed: Signed) -> Result<StatusCode, Failure> {
@@ -271,12 +410,12 @@ async fn create_scope<S: Storage>(State(st): St<S>, signed: Signed) -> Result<St
         return Err(auth_failure(AuthError::BadSignature));
     }
     // An existing scope may only be extended by its lead's registered key.
-    let key = match st
+    let lead = match st
         .storage
         .member(request.scope, request.lead.device)
         .await?
     {
-        Some(existing) if existing.role == Role::Lead => existing.keys.signing.0,
+        Some(existing) if existing.role == Role::Lead => existing.keys,
         Some(_) => {
             return Err(
                 StorageError::Conflict("this convoy already exists with another lead").into(),
@@ -284,12 +423,37 @@ async fn create_scope<S: Storage>(State(st): St<S>, signed: Signed) -> Result<St
         }
         None => {
             check_create_token(&st.config, &signed.headers)?;
-            request.lead.signing.0.clone()
+            request.lead.clone()
         }
     };
-    signed.verify(&claim, &key)?;
+    signed
+        .verify(&st, &claim, &lead.signing.0, Kind::Control)
+        .await?;
     st.limit(claim.device)?;
-    st.storage.create_scope(request).await?;
+    st.storage
+        .create_scope(request.scope, lead.clone(), Vec::new())
+        .await?;
+    // Members published from another relay come with the lead's
+    // certificates: each is checked like an approval or a revocation.
+    for member in request.members {
+        if member.keys.device == lead.device || member.certificate.0.is_empty() {
+            continue;
+        }
+        let keys = request
+            .keys
+            .iter()
+            .filter(|k| k.device == member.keys.device)
+            .cloned()
+            .collect();
+        let (_, outcome) = st
+            .certify(request.scope, &lead, member.certificate.0, keys)
+            .await?;
+        if let Some(refused) = certificate_refused(outcome)
+            && outcome != CertOutcome::Older
+        {
+            return Err(refused);
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -327,7 +491,16 @@ async fn invite<S: Storage>(
 ) -> Result<StatusCode, Failure> {
     let scope = scope_of(&scope)?;
     st.lead(scope, &signed).await?;
-    let invite: Invite = json(&signed.body)?;
+    let mut invite: Invite = json(&signed.body)?;
+    if invite.uses == 0 || invite.uses > 1000 {
+        return Err(bad_request("an invite admits 1 to 1,000 devices"));
+    }
+    // Counted on this relay's clock when the lead says how long, whatever
+    // the lead device's own clock says; never more than three days.
+    const MAX_LIFETIME_MS: u64 = 72 * 3600 * 1000;
+    if let Some(lifetime) = invite.lifetime_ms {
+        invite.expires_ms = now_ms().saturating_add(lifetime.min(MAX_LIFETIME_MS));
+    }
     if invite.code_hash.len() != 64 || !invite.code_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad_request("code_hash must be a hex SHA-256"));
     }
@@ -341,10 +514,26 @@ async fn enroll<S: Storage>(State(st): St<S>, signed: Signed) -> Result<Response
     if claim.device != request.device.device {
         return Err(auth_failure(AuthError::BadSignature));
     }
-    signed.verify(&claim, &request.device.signing.0)?;
+    signed
+        .verify(&st, &claim, &request.device.signing.0, Kind::Control)
+        .await?;
     st.limit(claim.device)?;
-    let code_hash = hex(&sha2::Sha256::digest(request.secret.trim().as_bytes()));
-    let enrolled = st.storage.enroll(code_hash, request.device, now_ms()).await.map_err(|e| match e {
+    let code_hash = request.code_hash.trim().to_ascii_lowercase();
+    if code_hash.len() != 64 || !code_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad_request("code_hash must be a hex SHA-256"));
+    }
+    if request.binding.0.len() != 32
+        || request.device.signing.key().is_none()
+        || request.device.encryption.key().is_none()
+        || request.device.name.len() > qafila_proto::cert::MAX_NAME_BYTES
+    {
+        return Err(bad_request("the device's keys, name or key binding are malformed"));
+    }
+    let enrolled = st
+        .storage
+        .enroll(code_hash, request.device, request.binding.0, now_ms())
+        .await
+        .map_err(|e| match e {
         StorageError::NotFound(_) => fail(
             StatusCode::NOT_FOUND,
             "unknown_code",
@@ -356,17 +545,13 @@ async fn enroll<S: Storage>(State(st): St<S>, signed: Signed) -> Result<Response
     Ok(axum::Json(enrolled).into_response())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 async fn members<S: Storage>(
     State(st): St<S>,
     Path(scope): Path<String>,
     signed: Signed,
 ) -> Result<Response, Failure> {
     let scope = scope_of(&scope)?;
-    st.member(scope, &signed, true).await?;
+    st.member(scope, &signed, true, Kind::Data).await?;
     let mut members = st.storage.members(scope).await?;
     if let Ok(seen) = st.seen.lock() {
         for member in &mut members {
@@ -394,18 +579,54 @@ async fn set_status<S: Storage>(
         let keys = approve
             .keys
             .into_iter()
-            .map(|key| qafila_proto::control::DeviceKey { device, key })
+            .map(|key| DeviceKey { device, key })
             .collect();
         (approve.certificate.0, keys)
     } else {
         let revoke: Revoke = json(&signed.body)?;
         (revoke.certificate.0, revoke.rotation)
     };
-    st.storage
-        .set_status(scope, device, status, certificate, keys)
-        .await?;
+    let wanted = if status == Status::Approved {
+        Standing::Approved
+    } else {
+        Standing::Revoked
+    };
+    let parsed = Certificate::decode(&certificate).ok();
+    if parsed.is_none_or(|c| c.device != device || c.standing != wanted) {
+        return Err(bad_request(
+            "the certificate does not name this device with this status",
+        ));
+    }
+    let (_, outcome) = st.certify(scope, &lead.keys, certificate, keys).await?;
+    if let Some(refused) = certificate_refused(outcome) {
+        return Err(refused);
+    }
     tracing::info!(%scope, %device, status = status.as_str(), "membership changed");
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn certificates<S: Storage>(
+    State(st): St<S>,
+    Path(scope): Path<String>,
+    signed: Signed,
+) -> Result<Response, Failure> {
+    let scope = scope_of(&scope)?;
+    st.member(scope, &signed, true, Kind::Control).await?;
+    let request: Certificates = json(&signed.body)?;
+    if request.certificates.len() > 10_000 {
+        return Err(bad_request("too many certificates at once"));
+    }
+    let lead = st.lead_of(scope).await?;
+    let mut outcomes = Vec::with_capacity(request.certificates.len());
+    for bytes in request.certificates {
+        let outcome = match st.certify(scope, &lead.keys, bytes.0, Vec::new()).await {
+            Ok((_, CertOutcome::Applied)) => "applied",
+            Ok((_, CertOutcome::Unchanged | CertOutcome::Older)) => "unchanged",
+            Ok(_) | Err(_) => "refused",
+        };
+        outcomes.push(outcome.to_owned());
+    }
+    Ok(axum::Json(CertificateOutcomes { outcomes }).into_response())
 }
 
 async fn approve<S: Storage>(
@@ -430,7 +651,7 @@ async fn keys<S: Storage>(
     signed: Signed,
 ) -> Result<Response, Failure> {
     let scope = scope_of(&scope)?;
-    let me = st.member(scope, &signed, true).await?;
+    let me = st.member(scope, &signed, true, Kind::Data).await?;
     Ok(axum::Json(st.storage.keys(scope, me.keys.device).await?).into_response())
 }
 
@@ -440,7 +661,7 @@ async fn heads<S: Storage>(
     signed: Signed,
 ) -> Result<Response, Failure> {
     let scope = scope_of(&scope)?;
-    st.member(scope, &signed, true).await?;
+    st.member(scope, &signed, true, Kind::Data).await?;
     Ok(binary(st.storage.heads(scope).await?.encode()))
 }
 
@@ -454,39 +675,62 @@ async fn upload<S: Storage>(
     signed: Signed,
 ) -> Result<Response, Failure> {
     let scope = scope_of(&scope)?;
-    let me = st.member(scope, &signed, true).await?;
+    let me = st.member(scope, &signed, true, Kind::Data).await?;
     Metrics::add(&st.metrics.bytes_received, signed.body.len() as u64);
     let upload = Upload::decode(&signed.body).map_err(bad_request)?;
     // Decide which records this device may write: its own log, or (the
-    // lead forwarding from another relay) any member's.
+    // lead forwarding from another relay) any member's. Registry records
+    // only from devices whose role keeps the registry (the lead,
+    // registrars, and devices certified before roles existed).
+    let registry_role = |m: &MemberRow| {
+        m.role == Role::Lead
+            || CertRole::parse(&m.role_name).is_none_or(|r| r == CertRole::Registrar)
+    };
     let mut allowed = Vec::with_capacity(upload.records.len());
     let mut verdicts = vec![None; upload.records.len()];
-    let mut known: std::collections::HashMap<Uid, bool> = std::collections::HashMap::new();
+    let mut known: std::collections::HashMap<Uid, Option<MemberRow>> =
+        std::collections::HashMap::new();
+    known.insert(me.keys.device, Some(me.clone()));
     for (i, record) in upload.records.into_iter().enumerate() {
         let device = record.header.device;
-        let ok = record.header.scope == scope
-            && if device == me.keys.device {
-                true
-            } else if me.role == Role::Lead {
-                match known.get(&device) {
-                    Some(ok) => *ok,
-                    None => {
-                        let ok = st.storage.member(scope, device).await?.is_some();
-                        known.insert(device, ok);
-                        ok
-                    }
-                }
-            } else {
-                false
-            };
+        if record.header.scope != scope || (device != me.keys.device && me.role != Role::Lead) {
+            verdicts[i] = Some(Outcome::Forbidden);
+            continue;
+        }
+        let writer = match known.get(&device) {
+            Some(writer) => writer.clone(),
+            None => {
+                let writer = st.storage.member(scope, device).await?;
+                known.insert(device, writer.clone());
+                writer
+            }
+        };
+        let ok = writer.is_some_and(|w| {
+            matches!(record.header.kind, RecordKind::Log) || registry_role(&w)
+        });
         if ok {
             allowed.push((i, record));
         } else {
             verdicts[i] = Some(Outcome::Forbidden);
         }
     }
+    // Whose erasures replace every device's copy of an entry.
+    let authority = if allowed
+        .iter()
+        .any(|(_, r)| matches!(r.header.kind, RecordKind::Keyed { .. }))
+    {
+        st.storage
+            .members(scope)
+            .await?
+            .into_iter()
+            .filter(|m| m.role == "lead" || m.role == CertRole::Registrar.as_str())
+            .map(|m| m.keys.device)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let (positions, records): (Vec<usize>, Vec<_>) = allowed.into_iter().unzip();
-    let outcomes = st.storage.put_records(scope, records).await?;
+    let outcomes = st.storage.put_records(scope, authority, records).await?;
     for (i, outcome) in positions.into_iter().zip(outcomes) {
         verdicts[i] = Some(outcome);
     }
@@ -514,7 +758,7 @@ async fn fetch<S: Storage>(
     signed: Signed,
 ) -> Result<Response, Failure> {
     let scope = scope_of(&scope)?;
-    st.member(scope, &signed, true).await?;
+    st.member(scope, &signed, true, Kind::Data).await?;
     let request = Fetch::decode(&signed.body).map_err(bad_request)?;
     let budget = usize::try_from(request.max_bytes)
         .unwrap_or(usize::MAX)
@@ -632,6 +876,8 @@ pub(crate) fn router<S: Storage>(config: Config, storage: S) -> Router {
     let limit = config.max_body_bytes;
     let shared = Arc::new(Shared {
         limiter: RateLimiter::new(config.rate_per_second, config.rate_burst),
+        relay: storage.relay_id(),
+        nonces: Nonces::new(MAX_SKEW_MS),
         storage,
         config,
         metrics: Metrics::default(),
@@ -641,6 +887,7 @@ pub(crate) fn router<S: Storage>(config: Config, storage: S) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz::<S>))
         .route("/metrics", get(metrics::<S>))
+        .route("/v1/hello", get(hello::<S>))
         .route("/v1/scopes", post(create_scope::<S>))
         .route("/v1/enroll", post(enroll::<S>))
         .route("/v1/scopes/{scope}/invites", post(invite::<S>))
@@ -653,6 +900,7 @@ pub(crate) fn router<S: Storage>(config: Config, storage: S) -> Router {
             "/v1/scopes/{scope}/members/{device}/revoke",
             post(revoke::<S>),
         )
+        .route("/v1/scopes/{scope}/certificates", post(certificates::<S>))
         .route("/v1/scopes/{scope}/keys", get(keys::<S>))
         .route("/v1/scopes/{scope}/heads", get(heads::<S>))
         .route("/v1/scopes/{scope}/records", post(upload::<S>))

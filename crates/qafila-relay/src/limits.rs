@@ -65,3 +65,58 @@ mod tests {
         assert_eq!(limiter.take(Uid([2; 16])), Ok(()));
     }
 }
+
+/// Nonces of requests seen within the time window, in memory: generations
+/// of `window` each, the last three kept, so a nonce is remembered at least
+/// `2 × window` — longer than any request's signature stays valid.
+#[derive(Debug)]
+pub(crate) struct Nonces {
+    window: u64,
+    generations: Mutex<std::collections::VecDeque<(u64, std::collections::HashSet<[u8; 16]>)>>,
+}
+
+impl Nonces {
+    pub(crate) fn new(window_ms: u64) -> Self {
+        Nonces {
+            window: window_ms.max(1),
+            generations: Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    /// Remembers `nonce`; `false` when it was already remembered.
+    pub(crate) fn insert(&self, nonce: [u8; 16], now_ms: u64) -> bool {
+        let generation = now_ms / self.window;
+        let mut generations = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        while generations
+            .front()
+            .is_some_and(|(g, _)| g.saturating_add(2) < generation)
+        {
+            generations.pop_front();
+        }
+        if generations.iter().any(|(_, seen)| seen.contains(&nonce)) {
+            return false;
+        }
+        if generations.back().is_none_or(|(g, _)| *g < generation) {
+            generations.push_back((generation, std::collections::HashSet::new()));
+        }
+        if let Some((_, seen)) = generations.back_mut() {
+            seen.insert(nonce);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod nonce_tests {
+    use super::*;
+
+    #[test]
+    fn a_nonce_is_refused_while_its_window_lasts_and_forgotten_after() {
+        let nonces = Nonces::new(1_000);
+        assert!(nonces.insert([1; 16], 10_000));
+        assert!(!nonces.insert([1; 16], 10_500));
+        assert!(!nonces.insert([1; 16], 12_900), "still within two windows");
+        assert!(nonces.insert([2; 16], 12_900));
+        assert!(nonces.insert([1; 16], 13_001), "three windows later");
+    }
+}

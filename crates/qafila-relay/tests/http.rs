@@ -7,10 +7,12 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
+use qafila_proto::auth::Stamp;
 use qafila_proto::batch::{Cursors, Fetch, Frame, FrameReader, Outcome, Outcomes, Upload};
+use qafila_proto::cert::{CertRole, Certificate, Standing};
 use qafila_proto::control::{
-    Approve, B64, CreateScope, DeviceKey, DeviceKeys, Enroll, Enrolled, Invite, Member, Revoke,
-    WrappedKey,
+    Approve, B64, CertificateOutcomes, Certificates, CreateScope, DeviceKey, DeviceKeys, Enroll,
+    Enrolled, Hello, Invite, Member, Revoke, WrappedKey,
 };
 use qafila_proto::record::{Record, RecordHeader, RecordKind};
 use qafila_proto::{ApiError, Uid};
@@ -46,6 +48,8 @@ fn hex(bytes: &[u8]) -> String {
 /// A relay running in this process until [`Relay::stop`].
 struct Relay {
     base: String,
+    /// Its id (`GET /v1/hello`): requests are signed for it.
+    id: Uid,
     http: reqwest::Client,
     shutdown: oneshot::Sender<()>,
     handle: JoinHandle<Result<(), RelayError>>,
@@ -134,8 +138,18 @@ impl Relay {
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap();
+        let hello: Hello = http
+            .get(format!("{base}/v1/hello"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(hello.time_ms.abs_diff(now_ms()) < 60_000);
         Relay {
             base,
+            id: hello.relay,
             http,
             shutdown,
             handle,
@@ -181,6 +195,15 @@ impl Relay {
         request.send().await.unwrap()
     }
 
+    /// A stamp for this relay at `ts_ms` with a fresh nonce.
+    fn stamp(&self, ts_ms: u64) -> Stamp {
+        Stamp {
+            relay: self.id,
+            ts_ms,
+            nonce: fresh_nonce(),
+        }
+    }
+
     /// A request signed by `device` at `ts_ms`.
     async fn signed_at(
         &self,
@@ -191,8 +214,14 @@ impl Relay {
         body: Vec<u8>,
         ts_ms: u64,
     ) -> Response {
-        let auth =
-            qafila_proto::auth::sign(&device.key, device.id, method.as_str(), path, ts_ms, &body);
+        let auth = qafila_proto::auth::sign(
+            &device.key,
+            device.id,
+            self.stamp(ts_ms),
+            method.as_str(),
+            path,
+            &body,
+        );
         self.raw(method, path, Some(auth), content_type, body).await
     }
 
@@ -246,10 +275,7 @@ impl Relay {
             members: Vec::new(),
             keys: vec![DeviceKey {
                 device: lead.id,
-                key: WrappedKey {
-                    epoch: 1,
-                    wrapped: B64(b"scope key 1 wrapped to the lead".to_vec()),
-                },
+                key: grant(1, b"scope key 1 wrapped to the lead"),
             }],
         };
         let response = self.post_json(lead, "/v1/scopes", &request).await;
@@ -261,6 +287,7 @@ impl Relay {
         let invite = Invite {
             code_hash: hex(&Sha256::digest(secret.as_bytes())),
             expires_ms: now_ms() + 3_600_000,
+            lifetime_ms: None,
             uses,
         };
         let response = self
@@ -271,19 +298,17 @@ impl Relay {
 
     async fn enroll(&self, device: &Device, secret: &str) -> Response {
         let request = Enroll {
-            secret: secret.to_owned(),
+            code_hash: hex(&Sha256::digest(secret.as_bytes())),
             device: device.keys.clone(),
+            binding: B64(bytes_of(&format!("binding {secret}")).to_vec()),
         };
         self.post_json(device, "/v1/enroll", &request).await
     }
 
     async fn approve(&self, lead: &Device, scope: Uid, device: &Device) -> Response {
         let approve = Approve {
-            certificate: B64(format!("approval of {}", device.id).into_bytes()),
-            keys: vec![WrappedKey {
-                epoch: 1,
-                wrapped: B64(format!("scope key 1 wrapped to {}", device.id).into_bytes()),
-            }],
+            certificate: B64(certificate(lead, scope, device, Standing::Approved, 1)),
+            keys: vec![grant(1, format!("scope key 1 wrapped to {}", device.id).as_bytes())],
         };
         self.post_json(
             lead,
@@ -389,6 +414,40 @@ impl Relay {
     }
 }
 
+fn fresh_nonce() -> [u8; 16] {
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).unwrap();
+    nonce
+}
+
+/// A key grant as the relay stores it (the relay never opens grants).
+fn grant(epoch: u32, wrapped: &[u8]) -> WrappedKey {
+    WrappedKey {
+        epoch,
+        wrapped: B64(wrapped.to_vec()),
+        signature: B64(vec![7; 64]),
+        revocations: Vec::new(),
+    }
+}
+
+/// A certificate `lead` signs for `device`.
+fn certificate(lead: &Device, scope: Uid, device: &Device, standing: Standing, version: u32) -> Vec<u8> {
+    Certificate {
+        scope,
+        device: device.id,
+        name: device.keys.name.clone(),
+        signing: device.keys.signing.key().unwrap(),
+        encryption: device.keys.encryption.key().unwrap(),
+        role: CertRole::Volunteer,
+        standing,
+        version,
+        since: 1,
+        prior_hash: [0; 32],
+        rotated_to: 0,
+    }
+    .sign(&lead.key)
+}
+
 fn content_type(response: &Response) -> String {
     response
         .headers()
@@ -461,10 +520,7 @@ async fn enrollment_upload_download_and_revocation_over_http() {
     let keys: Vec<WrappedKey> = json_of(relay.get(&tablet, &keys_path).await).await;
     assert_eq!(
         keys,
-        vec![WrappedKey {
-            epoch: 1,
-            wrapped: B64(format!("scope key 1 wrapped to {}", tablet.id).into_bytes()),
-        }]
+        vec![grant(1, format!("scope key 1 wrapped to {}", tablet.id).as_bytes())]
     );
     let members: Vec<Member> = json_of(
         relay
@@ -477,10 +533,11 @@ async fn enrollment_upload_download_and_revocation_over_http() {
         .find(|m| m.keys.device == tablet.id)
         .expect("the tablet is listed");
     assert_eq!(member.status, "approved");
-    assert_eq!(member.role, "member");
+    assert_eq!(member.role, "volunteer");
+    assert_eq!(member.version, 1);
     assert_eq!(
         member.certificate,
-        B64(format!("approval of {}", tablet.id).into_bytes())
+        B64(certificate(&lead, scope, &tablet, Standing::Approved, 1))
     );
 
     // The tablet uploads its log; a retry is harmless.
@@ -576,7 +633,7 @@ async fn enrollment_upload_download_and_revocation_over_http() {
 
     // The lead revokes the tablet: it is refused from then on.
     let revoke = Revoke {
-        certificate: B64(format!("revocation of {}", tablet.id).into_bytes()),
+        certificate: B64(certificate(&lead, scope, &tablet, Standing::Revoked, 2)),
         rotation: Vec::new(),
     };
     no_content(
@@ -689,7 +746,7 @@ async fn bad_requests_are_refused_and_the_relay_keeps_serving() {
                 .signed_at(&lead, Method::GET, &heads, JSON, Vec::new(), ts)
                 .await,
             StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            "clock_skew",
         )
         .await;
         assert!(error.message.contains("clock"), "{error:?}");
@@ -704,8 +761,14 @@ async fn bad_requests_are_refused_and_the_relay_keeps_serving() {
         records: vec![record(scope, lead.id, 1, "altered", 64)],
     }
     .encode();
-    let auth =
-        qafila_proto::auth::sign(&lead.key, lead.id, "POST", &records, now_ms(), &signed_body);
+    let auth = qafila_proto::auth::sign(
+        &lead.key,
+        lead.id,
+        relay.stamp(now_ms()),
+        "POST",
+        &records,
+        &signed_body,
+    );
     api_error(
         relay
             .raw(Method::POST, &records, Some(auth), BINARY, sent_body)
@@ -718,9 +781,9 @@ async fn bad_requests_are_refused_and_the_relay_keeps_serving() {
     let auth = qafila_proto::auth::sign(
         &lead.key,
         lead.id,
+        relay.stamp(now_ms()),
         "GET",
         &format!("/v1/scopes/{scope}/keys"),
-        now_ms(),
         &[],
     );
     api_error(
@@ -1012,5 +1075,307 @@ async fn a_wrong_method_is_answered_with_a_json_error() {
         assert!(!error.message_ar.trim().is_empty());
     }
     relay.assert_healthy().await;
+    relay.stop().await;
+}
+
+/// The relay's own part in the trust model (`SECURITY.md`), attacked
+/// directly over HTTP: replayed and misdirected requests, certificates the
+/// lead did not sign, an approval after a revocation, old certificates
+/// served again, and registry records that would wipe another device's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_refuses_replays_forgeries_and_undoing_a_revocation() {
+    let relay = Relay::start(config()).await;
+    let scope = scope_id("attacks");
+    let lead = Device::new("attack lead");
+    let tablet = Device::new("attack tablet");
+    relay.create_scope(&lead, scope).await;
+    let heads = format!("/v1/scopes/{scope}/heads");
+
+    // A captured request, sent again: refused, for data and control alike.
+    let auth = qafila_proto::auth::sign(
+        &lead.key,
+        lead.id,
+        relay.stamp(now_ms()),
+        "GET",
+        &heads,
+        &[],
+    );
+    let first = relay
+        .raw(Method::GET, &heads, Some(auth.clone()), JSON, Vec::new())
+        .await;
+    assert_eq!(first.status(), StatusCode::OK);
+    api_error(
+        relay.raw(Method::GET, &heads, Some(auth), JSON, Vec::new()).await,
+        StatusCode::UNAUTHORIZED,
+        "replayed",
+    )
+    .await;
+    let invite = Invite {
+        code_hash: hex(&Sha256::digest(b"attack code")),
+        expires_ms: now_ms() + 3_600_000,
+        lifetime_ms: None,
+        uses: 1,
+    };
+    let body = serde_json::to_vec(&invite).unwrap();
+    let path = format!("/v1/scopes/{scope}/invites");
+    let auth = qafila_proto::auth::sign(
+        &lead.key,
+        lead.id,
+        relay.stamp(now_ms()),
+        "POST",
+        &path,
+        &body,
+    );
+    no_content(
+        relay
+            .raw(Method::POST, &path, Some(auth.clone()), JSON, body.clone())
+            .await,
+    )
+    .await;
+    // Replayed after the code was used, to give it its use back: refused
+    // as a replay, and as a fresh request the code is not renewed either.
+    assert_eq!(relay.enroll(&tablet, "attack code").await.status(), StatusCode::OK);
+    api_error(
+        relay.raw(Method::POST, &path, Some(auth), JSON, body).await,
+        StatusCode::UNAUTHORIZED,
+        "replayed",
+    )
+    .await;
+    api_error(
+        relay.post_json(&lead, &path, &invite).await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    api_error(
+        relay.enroll(&Device::new("late"), "attack code").await,
+        StatusCode::GONE,
+        "code_spent",
+    )
+    .await;
+
+    // Signed for another relay's id: refused here.
+    let elsewhere = Stamp {
+        relay: Uid([0x99; 16]),
+        ts_ms: now_ms(),
+        nonce: fresh_nonce(),
+    };
+    let auth = qafila_proto::auth::sign(&lead.key, lead.id, elsewhere, "GET", &heads, &[]);
+    api_error(
+        relay.raw(Method::GET, &heads, Some(auth), JSON, Vec::new()).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    // The way the previous version signed (no nonce): told to update.
+    api_error(
+        relay
+            .raw(
+                Method::GET,
+                &heads,
+                Some(format!(
+                    "Qafila device={},ts={},sig={}",
+                    lead.id,
+                    now_ms(),
+                    "A".repeat(86)
+                )),
+                JSON,
+                Vec::new(),
+            )
+            .await,
+        StatusCode::UPGRADE_REQUIRED,
+        "client_outdated",
+    )
+    .await;
+
+    // An approval the lead did not sign (the relay's own, say): refused.
+    let mallory = Device::new("mallory");
+    let approve_path = format!("/v1/scopes/{scope}/members/{}/approve", tablet.id);
+    api_error(
+        relay
+            .post_json(
+                &lead,
+                &approve_path,
+                &Approve {
+                    certificate: B64(certificate(&mallory, scope, &tablet, Standing::Approved, 1)),
+                    keys: Vec::new(),
+                },
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "bad_certificate",
+    )
+    .await;
+    // A genuine approval, then a revocation.
+    no_content(relay.approve(&lead, scope, &tablet).await).await;
+    let approval = certificate(&lead, scope, &tablet, Standing::Approved, 1);
+    let revoke_path = format!("/v1/scopes/{scope}/members/{}/revoke", tablet.id);
+    let revocation = certificate(&lead, scope, &tablet, Standing::Revoked, 2);
+    no_content(
+        relay
+            .post_json(
+                &lead,
+                &revoke_path,
+                &Revoke {
+                    certificate: B64(revocation.clone()),
+                    rotation: Vec::new(),
+                },
+            )
+            .await,
+    )
+    .await;
+    // Neither the old approval, nor a newer one, brings it back.
+    for version in [1, 3] {
+        api_error(
+            relay
+                .post_json(
+                    &lead,
+                    &approve_path,
+                    &Approve {
+                        certificate: B64(certificate(&lead, scope, &tablet, Standing::Approved, version)),
+                        keys: Vec::new(),
+                    },
+                )
+                .await,
+            StatusCode::CONFLICT,
+            "revoked_final",
+        )
+        .await;
+    }
+    api_error(
+        relay.get(&tablet, &heads).await,
+        StatusCode::FORBIDDEN,
+        "device_revoked",
+    )
+    .await;
+    // Publishing an old roster with the approval: refused too.
+    let republish = CreateScope {
+        scope,
+        lead: lead.keys.clone(),
+        members: vec![Member {
+            keys: tablet.keys.clone(),
+            role: "volunteer".into(),
+            status: "approved".into(),
+            certificate: B64(approval.clone()),
+            version: 1,
+            invite: None,
+            binding: B64::default(),
+            last_seen_ms: None,
+        }],
+        keys: Vec::new(),
+    };
+    api_error(
+        relay.post_json(&lead, "/v1/scopes", &republish).await,
+        StatusCode::CONFLICT,
+        "revoked_final",
+    )
+    .await;
+    let members: Vec<Member> =
+        json_of(relay.get(&lead, &format!("/v1/scopes/{scope}/members")).await).await;
+    let listed = members.iter().find(|m| m.keys.device == tablet.id).unwrap();
+    assert_eq!(listed.status, "revoked");
+    assert_eq!(listed.certificate, B64(revocation));
+
+    // Any member may pass on the lead's certificates (a revocation reaching
+    // a site relay through a volunteer); forgeries are refused.
+    let phone = Device::new("attack phone");
+    relay.join(&lead, scope, &phone).await;
+    let newer = certificate(&lead, scope, &phone, Standing::Approved, 2);
+    let forged = certificate(&phone, scope, &phone, Standing::Approved, 9);
+    let outcomes: CertificateOutcomes = json_of(
+        relay
+            .post_json(
+                &phone,
+                &format!("/v1/scopes/{scope}/certificates"),
+                &Certificates {
+                    certificates: vec![B64(newer), B64(forged), B64(approval)],
+                },
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(outcomes.outcomes, vec!["applied", "refused", "refused"]);
+
+    relay.stop().await;
+}
+
+/// A registry record replaces only its own device's earlier versions; an
+/// erasure by the lead or a registrar replaces every device's; volunteers
+/// may not upload registry records at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_records_supersede_only_their_own_devices_entries() {
+    let relay = Relay::start(config()).await;
+    let scope = scope_id("registry");
+    let lead = Device::new("registry lead");
+    let (registrar_a, registrar_b, volunteer) = (
+        Device::new("registrar a"),
+        Device::new("registrar b"),
+        Device::new("registry volunteer"),
+    );
+    relay.create_scope(&lead, scope).await;
+    for (device, role) in [
+        (&registrar_a, CertRole::Registrar),
+        (&registrar_b, CertRole::Registrar),
+        (&volunteer, CertRole::Volunteer),
+    ] {
+        let secret = format!("code for {}", device.id);
+        relay.invite(&lead, scope, &secret, 1).await;
+        assert_eq!(relay.enroll(device, &secret).await.status(), StatusCode::OK);
+        let bytes = Certificate {
+            scope,
+            device: device.id,
+            name: device.keys.name.clone(),
+            signing: device.keys.signing.key().unwrap(),
+            encryption: device.keys.encryption.key().unwrap(),
+            role,
+            standing: Standing::Approved,
+            version: 1,
+            since: 1,
+            prior_hash: [0; 32],
+            rotated_to: 0,
+        }
+        .sign(&lead.key);
+        no_content(
+            relay
+                .post_json(
+                    &lead,
+                    &format!("/v1/scopes/{scope}/members/{}/approve", device.id),
+                    &Approve {
+                        certificate: B64(bytes),
+                        keys: Vec::new(),
+                    },
+                )
+                .await,
+        )
+        .await;
+    }
+    let keyed = |device: &Device, seq: u64, version: u64| {
+        let mut r = record(scope, device.id, seq, "entry", 80);
+        r.header.kind = RecordKind::Keyed {
+            key: [5; 32],
+            version,
+        };
+        r
+    };
+    let live = |records: &[Record]| -> usize { records.iter().filter(|r| matches!(r.header.kind, RecordKind::Keyed { .. })).count() };
+    // Two registrars publish one person: both entries stay.
+    assert_eq!(relay.upload(&registrar_a, scope, &[keyed(&registrar_a, 1, 1)]).await, vec![Outcome::Stored]);
+    assert_eq!(relay.upload(&registrar_b, scope, &[keyed(&registrar_b, 1, 1)]).await, vec![Outcome::Stored]);
+    let (records, _) = relay.fetch(&lead, scope, 1 << 20, &Cursors::default()).await;
+    assert_eq!(live(&records), 2, "a registrar cannot wipe another's entry");
+    // A volunteer may not upload registry records.
+    assert_eq!(
+        relay.upload(&volunteer, scope, &[keyed(&volunteer, 1, u64::MAX)]).await,
+        vec![Outcome::Forbidden]
+    );
+    // A registrar's erasure wipes every copy, and nothing older comes back.
+    assert_eq!(relay.upload(&registrar_b, scope, &[keyed(&registrar_b, 2, u64::MAX)]).await, vec![Outcome::Stored]);
+    let (records, _) = relay.fetch(&lead, scope, 1 << 20, &Cursors::default()).await;
+    assert_eq!(live(&records), 1, "only the tombstone is served");
+    assert_eq!(
+        relay.upload(&registrar_a, scope, &[keyed(&registrar_a, 2, 1)]).await,
+        vec![Outcome::Superseded],
+        "an erased person cannot be published again"
+    );
     relay.stop().await;
 }

@@ -9,13 +9,13 @@ use std::sync::LazyLock;
 
 use qafila_proto::Uid;
 use qafila_proto::batch::{Cursors, Outcome};
-use qafila_proto::control::{
-    B64, CreateScope, DeviceKey, DeviceKeys, Enrolled, Invite, Member, WrappedKey,
-};
+use qafila_proto::control::{B64, DeviceKey, DeviceKeys, Enrolled, Invite, Member, WrappedKey};
 use qafila_proto::record::{Record, RecordHeader, RecordKind};
 use qafila_relay::storage::postgres::PgStorage;
 use qafila_relay::storage::sqlite::SqliteStorage;
-use qafila_relay::storage::{MemberRow, Role, Status, Storage, StorageError};
+use qafila_relay::storage::{
+    CertOutcome, CertificateRow, ERASED, MemberRow, Role, Status, Storage, StorageError,
+};
 use qafila_testkit::postgres::TempPostgres;
 
 static POSTGRES: LazyLock<TempPostgres> = LazyLock::new(TempPostgres::start);
@@ -113,7 +113,7 @@ on_both!(
     scopes_and_members,
     invites,
     concurrent_enrollment,
-    status_and_keys,
+    certificates_and_keys,
     uploads,
     shuffled_batches,
     compaction,
@@ -147,7 +147,30 @@ fn wrapped(device: u8, epoch: u32, text: &str) -> DeviceKey {
         key: WrappedKey {
             epoch,
             wrapped: B64(text.as_bytes().to_vec()),
+            signature: B64(format!("signed {text}").into_bytes()),
+            revocations: vec![B64(b"a revocation".to_vec())],
         },
+    }
+}
+
+/// A certificate as the HTTP layer hands it to storage (already checked
+/// against the lead's key there).
+fn cert(n: u8, status: Status, version: u32, bytes: &[u8]) -> CertificateRow {
+    CertificateRow {
+        keys: keys(n),
+        role: "volunteer".into(),
+        status,
+        version,
+        bytes: bytes.to_vec(),
+    }
+}
+
+fn invite(code: &str, expires_ms: u64, uses: u32) -> Invite {
+    Invite {
+        code_hash: code.into(),
+        expires_ms,
+        lifetime_ms: None,
+        uses,
     }
 }
 
@@ -187,8 +210,22 @@ fn encoded(records: &[&Record]) -> Vec<Vec<u8>> {
 /// Uploads, checking storage never answers `Forbidden` (authorisation is
 /// the HTTP layer's).
 async fn put<S: Storage>(s: &S, records: impl Into<Vec<Record>>) -> Vec<Outcome> {
+    put_as(s, &[], records).await
+}
+
+/// Uploads with `authority`: the devices whose erasures replace every
+/// device's entry.
+async fn put_as<S: Storage>(
+    s: &S,
+    authority: &[u8],
+    records: impl Into<Vec<Record>>,
+) -> Vec<Outcome> {
     let records = records.into();
-    let outcomes = s.put_records(SCOPE, records.clone()).await.unwrap();
+    let authority = authority.iter().map(|n| dev(*n)).collect();
+    let outcomes = s
+        .put_records(SCOPE, authority, records.clone())
+        .await
+        .unwrap();
     assert_eq!(outcomes.len(), records.len());
     assert!(
         !outcomes.contains(&Outcome::Forbidden),
@@ -208,23 +245,34 @@ async fn everything<S: Storage>(s: &S) -> Vec<Vec<u8>> {
 }
 
 async fn create<S: Storage>(s: &S) {
-    s.create_scope(CreateScope {
-        scope: SCOPE,
-        lead: keys(1),
-        members: vec![],
-        keys: vec![wrapped(1, 1, "k1e1")],
-    })
-    .await
-    .unwrap();
+    s.create_scope(SCOPE, keys(1), vec![wrapped(1, 1, "k1e1")])
+        .await
+        .unwrap();
 }
 
-fn member(n: u8, role: &str, status: &str, certificate: &[u8]) -> Member {
+fn member(n: u8, role: &str, status: &str, certificate: &[u8], version: u32) -> Member {
     Member {
         keys: keys(n),
         role: role.into(),
         status: status.into(),
         certificate: B64(certificate.to_vec()),
+        version,
+        invite: None,
+        binding: B64::default(),
         last_seen_ms: None,
+    }
+}
+
+fn row(n: u8, role: Role, role_name: &str, status: Status, certificate: &[u8], version: u32) -> MemberRow {
+    MemberRow {
+        keys: keys(n),
+        role,
+        role_name: role_name.into(),
+        status,
+        certificate: certificate.to_vec(),
+        version,
+        invite: None,
+        binding: vec![],
     }
 }
 
@@ -235,121 +283,77 @@ async fn scopes_and_members<S: Storage>(s: &S, _: &Db) {
     assert_eq!(s.member(SCOPE, dev(1)).await.unwrap(), None);
     assert!(s.members(SCOPE).await.unwrap().is_empty());
 
-    let request = CreateScope {
-        scope: SCOPE,
-        lead: keys(1),
-        members: vec![
-            // The lead listed among the members is not demoted.
-            member(1, "member", "revoked", b"ignored"),
-            // A member is a member, whatever the request says its role is.
-            member(3, "lead", "approved", b"cert 3"),
-            member(2, "member", "pending", b""),
-        ],
-        keys: vec![wrapped(3, 1, "k3e1"), wrapped(1, 1, "k1e1")],
-    };
-    s.create_scope(request.clone()).await.unwrap();
-
+    s.create_scope(SCOPE, keys(1), vec![wrapped(1, 1, "k1e1")])
+        .await
+        .unwrap();
+    // Members come with the lead's certificates (checked by the HTTP layer).
+    assert_eq!(
+        s.put_certificate(SCOPE, cert(3, Status::Approved, 1, b"cert 3"), vec![wrapped(3, 1, "k3e1")])
+            .await
+            .unwrap(),
+        CertOutcome::Applied
+    );
     assert_eq!(
         s.member(SCOPE, dev(1)).await.unwrap(),
-        Some(MemberRow {
-            keys: keys(1),
-            role: Role::Lead,
-            status: Status::Approved,
-            certificate: vec![],
-        })
+        Some(row(1, Role::Lead, "lead", Status::Approved, b"", 0))
     );
     assert_eq!(
         s.member(SCOPE, dev(3)).await.unwrap(),
-        Some(MemberRow {
-            keys: keys(3),
-            role: Role::Member,
-            status: Status::Approved,
-            certificate: b"cert 3".to_vec(),
-        })
-    );
-    let pending = s.member(SCOPE, dev(2)).await.unwrap().unwrap();
-    assert_eq!(
-        (pending.role, pending.status),
-        (Role::Member, Status::Pending)
+        Some(row(3, Role::Member, "volunteer", Status::Approved, b"cert 3", 1))
     );
     assert_eq!(s.member(SCOPE, dev(9)).await.unwrap(), None);
     assert_eq!(s.member(OTHER_SCOPE, dev(1)).await.unwrap(), None);
-
     assert_eq!(
         s.members(SCOPE).await.unwrap(),
         vec![
-            member(1, "lead", "approved", b""),
-            member(2, "member", "pending", b""),
-            member(3, "member", "approved", b"cert 3"),
+            member(1, "lead", "approved", b"", 0),
+            member(3, "volunteer", "approved", b"cert 3", 1),
         ]
     );
     assert!(s.members(OTHER_SCOPE).await.unwrap().is_empty());
     assert_eq!(
         s.keys(SCOPE, dev(3)).await.unwrap(),
-        vec![wrapped(3, 1, "k3e1").key]
+        vec![wrapped(3, 1, "k3e1").key],
+        "a grant keeps its signature and revocations"
     );
 
-    // The same lead again: harmless, and adds what it lists.
-    s.create_scope(CreateScope {
-        members: vec![member(4, "member", "approved", b"cert 4")],
-        keys: vec![wrapped(4, 1, "k4e1")],
-        ..request.clone()
-    })
-    .await
-    .unwrap();
-    assert_eq!(s.members(SCOPE).await.unwrap().len(), 4);
-    assert_eq!(
-        s.keys(SCOPE, dev(4)).await.unwrap(),
-        vec![wrapped(4, 1, "k4e1").key]
-    );
+    // The same lead again: harmless, and adds the grants it brings.
+    s.create_scope(SCOPE, keys(1), vec![wrapped(1, 2, "k1e2")])
+        .await
+        .unwrap();
+    assert_eq!(s.keys(SCOPE, dev(1)).await.unwrap().len(), 2);
 
     // Another lead for the same scope: refused, and nothing changes.
-    let refused = s
-        .create_scope(CreateScope {
-            scope: SCOPE,
-            lead: keys(9),
-            members: vec![member(8, "member", "approved", b"")],
-            keys: vec![],
-        })
-        .await;
+    let refused = s.create_scope(SCOPE, keys(9), vec![wrapped(9, 1, "k9")]).await;
     assert!(
         matches!(refused, Err(StorageError::Conflict(_))),
         "{refused:?}"
     );
     assert_eq!(s.member(SCOPE, dev(9)).await.unwrap(), None);
-    assert_eq!(s.member(SCOPE, dev(8)).await.unwrap(), None);
+    assert!(s.keys(SCOPE, dev(9)).await.unwrap().is_empty());
     assert_eq!(
         s.member(SCOPE, dev(1)).await.unwrap().unwrap().role,
         Role::Lead
     );
 
     // The other device may lead a scope of its own.
-    s.create_scope(CreateScope {
-        scope: OTHER_SCOPE,
-        lead: keys(9),
-        members: vec![],
-        keys: vec![],
-    })
-    .await
-    .unwrap();
+    s.create_scope(OTHER_SCOPE, keys(9), vec![]).await.unwrap();
     assert_eq!(
         s.members(OTHER_SCOPE).await.unwrap(),
-        vec![member(9, "lead", "approved", b"")]
+        vec![member(9, "lead", "approved", b"", 0)]
     );
 }
 
 async fn invites<S: Storage>(s: &S, _: &Db) {
     create(s).await;
-    let invite = |code: &str, expires_ms: u64, uses: u32| Invite {
-        code_hash: code.into(),
-        expires_ms,
-        uses,
-    };
     s.add_invite(SCOPE, invite("once", NOW + 60_000, 1))
         .await
         .unwrap();
 
-    let enrolled = s.enroll("once".into(), keys(5), NOW).await.unwrap();
+    let enrolled = s
+        .enroll("once".into(), keys(5), vec![5; 32], NOW)
+        .await
+        .unwrap();
     assert_eq!(
         enrolled,
         Enrolled {
@@ -360,21 +364,21 @@ async fn invites<S: Storage>(s: &S, _: &Db) {
     assert_eq!(
         s.member(SCOPE, dev(5)).await.unwrap(),
         Some(MemberRow {
-            keys: keys(5),
-            role: Role::Member,
-            status: Status::Pending,
-            certificate: vec![],
-        })
+            invite: Some("once".into()),
+            binding: vec![5; 32],
+            ..row(5, Role::Member, "member", Status::Pending, b"", 0)
+        }),
+        "a pending device keeps the invite it used and its key binding"
     );
 
     // The only use is spent.
-    let second = s.enroll("once".into(), keys(6), NOW).await;
+    let second = s.enroll("once".into(), keys(6), vec![], NOW).await;
     assert!(matches!(second, Err(StorageError::CodeSpent)), "{second:?}");
     assert_eq!(s.member(SCOPE, dev(6)).await.unwrap(), None);
 
     // The same device with the same keys again: harmless, spent code or not.
     assert_eq!(
-        s.enroll("once".into(), keys(5), NOW).await.unwrap(),
+        s.enroll("once".into(), keys(5), vec![], NOW).await.unwrap(),
         enrolled
     );
     // The same device id with other keys: refused.
@@ -382,7 +386,7 @@ async fn invites<S: Storage>(s: &S, _: &Db) {
         name: "impostor".into(),
         ..keys(5)
     };
-    let refused = s.enroll("once".into(), impostor, NOW).await;
+    let refused = s.enroll("once".into(), impostor, vec![], NOW).await;
     assert!(
         matches!(refused, Err(StorageError::Conflict(_))),
         "{refused:?}"
@@ -396,17 +400,17 @@ async fn invites<S: Storage>(s: &S, _: &Db) {
     s.add_invite(SCOPE, invite("old", NOW - 1, 5))
         .await
         .unwrap();
-    let expired = s.enroll("old".into(), keys(7), NOW).await;
+    let expired = s.enroll("old".into(), keys(7), vec![], NOW).await;
     assert!(
         matches!(expired, Err(StorageError::CodeSpent)),
         "{expired:?}"
     );
     assert_eq!(s.member(SCOPE, dev(7)).await.unwrap(), None);
     s.add_invite(SCOPE, invite("edge", NOW, 1)).await.unwrap();
-    s.enroll("edge".into(), keys(8), NOW).await.unwrap();
+    s.enroll("edge".into(), keys(8), vec![], NOW).await.unwrap();
 
     // Unknown.
-    let unknown = s.enroll("nobody".into(), keys(9), NOW).await;
+    let unknown = s.enroll("nobody".into(), keys(9), vec![], NOW).await;
     assert!(
         matches!(unknown, Err(StorageError::NotFound(_))),
         "{unknown:?}"
@@ -416,16 +420,17 @@ async fn invites<S: Storage>(s: &S, _: &Db) {
     s.add_invite(SCOPE, invite("twice", NOW + 1, 2))
         .await
         .unwrap();
-    s.enroll("twice".into(), keys(10), NOW).await.unwrap();
-    s.enroll("twice".into(), keys(11), NOW).await.unwrap();
-    let third = s.enroll("twice".into(), keys(12), NOW).await;
+    s.enroll("twice".into(), keys(10), vec![], NOW).await.unwrap();
+    s.enroll("twice".into(), keys(11), vec![], NOW).await.unwrap();
+    let third = s.enroll("twice".into(), keys(12), vec![], NOW).await;
     assert!(matches!(third, Err(StorageError::CodeSpent)), "{third:?}");
 
-    // Storing a code again replaces it (a lead re-issuing it).
-    s.add_invite(SCOPE, invite("once", NOW + 60_000, 1))
-        .await
-        .unwrap();
-    s.enroll("once".into(), keys(6), NOW).await.unwrap();
+    // Storing a code again is refused: a replayed invite cannot give a
+    // spent code its uses back.
+    let again = s.add_invite(SCOPE, invite("once", NOW + 60_000, 1)).await;
+    assert!(matches!(again, Err(StorageError::Conflict(_))), "{again:?}");
+    let spent = s.enroll("once".into(), keys(6), vec![], NOW).await;
+    assert!(matches!(spent, Err(StorageError::CodeSpent)), "{spent:?}");
 
     let devices: Vec<Uid> = s
         .members(SCOPE)
@@ -434,25 +439,21 @@ async fn invites<S: Storage>(s: &S, _: &Db) {
         .into_iter()
         .map(|m| m.keys.device)
         .collect();
-    assert_eq!(devices, [1, 5, 6, 8, 10, 11].map(dev));
+    assert_eq!(devices, [1, 5, 8, 10, 11].map(dev));
 }
 
 async fn concurrent_enrollment<S: Storage + Clone>(s: &S, _: &Db) {
     create(s).await;
     s.add_invite(
         SCOPE,
-        Invite {
-            code_hash: "race".into(),
-            expires_ms: NOW + 60_000,
-            uses: 1,
-        },
+        invite("race", NOW + 60_000, 1),
     )
     .await
     .unwrap();
     let tasks: Vec<_> = (0..8u8)
         .map(|i| {
             let s = s.clone();
-            tokio::spawn(async move { s.enroll("race".into(), keys(20 + i), NOW).await })
+            tokio::spawn(async move { s.enroll("race".into(), keys(20 + i), vec![], NOW).await })
         })
         .collect();
     let mut admitted = 0;
@@ -472,125 +473,142 @@ async fn concurrent_enrollment<S: Storage + Clone>(s: &S, _: &Db) {
     // One device enrolling eight times at once spends one use.
     s.add_invite(
         SCOPE,
-        Invite {
-            code_hash: "same".into(),
-            expires_ms: NOW + 60_000,
-            uses: 2,
-        },
+        invite("same", NOW + 60_000, 2),
     )
     .await
     .unwrap();
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let s = s.clone();
-            tokio::spawn(async move { s.enroll("same".into(), keys(40), NOW).await })
+            tokio::spawn(async move { s.enroll("same".into(), keys(40), vec![], NOW).await })
         })
         .collect();
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    s.enroll("same".into(), keys(41), NOW).await.unwrap();
-    let spent = s.enroll("same".into(), keys(42), NOW).await;
+    s.enroll("same".into(), keys(41), vec![], NOW).await.unwrap();
+    let spent = s.enroll("same".into(), keys(42), vec![], NOW).await;
     assert!(matches!(spent, Err(StorageError::CodeSpent)), "{spent:?}");
 }
 
-async fn status_and_keys<S: Storage>(s: &S, _: &Db) {
+async fn certificates_and_keys<S: Storage>(s: &S, _: &Db) {
     create(s).await;
-    s.add_invite(
-        SCOPE,
-        Invite {
-            code_hash: "code".into(),
-            expires_ms: NOW + 1,
-            uses: 1,
-        },
-    )
-    .await
-    .unwrap();
-    s.enroll("code".into(), keys(5), NOW).await.unwrap();
+    s.add_invite(SCOPE, invite("code", NOW + 1, 1)).await.unwrap();
+    s.enroll("code".into(), keys(5), vec![], NOW).await.unwrap();
     assert!(s.keys(SCOPE, dev(5)).await.unwrap().is_empty());
 
-    // Approval: status, certificate, and every generation wrapped to it.
-    s.set_status(
-        SCOPE,
-        dev(5),
-        Status::Approved,
-        b"approval".to_vec(),
-        vec![wrapped(5, 2, "k5e2"), wrapped(5, 1, "k5e1")],
-    )
-    .await
-    .unwrap();
+    // Approval: status, certificate, version, and every generation granted.
     assert_eq!(
-        s.member(SCOPE, dev(5)).await.unwrap(),
-        Some(MemberRow {
-            keys: keys(5),
-            role: Role::Member,
-            status: Status::Approved,
-            certificate: b"approval".to_vec(),
-        })
+        s.put_certificate(
+            SCOPE,
+            cert(5, Status::Approved, 1, b"approval"),
+            vec![wrapped(5, 2, "k5e2"), wrapped(5, 1, "k5e1")],
+        )
+        .await
+        .unwrap(),
+        CertOutcome::Applied
+    );
+    let approved = s.member(SCOPE, dev(5)).await.unwrap().unwrap();
+    assert_eq!(
+        (approved.status, approved.certificate.as_slice(), approved.version),
+        (Status::Approved, &b"approval"[..], 1)
     );
     assert_eq!(
         s.keys(SCOPE, dev(5)).await.unwrap(),
         vec![wrapped(5, 1, "k5e1").key, wrapped(5, 2, "k5e2").key]
     );
-    // Enrolling again does not undo the approval.
-    s.enroll("code".into(), keys(5), NOW).await.unwrap();
+    // The same certificate again is a harmless retry; an older one changes
+    // nothing; enrolling again does not undo the approval.
+    assert_eq!(
+        s.put_certificate(SCOPE, cert(5, Status::Approved, 1, b"approval"), vec![])
+            .await
+            .unwrap(),
+        CertOutcome::Unchanged
+    );
+    assert_eq!(
+        s.put_certificate(SCOPE, cert(5, Status::Approved, 1, b"another v1"), vec![])
+            .await
+            .unwrap(),
+        CertOutcome::Older
+    );
+    s.enroll("code".into(), keys(5), vec![], NOW).await.unwrap();
     assert_eq!(
         s.member(SCOPE, dev(5)).await.unwrap().unwrap().status,
         Status::Approved
     );
+    // A certificate for other keys under the device's id: refused.
+    let swapped = CertificateRow {
+        keys: keys(6),
+        ..cert(5, Status::Approved, 2, b"swapped")
+    };
+    let swapped = CertificateRow {
+        keys: DeviceKeys {
+            device: dev(5),
+            ..swapped.keys
+        },
+        ..swapped
+    };
+    assert_eq!(
+        s.put_certificate(SCOPE, swapped, vec![]).await.unwrap(),
+        CertOutcome::WrongKeys
+    );
 
-    // Revocation, with the next generation wrapped to those who remain.
-    s.set_status(
-        SCOPE,
-        dev(5),
-        Status::Revoked,
-        b"revocation".to_vec(),
-        vec![wrapped(1, 3, "k1e3")],
-    )
-    .await
-    .unwrap();
+    // Revocation, with the next generation granted to those who remain.
+    assert_eq!(
+        s.put_certificate(
+            SCOPE,
+            cert(5, Status::Revoked, 2, b"revocation"),
+            vec![wrapped(1, 3, "k1e3")],
+        )
+        .await
+        .unwrap(),
+        CertOutcome::Applied
+    );
     let revoked = s.member(SCOPE, dev(5)).await.unwrap().unwrap();
     assert_eq!(
         (revoked.status, revoked.certificate),
         (Status::Revoked, b"revocation".to_vec())
     );
-    assert_eq!(s.keys(SCOPE, dev(5)).await.unwrap().len(), 2);
     assert_eq!(
         s.keys(SCOPE, dev(1)).await.unwrap(),
         vec![wrapped(1, 1, "k1e1").key, wrapped(1, 3, "k1e3").key]
     );
+    // Final: no approval, however new, brings it back, and its keys stay.
+    for version in [1, 3, 99] {
+        assert_eq!(
+            s.put_certificate(
+                SCOPE,
+                cert(5, Status::Approved, version, b"back"),
+                vec![wrapped(5, 3, "k5e3")],
+            )
+            .await
+            .unwrap(),
+            CertOutcome::RevokedFinal
+        );
+    }
+    assert_eq!(s.member(SCOPE, dev(5)).await.unwrap().unwrap().status, Status::Revoked);
+    assert_eq!(s.keys(SCOPE, dev(5)).await.unwrap().len(), 2);
 
-    // A generation stored again replaces the old wrapping.
-    s.set_status(
-        SCOPE,
-        dev(1),
-        Status::Approved,
-        vec![],
-        vec![wrapped(1, 3, "k1e3 again")],
-    )
-    .await
-    .unwrap();
+    // A certificate for a device the relay never saw adds it (a site relay
+    // learning the roster from the lead's certificates).
     assert_eq!(
-        s.keys(SCOPE, dev(1)).await.unwrap()[1],
-        wrapped(1, 3, "k1e3 again").key
+        s.put_certificate(SCOPE, cert(7, Status::Approved, 4, b"cert 7"), vec![wrapped(7, 1, "k7")])
+            .await
+            .unwrap(),
+        CertOutcome::Applied
     );
-
-    // Unknown device: refused, and its keys are not stored.
-    let unknown = s
-        .set_status(
-            SCOPE,
-            dev(99),
-            Status::Approved,
-            vec![],
-            vec![wrapped(99, 1, "k")],
-        )
-        .await;
-    assert!(
-        matches!(unknown, Err(StorageError::NotFound(_))),
-        "{unknown:?}"
-    );
-    assert!(s.keys(SCOPE, dev(99)).await.unwrap().is_empty());
+    assert_eq!(s.member(SCOPE, dev(7)).await.unwrap().unwrap().version, 4);
     assert!(s.keys(OTHER_SCOPE, dev(5)).await.unwrap().is_empty());
+
+    // Nonces of control requests: each once, until it expires.
+    let nonce = [3u8; 16];
+    assert!(s.use_nonce(nonce, NOW, NOW + 1_000).await.unwrap());
+    assert!(!s.use_nonce(nonce, NOW + 10, NOW + 1_010).await.unwrap());
+    assert!(s.use_nonce([4u8; 16], NOW, NOW + 1_000).await.unwrap());
+    assert!(
+        s.use_nonce(nonce, NOW + 2_000, NOW + 3_000).await.unwrap(),
+        "forgotten once expired"
+    );
 }
 
 async fn uploads<S: Storage>(s: &S, _: &Db) {
@@ -629,7 +647,7 @@ async fn uploads<S: Storage>(s: &S, _: &Db) {
 
     // Scopes are apart: the same log in another scope starts afresh.
     let elsewhere = s
-        .put_records(OTHER_SCOPE, vec![log(1, 2, b"two")])
+        .put_records(OTHER_SCOPE, vec![], vec![log(1, 2, b"two")])
         .await
         .unwrap();
     assert_eq!(elsewhere, [Outcome::Gap { expected: 1 }]);
@@ -688,10 +706,11 @@ async fn shuffled_batches<S: Storage>(s: &S, _: &Db) {
 
 async fn compaction<S: Storage>(s: &S, db: &Db) {
     const V1: &[u8] = b"MARKER-V1-amina-bint-yusuf";
-    const V2: &[u8] = b"MARKER-V2-tombstone";
+    const V2: &[u8] = b"MARKER-V2-corrected";
+    const OTHERS: &[u8] = b"MARKER-OTHER-device-entry";
     const LATE: &[u8] = b"MARKER-LATE-v1-again";
-    const SAME: &[u8] = b"MARKER-SAME-v2-other";
-    const V3: &[u8] = b"MARKER-V3-corrected";
+    const GONE: &[u8] = b"MARKER-ERASED-tombstone";
+    const AFTER: &[u8] = b"MARKER-AFTER-erasure";
 
     let v1 = entry(1, 1, 7, 1, V1);
     let note = log(1, 2, b"a log entry");
@@ -702,56 +721,52 @@ async fn compaction<S: Storage>(s: &S, db: &Db) {
     assert_eq!(everything(s).await, encoded(&[&v1, &note]));
     assert!(db.holds(V1).await, "the probe does not see a stored record");
 
-    // Version 2, from another device, replaces version 1 everywhere.
-    let v2 = entry(2, 1, 7, 2, V2);
+    // Another device's entry for the same person stands beside it: one
+    // device cannot wipe another's.
+    let others = entry(2, 1, 7, 2, OTHERS);
+    assert_eq!(put(s, [others.clone()]).await, [Outcome::Stored]);
+    assert_eq!(everything(s).await, encoded(&[&v1, &note, &others]));
+
+    // Version 2 from the same device replaces version 1.
+    let v2 = entry(1, 3, 7, 2, V2);
     assert_eq!(put(s, [v2.clone()]).await, [Outcome::Stored]);
-    assert_eq!(everything(s).await, encoded(&[&note, &v2]));
+    assert_eq!(everything(s).await, encoded(&[&note, &v2, &others]));
     assert!(
         !db.holds(V1).await,
         "version 1's bytes are still in the database"
     );
-    assert!(db.holds(V2).await);
     // Its digest is kept: a retry of version 1 is recognised.
     assert_eq!(put(s, [v1.clone()]).await, [Outcome::Duplicate]);
     assert_eq!(
         put(s, [entry(1, 1, 7, 1, b"forged")]).await,
         [Outcome::Conflict]
     );
+    // A lower version of the same device arriving later is not kept.
+    let late = entry(1, 4, 7, 1, LATE);
+    assert_eq!(put(s, [late.clone()]).await, [Outcome::Superseded]);
+    assert!(!db.holds(LATE).await);
 
-    // A lower, or equal, version arriving later is accepted but not kept.
-    let late = entry(3, 1, 7, 1, LATE);
-    let same = entry(3, 2, 7, 2, SAME);
-    assert_eq!(
-        put(s, [late.clone(), same.clone()]).await,
-        [Outcome::Superseded, Outcome::Superseded]
-    );
-    assert_eq!(put(s, [late.clone()]).await, [Outcome::Duplicate]);
-    assert_eq!(everything(s).await, encoded(&[&note, &v2]));
-    assert!(!db.holds(LATE).await && !db.holds(SAME).await);
-    assert_eq!(
-        s.heads(SCOPE).await.unwrap(),
-        Cursors(vec![(dev(1), 2), (dev(2), 1), (dev(3), 2)])
-    );
-
-    // Version 3 replaces version 2; another key is left alone.
-    let v3 = entry(1, 3, 7, 3, V3);
-    let other = entry(2, 2, 8, 1, b"another key");
-    assert_eq!(
-        put(s, [v3.clone(), other.clone()]).await,
-        [Outcome::Stored, Outcome::Stored]
-    );
-    assert_eq!(everything(s).await, encoded(&[&note, &v3, &other]));
-    assert!(!db.holds(V2).await && db.holds(V3).await);
+    // An erasure by a device of authority (the lead, a registrar) replaces
+    // every device's entry; an erasure by anyone else only its own.
+    let not_authority = entry(3, 1, 7, ERASED, b"a volunteer's tombstone");
+    assert_eq!(put(s, [not_authority.clone()]).await, [Outcome::Stored]);
+    assert!(db.holds(V2).await && db.holds(OTHERS).await);
+    let gone = entry(4, 1, 7, ERASED, GONE);
+    assert_eq!(put_as(s, &[4], [gone.clone()]).await, [Outcome::Stored]);
+    for marker in [V2, OTHERS] {
+        assert!(!db.holds(marker).await, "an erased entry's bytes remain");
+    }
+    assert_eq!(everything(s).await, encoded(&[&note, &not_authority, &gone]));
+    // Nothing brings the person back afterwards, from any device.
+    let after = entry(2, 2, 7, 3, AFTER);
+    assert_eq!(put_as(s, &[4], [after.clone()]).await, [Outcome::Superseded]);
+    assert!(!db.holds(AFTER).await);
 
     // Cursors move past compacted records: device 1's first page skips
     // seq 1 (no bytes), serves seq 2, and stops before seq 3.
     let page = s.fetch(SCOPE, Cursors::default(), 1).await.unwrap();
     assert_eq!(page.records, encoded(&[&note]));
     assert!(page.more);
-    assert_eq!(
-        page.cursors,
-        Cursors(vec![(dev(1), 2), (dev(2), 0), (dev(3), 0)])
-    );
 }
 
 async fn fetch_pages<S: Storage>(s: &S, _: &Db) {
@@ -849,7 +864,7 @@ async fn concurrent_uploads<S: Storage + Clone>(s: &S, _: &Db) {
         .map(|_| {
             let s = s.clone();
             let records = records.clone();
-            tokio::spawn(async move { s.put_records(SCOPE, records).await })
+            tokio::spawn(async move { s.put_records(SCOPE, vec![], records).await })
         })
         .collect();
     let mut answers = Vec::new();
@@ -873,7 +888,7 @@ async fn concurrent_uploads<S: Storage + Clone>(s: &S, _: &Db) {
                 let mut outcomes = Vec::new();
                 for seq in 1..=10u64 {
                     let record = log(5, seq, format!("d5 s{seq}").as_bytes());
-                    outcomes.extend(s.put_records(SCOPE, vec![record]).await.unwrap());
+                    outcomes.extend(s.put_records(SCOPE, vec![], vec![record]).await.unwrap());
                 }
                 outcomes
             })
@@ -906,20 +921,23 @@ async fn concurrent_uploads<S: Storage + Clone>(s: &S, _: &Db) {
 }
 
 async fn concurrent_compaction<S: Storage + Clone>(s: &S, db: &Db) {
-    // Eight devices write eight versions of one registry entry at once.
-    let tasks: Vec<_> = (0..8u8)
+    // Eight devices publish one person's entry while a registrar erases it,
+    // all at once: whatever the order, only the erasure is left.
+    let mut tasks: Vec<_> = (0..8u8)
         .map(|i| {
             let s = s.clone();
-            let record = entry(
-                10 + i,
-                1,
-                42,
-                u64::from(i) + 1,
-                format!("MARKER-RACE-{i}").as_bytes(),
-            );
-            tokio::spawn(async move { s.put_records(SCOPE, vec![record]).await })
+            let record = entry(10 + i, 1, 42, 1, format!("MARKER-RACE-{i}").as_bytes());
+            tokio::spawn(async move { s.put_records(SCOPE, vec![dev(9)], vec![record]).await })
         })
         .collect();
+    let s2 = s.clone();
+    tasks.insert(
+        4,
+        tokio::spawn(async move {
+            s2.put_records(SCOPE, vec![dev(9)], vec![entry(9, 1, 42, ERASED, b"MARKER-GONE")])
+                .await
+        }),
+    );
     for task in tasks {
         let outcomes = task.await.unwrap().unwrap();
         assert!(
@@ -927,19 +945,17 @@ async fn concurrent_compaction<S: Storage + Clone>(s: &S, db: &Db) {
             "{outcomes:?}"
         );
     }
-    // Only the highest version is left, whatever order they landed in.
     assert_eq!(
         everything(s).await,
-        encoded(&[&entry(17, 1, 42, 8, b"MARKER-RACE-7")])
+        encoded(&[&entry(9, 1, 42, ERASED, b"MARKER-GONE")])
     );
-    for i in 0..7 {
+    for i in 0..8 {
         assert!(
             !db.holds(format!("MARKER-RACE-{i}").as_bytes()).await,
-            "version {} kept",
-            i + 1
+            "device {i}'s entry kept"
         );
     }
-    assert_eq!(s.heads(SCOPE).await.unwrap().0.len(), 8);
+    assert_eq!(s.heads(SCOPE).await.unwrap().0.len(), 9);
 }
 
 /// Several relay processes on one database: they start together (the
@@ -965,11 +981,7 @@ async fn postgres_relays_share_a_database() {
     relays[1]
         .add_invite(
             SCOPE,
-            Invite {
-                code_hash: "shared".into(),
-                expires_ms: NOW + 60_000,
-                uses: 1,
-            },
+            invite("shared", NOW + 60_000, 1),
         )
         .await
         .unwrap();
@@ -985,9 +997,9 @@ async fn postgres_relays_share_a_database() {
             let records = records.clone();
             tokio::spawn(async move {
                 let enrolled = relay
-                    .enroll("shared".into(), keys(30 + u8::try_from(i).unwrap()), NOW)
+                    .enroll("shared".into(), keys(30 + u8::try_from(i).unwrap()), vec![], NOW)
                     .await;
-                let outcomes = relay.put_records(SCOPE, records).await.unwrap();
+                let outcomes = relay.put_records(SCOPE, vec![], records).await.unwrap();
                 (enrolled.is_ok(), outcomes)
             })
         })
@@ -1009,4 +1021,117 @@ async fn postgres_relays_share_a_database() {
     assert_eq!((admitted, stored), (1, 1));
     let all: Vec<&Record> = records.iter().collect();
     assert_eq!(everything(&relays[5]).await, encoded(&all));
+}
+
+/// The relay databases the build before the trust model wrote
+/// (`tests/fixtures/before-trust/`, made by `make-before-trust.sh`): a
+/// convoy with a lead, a volunteer and a revoked volunteer, and their
+/// records. Each opens, migrates, and serves what it held.
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/before-trust")
+        .join(name)
+}
+
+async fn serves_what_it_held<S: Storage>(s: &S, records_before: usize) {
+    assert_ne!(s.relay_id(), Uid::default(), "a relay id was made");
+    let scope = {
+        // The fixture's one convoy: whichever scope its lead's records name.
+        let all = s.fetch(SCOPE, Cursors::default(), usize::MAX).await.unwrap();
+        assert!(all.records.is_empty());
+        let page = s
+            .fetch(fixture_scope(), Cursors::default(), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(page.records.len(), records_before, "every live record is served");
+        fixture_scope()
+    };
+    let members = s.members(scope).await.unwrap();
+    let statuses: Vec<(&str, &str, u32)> = members
+        .iter()
+        .map(|m| (m.role.as_str(), m.status.as_str(), m.version))
+        .collect();
+    assert_eq!(statuses.len(), 3, "{statuses:?}");
+    assert!(statuses.contains(&("lead", "approved", 0)));
+    assert!(statuses.contains(&("member", "approved", 0)));
+    assert!(statuses.contains(&("member", "revoked", 0)));
+    // A revocation made before the trust model is final too.
+    let revoked = members.iter().find(|m| m.status == "revoked").unwrap();
+    let back = CertificateRow {
+        keys: revoked.keys.clone(),
+        role: "volunteer".into(),
+        status: Status::Approved,
+        version: 5,
+        bytes: b"an approval".to_vec(),
+    };
+    assert_eq!(
+        s.put_certificate(scope, back, vec![]).await.unwrap(),
+        CertOutcome::RevokedFinal
+    );
+}
+
+fn fixture_scope() -> Uid {
+    let conn = rusqlite::Connection::open_with_flags(
+        fixture("relay.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let scope: Vec<u8> = conn
+        .query_row("SELECT scope FROM scopes", [], |r| r.get(0))
+        .unwrap();
+    Uid(scope.try_into().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_relay_database_from_before_the_trust_model_migrates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.db");
+    std::fs::copy(fixture("relay.db"), &path).unwrap();
+    let live: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM records WHERE bytes IS NOT NULL", [], |r| r.get(0))
+        .unwrap();
+    let storage = SqliteStorage::open(&path).unwrap();
+    serves_what_it_held(&storage, usize::try_from(live).unwrap()).await;
+    let id = storage.relay_id();
+    drop(storage);
+    // Opening again keeps the id and migrates nothing twice.
+    assert_eq!(SqliteStorage::open(&path).unwrap().relay_id(), id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_relay_database_from_before_the_trust_model_migrates() {
+    let name = "storage_fixture".to_string();
+    let url = tokio::task::spawn_blocking(move || POSTGRES.create_database(&name))
+        .await
+        .unwrap();
+    let load = url.clone();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("psql")
+            .args(["--quiet", "--set", "ON_ERROR_STOP=1", "--dbname", &load, "--file"])
+            .arg(fixture("relay.pg.sql"))
+            .output()
+            .expect("psql runs (Debian's postgresql-client)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    })
+    .await
+    .unwrap();
+    let live: i64 = {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let connection = tokio::spawn(connection);
+        let n = client
+            .query_one("SELECT count(*) FROM records WHERE bytes IS NOT NULL", &[])
+            .await
+            .unwrap()
+            .get(0);
+        drop(client);
+        let _ = connection.await;
+        n
+    };
+    let storage = PgStorage::connect(&url).await.unwrap();
+    serves_what_it_held(&storage, usize::try_from(live).unwrap()).await;
+    let id = storage.relay_id();
+    assert_eq!(PgStorage::connect(&url).await.unwrap().relay_id(), id);
 }

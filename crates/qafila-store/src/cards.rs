@@ -22,6 +22,11 @@ pub struct TrustedIssuer {
     pub public: [u8; 32],
     /// Its association.
     pub association: String,
+    /// Why the lead withdrew it, if it did: its cards are refused.
+    pub withdrawn: Option<String>,
+    /// Whether the device that announced it has been revoked: its cards
+    /// are trusted only for numbers this device saw issued.
+    pub announcer_revoked: bool,
 }
 
 /// This device's own issuing key.
@@ -122,6 +127,14 @@ pub(crate) fn apply(tx: &Transaction<'_>, event: &Event) -> Result<(), StoreErro
             revoke(tx, *old, "reissued", Some(*new), id)?;
         }
         EventBody::CardRevoked { serial, reason } => revoke(tx, *serial, reason, None, id)?,
+        EventBody::CardIssuerWithdrawn { key_id, reason } => {
+            tx.execute(
+                "INSERT INTO issuer_withdrawals (key_id, event, reason) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key_id) DO UPDATE SET event = excluded.event, reason = excluded.reason
+                 WHERE excluded.event < issuer_withdrawals.event",
+                params![key_id, id, reason],
+            )?;
+        }
         EventBody::BeneficiaryMerged { kept, merged, .. } => {
             tx.execute(
                 "INSERT INTO merges (merged, kept, event) VALUES (?1, ?2, ?3)
@@ -276,24 +289,35 @@ impl Store {
     /// Every issuer key this device trusts.
     pub fn trusted_issuers(&self) -> Result<Vec<TrustedIssuer>, StoreError> {
         let reader = self.reader();
+        // Who announced each key, whether the lead withdrew it, and whether
+        // the announcing device has since been revoked in a convoy (its
+        // secret may be in a thief's hands).
         let mut statement = reader.prepare_cached(
-            "SELECT key_id, public, association FROM card_issuers ORDER BY key_id",
+            "SELECT ci.key_id, ci.public, ci.association, w.reason,
+                    EXISTS (SELECT 1 FROM events e JOIN roster r ON r.device = e.device
+                            WHERE e.id = ci.event AND r.status = 'revoked')
+             FROM card_issuers ci LEFT JOIN issuer_withdrawals w ON w.key_id = ci.key_id
+             ORDER BY ci.key_id",
         )?;
         let rows = statement.query_map([], |r| {
             Ok((
                 r.get::<_, u16>(0)?,
                 r.get::<_, Vec<u8>>(1)?,
                 r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, bool>(4)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (key_id, public, association) = row?;
+            let (key_id, public, association, withdrawn, announcer_revoked) = row?;
             if let Ok(public) = public.try_into() {
                 out.push(TrustedIssuer {
                     key_id,
                     public,
                     association,
+                    withdrawn,
+                    announcer_revoked,
                 });
             }
         }

@@ -50,6 +50,9 @@ pub enum StoreError {
     /// The event breaks a rule.
     #[error(transparent)]
     Invalid(#[from] InvalidEvent),
+    /// This device's role in its convoys does not allow the event.
+    #[error("{0}: ask the convoy lead to change this device's role")]
+    Forbidden(#[from] qafila_domain::role::Forbidden),
     /// A national ID that is already registered.
     #[error("this national ID is already registered to {name} ({existing})")]
     DuplicateNationalId {
@@ -100,6 +103,7 @@ impl StoreError {
             StoreError::MigrationMismatch { .. } => "store_migration_mismatch",
             StoreError::Busy => "store_busy",
             StoreError::Invalid(e) => e.code(),
+            StoreError::Forbidden(e) => e.code(),
             StoreError::DuplicateNationalId { .. } => "duplicate_national_id",
             StoreError::UnknownBeneficiary(_) => "unknown_beneficiary",
             StoreError::Doc(e) => e.code(),

@@ -54,7 +54,9 @@ pub struct DeviceInfo {
 pub struct Store {
     path: PathBuf,
     device: DeviceInfo,
-    nid_key: qafila_domain::nid::NidKey,
+    /// The national-ID key projections are hashed with: the device's own
+    /// until it receives a convoy's (`sync::ScopeKey::nid_secret`).
+    nid_key: std::sync::Arc<std::sync::RwLock<qafila_domain::nid::NidKey>>,
     read: Mutex<Connection>,
     writer: WriterHandle,
     // Declared last: dropped after the writer, so the final checkpoint sees
@@ -151,7 +153,7 @@ impl Store {
         Ok(Store {
             path,
             device,
-            nid_key,
+            nid_key: std::sync::Arc::new(std::sync::RwLock::new(nid_key)),
             read: Mutex::new(read),
             writer: WriterHandle::start(writer)?,
             _checkpoint: checkpoint,

@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_outbox_acks.sql"),
     include_str!("migrations/0005_day_end.sql"),
     include_str!("migrations/0006_day_close_index.sql"),
+    include_str!("migrations/0007_trust.sql"),
 ];
 
 /// FNV-1a: a stable checksum (std's hasher may change between releases).

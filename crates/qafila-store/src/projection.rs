@@ -32,6 +32,7 @@ pub fn kind(event: &Event) -> &'static str {
         EventBody::CardReissued { .. } => "card_reissued",
         EventBody::CardRevoked { .. } => "card_revoked",
         EventBody::CardIssuerAdded { .. } => "card_issuer_added",
+        EventBody::CardIssuerWithdrawn { .. } => "card_issuer_withdrawn",
         EventBody::BeneficiaryMerged { .. } => "beneficiary_merged",
         EventBody::AnomalyReviewed { .. } => "anomaly_reviewed",
         EventBody::SiteDescribed { .. } => "site_described",
@@ -78,19 +79,35 @@ fn effect(tx: &Transaction<'_>, event: &Event, sign: i64) -> Result<(), StoreErr
 pub fn apply(tx: &Transaction<'_>, event: &Event) -> Result<(), StoreError> {
     let at = i64::try_from(event.at.to_u64()).unwrap_or(i64::MAX);
     match &event.body {
-        EventBody::HandOut(_) | EventBody::CheckIn(_) if !is_voided(tx, event.id)? => {
+        EventBody::HandOut(_) | EventBody::CheckIn(_) if !is_voided(tx, event)? => {
             effect(tx, event, 1)?;
         }
-        EventBody::Void { target, .. } => {
-            let first = tx.execute(
-                "INSERT OR IGNORE INTO voided (target, void) VALUES (?1, ?2)",
-                params![target.to_bytes(), event.id.to_bytes()],
-            )? == 1;
-            if first
-                && let Some(target_event) = load(tx, *target)?
-                && target_event.is_voidable()
-            {
-                effect(tx, &target_event, -1)?;
+        EventBody::Void {
+            target,
+            target_device,
+            ..
+        } => {
+            // The first void that cancels its target undoes it (one naming
+            // another device than the target's cancels nothing).
+            let target_event = load(tx, *target)?;
+            let cancels = target_event
+                .as_ref()
+                .is_none_or(|t| t.is_cancelled_by(event));
+            if cancels {
+                let first = tx.execute(
+                    "INSERT OR IGNORE INTO voided (target, void, target_device) VALUES (?1, ?2, ?3)",
+                    params![
+                        target.to_bytes(),
+                        event.id.to_bytes(),
+                        target_device.map(|d| d.to_bytes())
+                    ],
+                )? == 1;
+                if first
+                    && let Some(target_event) = target_event
+                    && target_event.is_voidable()
+                {
+                    effect(tx, &target_event, -1)?;
+                }
             }
         }
         EventBody::BeneficiaryRegistered {
@@ -229,10 +246,15 @@ fn replay_corrections(tx: &Transaction<'_>, household: [u8; 16]) -> Result<(), S
     Ok(())
 }
 
-fn is_voided(tx: &Transaction<'_>, id: EventId) -> Result<bool, StoreError> {
+/// Whether a void that arrived before `event` cancels it.
+fn is_voided(tx: &Transaction<'_>, event: &Event) -> Result<bool, StoreError> {
     Ok(tx
-        .prepare_cached("SELECT 1 FROM voided WHERE target = ?1")?
-        .query_row([id.to_bytes()], |_| Ok(()))
+        .prepare_cached(
+            "SELECT 1 FROM voided WHERE target = ?1 AND (target_device IS NULL OR target_device = ?2)",
+        )?
+        .query_row(params![event.id.to_bytes(), event.device.to_bytes()], |_| {
+            Ok(())
+        })
         .optional()?
         .is_some())
 }

@@ -104,7 +104,10 @@ fn prefix_end(prefix: &str) -> String {
 impl Store {
     /// The keyed hash of a national ID under this organisation's secret.
     pub fn nid_hash(&self, nid: &NationalId) -> NidHash {
-        self.nid_key.hash(nid)
+        self.nid_key
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .hash(nid)
     }
 
     /// Registers a person. A national ID already in the registry is refused,
@@ -173,12 +176,14 @@ impl Store {
             phone: registration.phone.clone(),
         };
         let sealed = personal::seal(&key, beneficiary, &personal)?;
+        // The national-ID hash stays out of the event (events are logged
+        // for good and cannot be erased): only the projection holds it.
         let body = EventBody::BeneficiaryRegistered {
             beneficiary,
             household,
             household_size: registration.household_size,
             village: registration.village.trim().to_owned(),
-            nid_hash,
+            nid_hash: None,
             personal: sealed,
         };
         let person = personal;
@@ -204,8 +209,12 @@ impl Store {
                 "INSERT INTO beneficiary_keys (beneficiary, key) VALUES (?1, ?2)",
                 params![beneficiary.to_bytes(), key.to_vec()],
             )?;
-            // The national-ID hash came with the event's projection.
-            crate::sync::write_personal(tx, beneficiary, &person, None)
+            crate::sync::write_personal(
+                tx,
+                beneficiary,
+                &person,
+                nid_hash.map(|h| h.as_bytes().to_vec()),
+            )
         });
         Ok((beneficiary, household, body, extra))
     }

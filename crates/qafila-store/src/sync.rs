@@ -3,16 +3,23 @@
 //! applying received records.
 //!
 //! Received records are applied on the writer thread in one transaction
-//! with their cursors: a record is applied and its cursor advanced
-//! together, or neither. A record whose content cannot be applied
+//! with their cursors and chain state: a record is applied and its cursor
+//! advanced together, or neither. A record whose content cannot be applied
 //! (malformed Automerge, an event that fails validation, an event claiming
-//! another device) is quarantined: its cursor advances, nothing of it is
-//! applied, and it is listed for the lead.
+//! another device, content its sender's role does not allow) is
+//! quarantined: its cursor advances, nothing of it is applied, and it is
+//! listed for the lead.
+//!
+//! The sync layer decides which certificates and key generations to trust
+//! (`qafila-sync`); this module stores what it decided: [`RosterEntry`]s
+//! with every [`CertRecord`] version, [`ScopeKey`]s (signed or from before
+//! signing), chain heads, and the lead's invite secrets.
 
 use chrono::NaiveDate;
 use qafila_domain::event::{Event, EventBody};
 use qafila_domain::ids::{BeneficiaryId, DeviceId, RoundId, SiteId};
 use qafila_domain::names::NameKey;
+use qafila_domain::role::Role;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::error::StoreError;
@@ -56,6 +63,42 @@ pub struct Convoy {
     pub lead_signing: [u8; 32],
     /// The sites on its route.
     pub sites: Vec<String>,
+    /// Other relays the lead published it on (a revocation goes to each).
+    pub relays: Vec<String>,
+}
+
+/// One certificate the lead signed for a device, as checked by the sync
+/// layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertRecord {
+    /// Its version (0: from before roles).
+    pub version: u32,
+    /// `registrar`, `storekeeper`, `volunteer`, or `legacy` (version 0).
+    pub role: String,
+    /// `approved` or `revoked`.
+    pub standing: String,
+    /// The first record of the device's log it governs.
+    pub since: u64,
+    /// The chain hash of the device's log record before `since`, as the
+    /// lead had it (zeros: none or unknown).
+    pub prior_hash: [u8; 32],
+    /// For a revocation: the key generation made without the device.
+    pub rotated_to: u32,
+    /// The signed bytes, to pass on to relays that lack it.
+    pub bytes: Vec<u8>,
+}
+
+impl CertRecord {
+    /// The role it grants; `None` for a certificate from before roles,
+    /// whose records are taken as they were before.
+    pub fn role(&self) -> Option<Role> {
+        Role::parse(&self.role)
+    }
+
+    /// Whether it revokes the device.
+    pub fn is_revocation(&self) -> bool {
+        self.standing == "revoked"
+    }
 }
 
 /// A device of a scope, as its lead certified it.
@@ -69,8 +112,35 @@ pub struct RosterEntry {
     pub signing: [u8; 32],
     /// X25519 public key.
     pub encryption: [u8; 32],
-    /// `approved` or `revoked`.
+    /// `approved` or `revoked` (final).
     pub status: String,
+    /// The newest certificate's role (`lead` for the lead).
+    pub role: String,
+    /// The newest certificate's version.
+    pub version: u32,
+    /// Every certificate version known, oldest first (none for the lead).
+    pub certificates: Vec<CertRecord>,
+}
+
+impl RosterEntry {
+    /// The certificate governing record `seq` of this device's log: the
+    /// highest version whose `since` it has reached (a certificate from
+    /// before roles starts at 0), else the oldest known.
+    pub fn certificate_at(&self, seq: u64) -> Option<&CertRecord> {
+        self.certificates
+            .iter()
+            .filter(|c| c.since <= seq)
+            .max_by_key(|c| c.version)
+            .or_else(|| self.certificates.iter().min_by_key(|c| c.version))
+    }
+
+    /// The newest revocation, if the device is revoked.
+    pub fn revocation(&self) -> Option<&CertRecord> {
+        self.certificates
+            .iter()
+            .filter(|c| c.is_revocation())
+            .min_by_key(|c| c.version)
+    }
 }
 
 /// A scope key generation.
@@ -82,6 +152,11 @@ pub struct ScopeKey {
     pub key: [u8; 32],
     /// Derives registry keys (stable across generations).
     pub index_secret: [u8; 32],
+    /// Keys national-ID hashes on every device of the convoy (stable;
+    /// `None` for convoys made before it existed).
+    pub nid_secret: Option<[u8; 32]>,
+    /// Whether it came in a grant the lead signed (or was made here).
+    pub signed: bool,
 }
 
 impl std::fmt::Debug for ScopeKey {
@@ -154,8 +229,48 @@ pub struct Remote {
     pub device: DeviceId,
     /// Its seq in that log (the cursor).
     pub seq: u64,
+    /// The role its sender was certified for at this seq (`None`: a
+    /// certificate from before roles, taken as before).
+    pub role: Option<Role>,
+    /// What it does to the sender's chain.
+    pub chain: Chain,
     /// What it holds.
     pub content: RemoteContent,
+}
+
+/// What a received record does to the chain kept for its sender's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chain {
+    /// Nothing (a registry record or a filler).
+    Keep,
+    /// This is now the last log record taken: its seq and hash.
+    Set(u64, [u8; 32]),
+    /// A record from before chains: the next one is taken on trust.
+    Unknown,
+}
+
+/// Where this device stands with one remote device's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// The device.
+    pub device: DeviceId,
+    /// The last record taken (applied or set aside).
+    pub seq: u64,
+    /// The last log record taken: seq and hash (`None`: not known).
+    pub chain: Option<(u64, [u8; 32])>,
+}
+
+/// Where this device's own log stands in a scope, for chaining the next
+/// record it seals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainHead {
+    /// The last log record sealed: its seq and chain hash.
+    Known(u64, [u8; 32]),
+    /// Not recorded (sealed before chains): the last log record's seq and
+    /// bytes, for the sync layer to hash.
+    Last(u64, Vec<u8>),
+    /// No log record sealed yet.
+    Empty,
 }
 
 /// What applying received records did.
@@ -167,6 +282,13 @@ pub struct Applied {
     pub registry: u64,
     /// Records set aside.
     pub quarantined: u64,
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn id16(bytes: Vec<u8>) -> [u8; 16] {
@@ -216,10 +338,11 @@ impl Store {
         self.writer.call(move |w| {
             w.transaction(|tx| {
                 tx.execute(
-                    "INSERT INTO convoys (id, name, day, relay, role, status, lead, lead_signing, sites, joined_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)
+                    "INSERT INTO convoys (id, name, day, relay, role, status, lead, lead_signing, sites, joined_ms, relays)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10)
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, day = excluded.day,
-                         relay = excluded.relay, status = excluded.status, sites = excluded.sites",
+                         relay = excluded.relay, status = excluded.status, sites = excluded.sites,
+                         relays = excluded.relays",
                     params![
                         convoy.id,
                         convoy.name,
@@ -229,7 +352,8 @@ impl Store {
                         convoy.status,
                         convoy.lead.to_bytes(),
                         convoy.lead_signing,
-                        convoy.sites.join("\n")
+                        convoy.sites.join("\n"),
+                        convoy.relays.join("\n")
                     ],
                 )?;
                 tx.execute(
@@ -238,7 +362,9 @@ impl Store {
                     [convoy.id],
                 )?;
                 Ok(())
-            })
+            })?;
+            w.own_roles = None;
+            Ok(())
         })
     }
 
@@ -246,7 +372,7 @@ impl Store {
     pub fn convoys(&self) -> Result<Vec<Convoy>, StoreError> {
         let conn = self.reader();
         let mut stmt = conn.prepare(
-            "SELECT id, name, day, relay, role, status, lead, lead_signing, sites FROM convoys ORDER BY id DESC",
+            "SELECT id, name, day, relay, role, status, lead, lead_signing, sites, relays FROM convoys ORDER BY id DESC",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(Convoy {
@@ -258,28 +384,49 @@ impl Store {
                 status: r.get(5)?,
                 lead: DeviceId::from_bytes(id16(r.get(6)?)),
                 lead_signing: id32(r.get(7)?),
-                sites: r
-                    .get::<_, String>(8)?
-                    .lines()
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                sites: lines(&r.get::<_, String>(8)?),
+                relays: lines(&r.get::<_, String>(9)?),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Stores scope key generations (already unwrapped).
+    /// Stores scope key generations (already unwrapped and, when
+    /// `signed`, checked against the lead's grant). A signed generation
+    /// replaces an unsigned one of the same epoch (which a relay could have
+    /// planted before grants were signed). The first national-ID secret the
+    /// device receives keys its projections from then on.
     pub fn put_scope_keys(&self, scope: [u8; 16], keys: Vec<ScopeKey>) -> Result<(), StoreError> {
+        let nid = self.nid_key.clone();
         self.writer.call(move |w| {
             w.transaction(|tx| {
                 for key in &keys {
                     tx.execute(
-                        "INSERT OR IGNORE INTO scope_keys (scope, epoch, key, index_secret) VALUES (?1, ?2, ?3, ?4)",
-                        params![scope, key.epoch, key.key, key.index_secret],
+                        "INSERT INTO scope_keys (scope, epoch, key, index_secret, nid_secret, signed)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (scope, epoch) DO UPDATE SET key = excluded.key,
+                             index_secret = excluded.index_secret, nid_secret = excluded.nid_secret,
+                             signed = 1
+                         WHERE scope_keys.signed = 0 AND excluded.signed = 1",
+                        params![
+                            scope,
+                            key.epoch,
+                            key.key,
+                            key.index_secret,
+                            key.nid_secret.map(|s| s.to_vec()),
+                            key.signed
+                        ],
                     )?;
                 }
-                Ok(())
+                match keys.iter().find_map(|k| k.nid_secret) {
+                    Some(secret) => adopt_nid_secret(tx, scope, secret),
+                    None => Ok(None),
+                }
+            })
+            .map(|adopted| {
+                if let Some(key) = adopted {
+                    *nid.write().unwrap_or_else(std::sync::PoisonError::into_inner) = key;
+                }
             })
         })
     }
@@ -288,58 +435,177 @@ impl Store {
     pub fn scope_keys(&self, scope: [u8; 16]) -> Result<Vec<ScopeKey>, StoreError> {
         let conn = self.reader();
         let mut stmt = conn.prepare_cached(
-            "SELECT epoch, key, index_secret FROM scope_keys WHERE scope = ?1 ORDER BY epoch",
+            "SELECT epoch, key, index_secret, nid_secret, signed FROM scope_keys WHERE scope = ?1 ORDER BY epoch",
         )?;
         let rows = stmt.query_map([scope], |r| {
             Ok(ScopeKey {
                 epoch: r.get(0)?,
                 key: id32(r.get(1)?),
                 index_secret: id32(r.get(2)?),
+                nid_secret: r.get::<_, Option<Vec<u8>>>(3)?.map(id32),
+                signed: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Replaces a scope's roster.
+    /// Merges certificates into a scope's roster: new versions are added,
+    /// and a device's status and role follow its newest certificate, except
+    /// that a revoked device stays revoked.
     pub fn put_roster(&self, scope: [u8; 16], roster: Vec<RosterEntry>) -> Result<(), StoreError> {
         self.writer.call(move |w| {
             w.transaction(|tx| {
                 for entry in &roster {
                     tx.execute(
-                        "INSERT INTO roster (scope, device, name, signing, encryption, status)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                         ON CONFLICT (scope, device) DO UPDATE SET status = excluded.status, name = excluded.name",
+                        "INSERT INTO roster (scope, device, name, signing, encryption, status, role, version)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                         ON CONFLICT (scope, device) DO UPDATE SET
+                             name = CASE WHEN excluded.version >= roster.version THEN excluded.name ELSE roster.name END,
+                             role = CASE WHEN excluded.version >= roster.version THEN excluded.role ELSE roster.role END,
+                             version = MAX(roster.version, excluded.version),
+                             status = CASE WHEN roster.status = 'revoked' THEN 'revoked' ELSE excluded.status END",
                         params![
                             scope,
                             entry.device.to_bytes(),
                             entry.name,
                             entry.signing,
                             entry.encryption,
-                            entry.status
+                            entry.status,
+                            entry.role,
+                            entry.version
                         ],
                     )?;
+                    for cert in &entry.certificates {
+                        tx.execute(
+                            "INSERT OR IGNORE INTO roster_certs
+                                 (scope, device, version, role, standing, since, prior_hash, rotated_to, certificate)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                            params![
+                                scope,
+                                entry.device.to_bytes(),
+                                cert.version,
+                                cert.role,
+                                cert.standing,
+                                i64_of(cert.since),
+                                cert.prior_hash,
+                                cert.rotated_to,
+                                cert.bytes
+                            ],
+                        )?;
+                    }
                 }
+                Ok(())
+            })?;
+            w.own_roles = None;
+            Ok(())
+        })
+    }
+
+    /// A scope's roster, with every certificate version of each device.
+    pub fn roster(&self, scope: [u8; 16]) -> Result<Vec<RosterEntry>, StoreError> {
+        let conn = self.reader();
+        let mut certs: std::collections::HashMap<Vec<u8>, Vec<CertRecord>> =
+            std::collections::HashMap::new();
+        let mut stmt = conn.prepare_cached(
+            "SELECT device, version, role, standing, since, prior_hash, rotated_to, certificate
+             FROM roster_certs WHERE scope = ?1 ORDER BY device, version",
+        )?;
+        let rows = stmt.query_map([scope], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                CertRecord {
+                    version: r.get(1)?,
+                    role: r.get(2)?,
+                    standing: r.get(3)?,
+                    since: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(u64::MAX),
+                    prior_hash: id32(r.get(5)?),
+                    rotated_to: r.get(6)?,
+                    bytes: r.get(7)?,
+                },
+            ))
+        })?;
+        for row in rows {
+            let (device, cert) = row?;
+            certs.entry(device).or_default().push(cert);
+        }
+        let mut stmt = conn.prepare_cached(
+            "SELECT device, name, signing, encryption, status, role, version FROM roster
+             WHERE scope = ?1 ORDER BY device",
+        )?;
+        let rows = stmt.query_map([scope], |r| {
+            let device: Vec<u8> = r.get(0)?;
+            Ok(RosterEntry {
+                certificates: certs.remove(&device).unwrap_or_default(),
+                device: DeviceId::from_bytes(id16(device)),
+                name: r.get(1)?,
+                signing: id32(r.get(2)?),
+                encryption: id32(r.get(3)?),
+                status: r.get(4)?,
+                role: r.get(5)?,
+                version: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Where this device's own log in `scope` stands, for chaining the next
+    /// log record it seals.
+    pub fn chain_head(&self, scope: [u8; 16]) -> Result<ChainHead, StoreError> {
+        let conn = self.reader();
+        let known: Option<(Option<i64>, Option<Vec<u8>>)> = conn
+            .query_row(
+                "SELECT chain_seq, chain_hash FROM outbox_state WHERE scope = ?1",
+                [scope],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((Some(seq), Some(hash))) = known {
+            return Ok(ChainHead::Known(u64::try_from(seq).unwrap_or(0), id32(hash)));
+        }
+        let last: Option<(i64, Vec<u8>)> = conn
+            .query_row(
+                "SELECT seq, bytes FROM outbox WHERE scope = ?1 AND keyed = 0 ORDER BY seq DESC LIMIT 1",
+                [scope],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(match last {
+            Some((seq, bytes)) => ChainHead::Last(u64::try_from(seq).unwrap_or(0), bytes),
+            None => ChainHead::Empty,
+        })
+    }
+
+    /// Keeps an invite code's secret (on the lead), to check the binding of
+    /// the device that enrolls with it.
+    pub fn put_lead_invite(
+        &self,
+        scope: [u8; 16],
+        code_hash: String,
+        secret: String,
+        expires_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.writer.call(move |w| {
+            w.transaction(|tx| {
+                tx.execute(
+                    "INSERT OR REPLACE INTO lead_invites (code_hash, scope, secret, expires_ms)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![code_hash, scope, secret, i64_of(expires_ms)],
+                )?;
                 Ok(())
             })
         })
     }
 
-    /// A scope's roster.
-    pub fn roster(&self, scope: [u8; 16]) -> Result<Vec<RosterEntry>, StoreError> {
-        let conn = self.reader();
-        let mut stmt = conn.prepare_cached(
-            "SELECT device, name, signing, encryption, status FROM roster WHERE scope = ?1 ORDER BY device",
-        )?;
-        let rows = stmt.query_map([scope], |r| {
-            Ok(RosterEntry {
-                device: DeviceId::from_bytes(id16(r.get(0)?)),
-                name: r.get(1)?,
-                signing: id32(r.get(2)?),
-                encryption: id32(r.get(3)?),
-                status: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    /// The secret of an invite this lead made, by its lookup hash.
+    pub fn lead_invite(&self, code_hash: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .reader()
+            .query_row(
+                "SELECT secret FROM lead_invites WHERE code_hash = ?1",
+                [code_hash],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// This device's changes not yet sealed into a record of `scope`, in
@@ -453,12 +719,14 @@ impl Store {
     /// The events newly sealed (up to `sealed_through`) are counted against
     /// the last log record of the batch, until a relay confirms holding it
     /// ([`Store::pending_upload`]).
+    /// `chain` is the last log record among them (seq and chain hash).
     pub fn add_outbox(
         &self,
         scope: [u8; 16],
         records: Vec<(u64, Vec<u8>, bool)>,
         sealed_through: Option<u64>,
         published: Vec<(BeneficiaryId, u64)>,
+        chain: Option<(u64, [u8; 32])>,
     ) -> Result<(), StoreError> {
         let device = self.device().id.to_bytes();
         self.writer.call(move |w| {
@@ -501,6 +769,12 @@ impl Store {
                 }
                 for (beneficiary, version) in &published {
                     mark_published(tx, scope, *beneficiary, *version)?;
+                }
+                if let Some((seq, hash)) = chain {
+                    tx.execute(
+                        "UPDATE outbox_state SET chain_seq = ?2, chain_hash = ?3 WHERE scope = ?1",
+                        params![scope, i64_of(seq), hash],
+                    )?;
                 }
                 Ok(())
             })
@@ -580,17 +854,24 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Per remote device, the last record applied from `scope`.
-    pub fn cursors(&self, scope: [u8; 16]) -> Result<Vec<(DeviceId, u64)>, StoreError> {
+    /// Per remote device, the last record taken from `scope`, and the last
+    /// log record's chain.
+    pub fn cursors(&self, scope: [u8; 16]) -> Result<Vec<Cursor>, StoreError> {
         let conn = self.reader();
         let mut stmt = conn.prepare_cached(
-            "SELECT device, seq FROM sync_cursors WHERE scope = ?1 ORDER BY device",
+            "SELECT device, seq, chain_seq, chain_hash FROM sync_cursors WHERE scope = ?1 ORDER BY device",
         )?;
         let rows = stmt.query_map([scope], |r| {
-            Ok((
-                DeviceId::from_bytes(id16(r.get(0)?)),
-                u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-            ))
+            let chain_seq: Option<i64> = r.get(2)?;
+            let chain_hash: Option<Vec<u8>> = r.get(3)?;
+            Ok(Cursor {
+                device: DeviceId::from_bytes(id16(r.get(0)?)),
+                seq: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                chain: match (chain_seq, chain_hash) {
+                    (Some(seq), Some(hash)) => Some((u64::try_from(seq).unwrap_or(0), id32(hash))),
+                    _ => None,
+                },
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -624,6 +905,70 @@ impl Store {
         self.writer
             .call(move |w| apply_all(w, scope, own, &nid_key, records, now_ms))
     }
+}
+
+/// Keys this device's national-ID hashes with a convoy's secret, the first
+/// time it receives one: every hash in the projections is computed again
+/// from the sealed national IDs. Returns the new key when it adopted it.
+fn adopt_nid_secret(
+    tx: &Transaction<'_>,
+    scope: [u8; 16],
+    secret: [u8; 32],
+) -> Result<Option<qafila_domain::nid::NidKey>, StoreError> {
+    let adopted: Option<Vec<u8>> =
+        tx.query_row("SELECT nid_scope FROM device WHERE singleton = 1", [], |r| {
+            r.get(0)
+        })?;
+    if adopted.is_some() {
+        return Ok(None);
+    }
+    let key = qafila_domain::nid::NidKey::new(&secret).map_err(|_| StoreError::Seal)?;
+    tx.execute(
+        "UPDATE device SET nid_secret = ?1, nid_scope = ?2 WHERE singleton = 1",
+        params![secret.to_vec(), scope],
+    )?;
+    let people: Vec<(Vec<u8>, Vec<u8>)> = tx
+        .prepare(
+            "SELECT b.id, k.key FROM beneficiaries b JOIN beneficiary_keys k ON k.beneficiary = b.id
+             WHERE b.erased = 0",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, person_key) in people {
+        let beneficiary = BeneficiaryId::from_bytes(id16(id));
+        let Ok(person_key) = <[u8; KEY_LEN]>::try_from(person_key) else {
+            continue;
+        };
+        let hash = current_national_id(tx, beneficiary, &person_key)?
+            .map(|nid| key.hash(&nid).as_bytes().to_vec());
+        tx.execute(
+            "UPDATE beneficiaries SET nid_hash = ?2 WHERE id = ?1",
+            params![beneficiary.to_bytes(), hash],
+        )?;
+    }
+    Ok(Some(key))
+}
+
+/// A person's national ID, unsealed from their registration.
+fn current_national_id(
+    conn: &rusqlite::Connection,
+    beneficiary: BeneficiaryId,
+    key: &[u8; KEY_LEN],
+) -> Result<Option<qafila_domain::nid::NationalId>, StoreError> {
+    let Some(body) = registration_event(conn, beneficiary)? else {
+        return Ok(None);
+    };
+    let event = qafila_doc::codec::decode(&body)?;
+    let EventBody::BeneficiaryRegistered { personal: sealed, .. } = &event.body else {
+        return Ok(None);
+    };
+    let Ok(person) = personal::open(key, beneficiary, sealed) else {
+        return Ok(None);
+    };
+    Ok(person
+        .national_id
+        .as_deref()
+        .and_then(|n| qafila_domain::nid::NationalId::parse(n, NaiveDate::MAX).ok()))
 }
 
 /// The encoded registration event of a person, if this device holds it.
@@ -666,7 +1011,7 @@ fn apply_all(
     w: &mut Writer,
     scope: [u8; 16],
     own: DeviceId,
-    nid_key: &qafila_domain::nid::NidKey,
+    nid_key: &std::sync::RwLock<qafila_domain::nid::NidKey>,
     records: Vec<Remote>,
     now_ms: u64,
 ) -> Result<Applied, StoreError> {
@@ -676,18 +1021,30 @@ fn apply_all(
     let mut prepared = Vec::with_capacity(records.len());
     for record in records {
         let content = match record.content {
-            RemoteContent::Changes(entries) => match remote_events(record.device, &entries) {
-                Ok(events) => Prepared::Events(events),
-                Err(reason) => Prepared::Quarantine(reason),
-            },
+            RemoteContent::Changes(entries) => {
+                match remote_events(record.device, record.role, &entries) {
+                    Ok(events) => Prepared::Events(events),
+                    Err(reason) => Prepared::Quarantine(reason),
+                }
+            }
             RemoteContent::Quarantine(reason) => Prepared::Quarantine(reason),
+            RemoteContent::Registry { .. } if !keeps_registry(record.role) => {
+                Prepared::Quarantine(forbidden(record.role, "registry entries"))
+            }
             RemoteContent::Registry { beneficiary, live } => Prepared::Registry(beneficiary, live),
+            RemoteContent::Plan(_) if record.role != Some(Role::Lead) => {
+                Prepared::Quarantine("only the convoy lead may change the plan".into())
+            }
             RemoteContent::Plan(plan) => Prepared::Plan(plan),
         };
-        prepared.push((record.device, record.seq, content));
+        prepared.push((record.device, record.seq, record.chain, content));
     }
+    let nid_key = nid_key
+        .read()
+        .map_err(|_| StoreError::WriterGone)?
+        .clone();
     let tx = w.conn.transaction()?;
-    for (device, seq, content) in prepared {
+    for (device, seq, chain, content) in prepared {
         if device == own {
             continue;
         }
@@ -701,7 +1058,7 @@ fn apply_all(
             }
             Prepared::Registry(beneficiary, live) => {
                 applied.registry += 1;
-                take_registry(&tx, scope, beneficiary, live, nid_key)?;
+                take_registry(&tx, scope, beneficiary, live, &nid_key)?;
             }
             Prepared::Plan(plan) => apply_plan(&tx, scope, &plan)?,
             Prepared::Quarantine(reason) => {
@@ -712,14 +1069,40 @@ fn apply_all(
                 )?;
             }
         }
+        let (chain_seq, chain_hash): (Option<i64>, Option<Vec<u8>>) = match chain {
+            Chain::Set(seq, hash) => (Some(i64_of(seq)), Some(hash.to_vec())),
+            Chain::Keep | Chain::Unknown => (None, None),
+        };
         tx.prepare_cached(
-            "INSERT INTO sync_cursors (scope, device, seq) VALUES (?1, ?2, ?3)
-             ON CONFLICT (scope, device) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+            "INSERT INTO sync_cursors (scope, device, seq, chain_seq, chain_hash) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (scope, device) DO UPDATE SET seq = MAX(seq, excluded.seq),
+                 chain_seq = CASE ?6 WHEN 0 THEN chain_seq ELSE excluded.chain_seq END,
+                 chain_hash = CASE ?6 WHEN 0 THEN chain_hash ELSE excluded.chain_hash END",
         )?
-        .execute(params![scope, device.to_bytes(), i64_of(seq)])?;
+        .execute(params![
+            scope,
+            device.to_bytes(),
+            i64_of(seq),
+            chain_seq,
+            chain_hash,
+            i64::from(chain != Chain::Keep)
+        ])?;
     }
     tx.commit()?;
     Ok(applied)
+}
+
+/// Whether a sender certified as `role` may publish registry entries
+/// (`None`: certified before roles, taken as before).
+fn keeps_registry(role: Option<Role>) -> bool {
+    role.is_none_or(|r| matches!(r, Role::Lead | Role::Registrar))
+}
+
+fn forbidden(role: Option<Role>, what: &str) -> String {
+    format!(
+        "a device certified as {} may not send {what}",
+        role.map_or("legacy", Role::code)
+    )
 }
 
 enum Prepared {
@@ -729,8 +1112,13 @@ enum Prepared {
     Quarantine(String),
 }
 
-/// The events a record's changes add, checked. Err is a quarantine reason.
-fn remote_events(device: DeviceId, entries: &[LogEntry]) -> Result<Vec<Event>, String> {
+/// The events a record's changes add, checked: each names its sender, is
+/// valid, and is work the sender's role may do. Err is a quarantine reason.
+fn remote_events(
+    device: DeviceId,
+    role: Option<Role>,
+    entries: &[LogEntry],
+) -> Result<Vec<Event>, String> {
     let mut events = Vec::with_capacity(entries.len());
     for entry in entries {
         let added = qafila_doc::device_day::events_in_change(device, &entry.chunk)
@@ -741,6 +1129,11 @@ fn remote_events(device: DeviceId, entries: &[LogEntry]) -> Result<Vec<Event>, S
             }
             if let Err(e) = event.validate() {
                 return Err(format!("event {} is invalid: {}", event.id, e.code()));
+            }
+            if let Some(role) = role
+                && let Err(e) = qafila_domain::role::permits(role, device, &event.body)
+            {
+                return Err(format!("event {}: {e}", event.id));
             }
             events.push(event);
         }

@@ -16,6 +16,7 @@ use qafila_doc::device_day::DeviceDayDoc;
 use qafila_domain::event::{Event, EventBody};
 use qafila_domain::hlc::{Clock, Timestamp};
 use qafila_domain::ids::{DeviceId, EventId, VolunteerId};
+use qafila_domain::role::Role;
 use rusqlite::{Connection, Transaction, params};
 
 use crate::error::StoreError;
@@ -35,6 +36,66 @@ pub struct Writer {
     clock: Clock,
     next_seq: i64,
     docs: HashMap<NaiveDate, DeviceDayDoc>,
+    /// This device's roles in its convoys, cached (`None`: to be read
+    /// again, after the convoys or the roster changed).
+    pub(crate) own_roles: Option<OwnRoles>,
+}
+
+/// What this device may record: `Any` outside a convoy (or certified
+/// before roles existed), else what one of its roles allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OwnRoles {
+    Any,
+    Roles(Vec<Role>),
+}
+
+impl OwnRoles {
+    /// Reads them: the lead of its own convoys, the role its newest
+    /// certificate gives it in the others (`volunteer` while pending).
+    fn load(conn: &Connection, device: DeviceId) -> Result<OwnRoles, StoreError> {
+        let rows: Vec<(Vec<u8>, Option<String>)> = conn
+            .prepare_cached(
+                "SELECT c.lead, r.role FROM convoys c
+                 LEFT JOIN roster r ON r.scope = c.id AND r.device = ?1
+                 WHERE c.status != 'revoked'",
+            )?
+            .query_map([device.to_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        if rows.is_empty() {
+            return Ok(OwnRoles::Any);
+        }
+        let mut roles = Vec::with_capacity(rows.len());
+        for (lead, role) in rows {
+            let role = if lead == device.to_bytes() {
+                Role::Lead
+            } else {
+                match role.as_deref() {
+                    Some("legacy") => return Ok(OwnRoles::Any),
+                    Some(name) => Role::parse(name).unwrap_or(Role::Volunteer),
+                    None => Role::Volunteer,
+                }
+            };
+            roles.push(role);
+        }
+        Ok(OwnRoles::Roles(roles))
+    }
+
+    fn permits(&self, device: DeviceId, body: &EventBody) -> Result<(), StoreError> {
+        let OwnRoles::Roles(roles) = self else {
+            return Ok(());
+        };
+        let mut refusal = None;
+        for role in roles {
+            match qafila_domain::role::permits(*role, device, body) {
+                Ok(()) => return Ok(()),
+                Err(e) => refusal = Some(e),
+            }
+        }
+        match refusal {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The UTC day of a hybrid timestamp: which device-day document an event
@@ -64,6 +125,7 @@ impl Writer {
             clock: Clock::new(Timestamp::from_u64(u64::try_from(clock).unwrap_or(0))),
             next_seq,
             docs: HashMap::new(),
+            own_roles: None,
         })
     }
 
@@ -128,6 +190,14 @@ impl Writer {
         now_ms: u64,
         touched: &mut BTreeSet<NaiveDate>,
     ) -> Result<Vec<Event>, StoreError> {
+        if self.own_roles.is_none() {
+            self.own_roles = Some(OwnRoles::load(&self.conn, self.device)?);
+        }
+        if let Some(roles) = &self.own_roles {
+            for (_, body, _) in &items {
+                roles.permits(self.device, body)?;
+            }
+        }
         let mut prepared = Vec::with_capacity(items.len());
         for (volunteer, body, extra) in items {
             let at = self.clock.tick(now_ms);

@@ -10,7 +10,7 @@ use qafila_domain::quantity::Quantity;
 use qafila_store::Store;
 use qafila_store::cards::OwnIssuer;
 use qafila_store::registry::Registration;
-use qafila_store::sync::{Convoy, Remote, RemoteContent};
+use qafila_store::sync::{Chain, Convoy, Remote, RemoteContent};
 
 const NOW: u64 = 1_796_000_000_000;
 const SCOPE: [u8; 16] = [4; 16];
@@ -29,7 +29,25 @@ fn store(name: &str) -> (tempfile::TempDir, Store) {
             lead: qafila_domain::ids::DeviceId::from_parts(1, [1; 10]),
             lead_signing: [0; 32],
             sites: Vec::new(),
+            relays: Vec::new(),
         })
+        .unwrap();
+    // Certified before roles existed: these tests are about applying
+    // records, not about roles (`roles.rs` is).
+    store
+        .put_roster(
+            SCOPE,
+            vec![qafila_store::sync::RosterEntry {
+                device: store.device().id,
+                name: name.into(),
+                signing: [0; 32],
+                encryption: [0; 32],
+                status: "approved".into(),
+                role: "legacy".into(),
+                version: 0,
+                certificates: Vec::new(),
+            }],
+        )
         .unwrap();
     (dir, store)
 }
@@ -113,6 +131,8 @@ fn card_events_project_the_same_in_any_order() {
             vec![Remote {
                 device: registrar.device().id,
                 seq: 1,
+                role: None,
+                chain: Chain::Keep,
                 content: RemoteContent::Changes(log),
             }],
             NOW,

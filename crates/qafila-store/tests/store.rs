@@ -295,7 +295,7 @@ proptest! {
                 }
                 Action::VoidLast => {
                     if let Some(target) = last.take() {
-                        store.record(volunteer(), EventBody::Void { target, reason: "خطأ".into() }, now).unwrap();
+                        store.record(volunteer(), EventBody::Void { target, target_device: Some(store.device().id), reason: "خطأ".into() }, now).unwrap();
                     }
                 }
             }

@@ -8,7 +8,7 @@ use qafila_domain::ids::{DeviceId, SiteId, VolunteerId};
 use qafila_domain::nid::NationalId;
 use qafila_store::Store;
 use qafila_store::registry::Registration;
-use qafila_store::sync::{Convoy, LogEntry, Remote, RemoteContent};
+use qafila_store::sync::{Chain, Convoy, LogEntry, Remote, RemoteContent};
 
 const NOW: u64 = 1_796_000_000_000;
 const SCOPE: [u8; 16] = [4; 16];
@@ -27,7 +27,25 @@ fn store(name: &str) -> (tempfile::TempDir, Store) {
             lead: DeviceId::from_parts(1, [1; 10]),
             lead_signing: [0; 32],
             sites: Vec::new(),
+            relays: Vec::new(),
         })
+        .unwrap();
+    // Certified before roles existed: these tests are about applying
+    // records, not about roles (`roles.rs` is).
+    store
+        .put_roster(
+            SCOPE,
+            vec![qafila_store::sync::RosterEntry {
+                device: store.device().id,
+                name: name.into(),
+                signing: [0; 32],
+                encryption: [0; 32],
+                status: "approved".into(),
+                role: "legacy".into(),
+                version: 0,
+                certificates: Vec::new(),
+            }],
+        )
         .unwrap();
     (dir, store)
 }
@@ -50,6 +68,11 @@ fn check_in(store: &Store, n: u8) -> qafila_domain::event::Event {
         .unwrap()
 }
 
+/// Each cursor's device and last seq.
+fn seqs(cursors: Vec<qafila_store::sync::Cursor>) -> Vec<(DeviceId, u64)> {
+    cursors.into_iter().map(|c| (c.device, c.seq)).collect()
+}
+
 fn changes(entries: Vec<LogEntry>) -> RemoteContent {
     RemoteContent::Changes(entries)
 }
@@ -66,6 +89,8 @@ fn received_changes_apply_once_with_their_cursor() {
     let record = Remote {
         device: from,
         seq: 1,
+        role: None,
+        chain: Chain::Keep,
         content: changes(log.clone()),
     };
     let applied = receiver
@@ -74,7 +99,7 @@ fn received_changes_apply_once_with_their_cursor() {
     assert_eq!(applied.events, 2);
     assert_eq!(receiver.event(first.id).unwrap(), Some(first));
     assert_eq!(receiver.event(second.id).unwrap(), Some(second));
-    assert_eq!(receiver.cursors(SCOPE).unwrap(), vec![(from, 1)]);
+    assert_eq!(seqs(receiver.cursors(SCOPE).unwrap()), vec![(from, 1)]);
     // Delivered again, or split differently: nothing new.
     let again = receiver
         .apply_remote(
@@ -84,6 +109,8 @@ fn received_changes_apply_once_with_their_cursor() {
                 Remote {
                     device: from,
                     seq: 1,
+                    role: None,
+                    chain: Chain::Keep,
                     content: changes(log[1..].to_vec()),
                 },
             ],
@@ -93,7 +120,7 @@ fn received_changes_apply_once_with_their_cursor() {
     assert_eq!(again.events, 0);
     assert_eq!(receiver.event_count().unwrap(), 2);
     assert_eq!(
-        receiver.cursors(SCOPE).unwrap(),
+        seqs(receiver.cursors(SCOPE).unwrap()),
         vec![(from, 1)],
         "a cursor never moves back"
     );
@@ -122,27 +149,37 @@ fn bad_records_are_quarantined_whole_and_sync_goes_on() {
                 Remote {
                     device: from,
                     seq: 1,
+                    role: None,
+                    chain: Chain::Keep,
                     content: changes(junk),
                 },
                 Remote {
                     device: from,
                     seq: 2,
+                    role: None,
+                    chain: Chain::Keep,
                     content: changes(damaged),
                 },
                 // The sender's genuine change, presented as another device's.
                 Remote {
                     device: impostor,
                     seq: 1,
+                    role: None,
+                    chain: Chain::Keep,
                     content: changes(good.clone()),
                 },
                 Remote {
                     device: from,
                     seq: 3,
+                    role: None,
+                    chain: Chain::Keep,
                     content: RemoteContent::Quarantine("does not decrypt".into()),
                 },
                 Remote {
                     device: from,
                     seq: 4,
+                    role: None,
+                    chain: Chain::Keep,
                     content: changes(good),
                 },
             ],
@@ -167,7 +204,7 @@ fn bad_records_are_quarantined_whole_and_sync_goes_on() {
             .iter()
             .any(|(_, _, reason)| reason.contains("does not decrypt"))
     );
-    let mut cursors = receiver.cursors(SCOPE).unwrap();
+    let mut cursors = seqs(receiver.cursors(SCOPE).unwrap());
     cursors.sort();
     let mut expected = vec![(from, 4), (impostor, 1)];
     expected.sort();
@@ -211,6 +248,8 @@ fn registry_entries_bring_people_in_and_erasures_take_them_out() {
             vec![Remote {
                 device: registrar.device().id,
                 seq: 1,
+                role: None,
+                chain: Chain::Keep,
                 content: RemoteContent::Registry {
                     beneficiary: id,
                     live: entry.live,
@@ -241,6 +280,8 @@ fn registry_entries_bring_people_in_and_erasures_take_them_out() {
             vec![Remote {
                 device: registrar.device().id,
                 seq: 2,
+                role: None,
+                chain: Chain::Keep,
                 content: RemoteContent::Registry {
                     beneficiary: id,
                     live: None,
@@ -259,6 +300,8 @@ fn registry_entries_bring_people_in_and_erasures_take_them_out() {
             vec![Remote {
                 device: registrar.device().id,
                 seq: 1,
+                role: None,
+                chain: Chain::Keep,
                 content: RemoteContent::Registry {
                     beneficiary: id,
                     live: entries[0].live.clone(),

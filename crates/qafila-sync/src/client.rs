@@ -1,18 +1,23 @@
-//! The relay's HTTP client: every request signed with the device key,
-//! every error answer turned into a [`SyncError`] that says what to do.
+//! The relay's HTTP client: every request signed with the device key for
+//! this relay (its id from `GET /v1/hello`), with the relay's clock and a
+//! fresh nonce; every error answer turned into a [`SyncError`] that says
+//! what to do.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use futures_util::StreamExt;
+use qafila_proto::auth::Stamp;
 use qafila_proto::batch::{Cursors, Fetch, Frame, FrameReader, Outcomes, Upload};
 use qafila_proto::control::{
-    Approve, CreateScope, Enroll, Enrolled, Invite, Member, Revoke, WrappedKey,
+    Approve, CertificateOutcomes, Certificates, CreateScope, Enroll, Enrolled, Hello, Invite,
+    Member, Revoke, WrappedKey,
 };
-use qafila_proto::record::Record;
 use qafila_proto::{ApiError, Uid};
 
 use crate::SyncError;
+use crate::transport::{Relay, Sink};
 
 /// A connection to one relay, as one device.
 #[derive(Debug, Clone)]
@@ -22,6 +27,9 @@ pub struct RelayClient {
     device: Uid,
     key: SigningKey,
     create_token: Option<String>,
+    /// The relay's id and how far its clock is from ours (ms, relay minus
+    /// ours), once asked.
+    hello: Arc<Mutex<Option<(Uid, i64)>>>,
 }
 
 fn now_ms() -> u64 {
@@ -51,6 +59,7 @@ impl RelayClient {
             device,
             key,
             create_token: None,
+            hello: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -73,6 +82,41 @@ impl RelayClient {
         }
     }
 
+    /// The relay's id and its clock's offset from ours, asked once per
+    /// client (again after the relay said our time was off).
+    async fn hello(&self, fresh: bool) -> Result<(Uid, i64), SyncError> {
+        if !fresh
+            && let Some(known) = *self.hello.lock().unwrap_or_else(|p| p.into_inner())
+        {
+            return Ok(known);
+        }
+        let asked = now_ms();
+        let response = self
+            .http
+            .get(format!("{}/v1/hello", self.base))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        if !response.status().is_success() {
+            return Err(SyncError::Protocol(format!(
+                "{} is not a Qafila relay (its /v1/hello answered {})",
+                self.base,
+                response.status()
+            )));
+        }
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let hello: Hello = serde_json::from_slice(&bytes).map_err(|e| {
+            SyncError::Protocol(format!("{} is not a Qafila relay: {e}", self.base))
+        })?;
+        // Half the round trip is a fair guess of when the relay read its clock.
+        let midpoint = asked + (now_ms().saturating_sub(asked)) / 2;
+        let offset = i64::try_from(hello.time_ms).unwrap_or(i64::MAX)
+            - i64::try_from(midpoint).unwrap_or(i64::MAX);
+        let known = (hello.relay, offset);
+        *self.hello.lock().unwrap_or_else(|p| p.into_inner()) = Some(known);
+        Ok(known)
+    }
+
     async fn send(
         &self,
         method: reqwest::Method,
@@ -80,12 +124,36 @@ impl RelayClient {
         body: Vec<u8>,
         json: bool,
     ) -> Result<reqwest::Response, SyncError> {
+        match self.send_once(method.clone(), path, body.clone(), json, false).await {
+            // Our idea of the relay's clock went stale (a phone's clock
+            // jumped): ask again, once.
+            Err(SyncError::Relay { error, .. }) if error.code == "clock_skew" => {
+                self.send_once(method, path, body, json, true).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+        json: bool,
+        fresh: bool,
+    ) -> Result<reqwest::Response, SyncError> {
+        let (relay, offset) = self.hello(fresh).await?;
+        let stamp = Stamp {
+            relay,
+            ts_ms: now_ms().saturating_add_signed(offset),
+            nonce: crate::crypto::random()?,
+        };
         let auth = qafila_proto::auth::sign(
             &self.key,
             self.device,
+            stamp,
             method.as_str(),
             path,
-            now_ms(),
             &body,
         );
         let mut request = self
@@ -141,37 +209,34 @@ impl RelayClient {
             .map_err(|e| SyncError::Protocol(format!("the relay answered malformed JSON: {e}")))
     }
 
-    /// Registers (or extends) a scope with this device as lead.
-    pub async fn create_scope(&self, request: &CreateScope) -> Result<(), SyncError> {
+}
+
+impl Relay for RelayClient {
+    fn address(&self) -> &str {
+        &self.base
+    }
+
+    async fn create_scope(&self, request: &CreateScope) -> Result<(), SyncError> {
         self.json("/v1/scopes", request).await.map(drop)
     }
 
-    /// Stores an enrollment code's hash.
-    pub async fn invite(&self, scope: Uid, invite: &Invite) -> Result<(), SyncError> {
+    async fn invite(&self, scope: Uid, invite: &Invite) -> Result<(), SyncError> {
         self.json(&format!("/v1/scopes/{scope}/invites"), invite)
             .await
             .map(drop)
     }
 
-    /// Joins a scope with a code.
-    pub async fn enroll(&self, request: &Enroll) -> Result<Enrolled, SyncError> {
+    async fn enroll(&self, request: &Enroll) -> Result<Enrolled, SyncError> {
         let response = self.json("/v1/enroll", request).await?;
         let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
         serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
-    /// The scope's members.
-    pub async fn members(&self, scope: Uid) -> Result<Vec<Member>, SyncError> {
+    async fn members(&self, scope: Uid) -> Result<Vec<Member>, SyncError> {
         self.get(&format!("/v1/scopes/{scope}/members")).await
     }
 
-    /// Approves a device.
-    pub async fn approve(
-        &self,
-        scope: Uid,
-        device: Uid,
-        request: &Approve,
-    ) -> Result<(), SyncError> {
+    async fn approve(&self, scope: Uid, device: Uid, request: &Approve) -> Result<(), SyncError> {
         self.json(
             &format!("/v1/scopes/{scope}/members/{device}/approve"),
             request,
@@ -180,8 +245,7 @@ impl RelayClient {
         .map(drop)
     }
 
-    /// Revokes a device.
-    pub async fn revoke(&self, scope: Uid, device: Uid, request: &Revoke) -> Result<(), SyncError> {
+    async fn revoke(&self, scope: Uid, device: Uid, request: &Revoke) -> Result<(), SyncError> {
         self.json(
             &format!("/v1/scopes/{scope}/members/{device}/revoke"),
             request,
@@ -190,13 +254,23 @@ impl RelayClient {
         .map(drop)
     }
 
-    /// The scope keys wrapped to this device.
-    pub async fn keys(&self, scope: Uid) -> Result<Vec<WrappedKey>, SyncError> {
+    async fn certificates(
+        &self,
+        scope: Uid,
+        request: &Certificates,
+    ) -> Result<CertificateOutcomes, SyncError> {
+        let response = self
+            .json(&format!("/v1/scopes/{scope}/certificates"), request)
+            .await?;
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
+    }
+
+    async fn keys(&self, scope: Uid) -> Result<Vec<WrappedKey>, SyncError> {
         self.get(&format!("/v1/scopes/{scope}/keys")).await
     }
 
-    /// Per device, the last seq the relay holds.
-    pub async fn heads(&self, scope: Uid) -> Result<Cursors, SyncError> {
+    async fn heads(&self, scope: Uid) -> Result<Cursors, SyncError> {
         let response = self
             .send(
                 reqwest::Method::GET,
@@ -209,8 +283,7 @@ impl RelayClient {
         Cursors::decode(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
-    /// Uploads records; one outcome per record.
-    pub async fn upload(&self, scope: Uid, upload: &Upload) -> Result<Outcomes, SyncError> {
+    async fn upload(&self, scope: Uid, upload: &Upload) -> Result<Outcomes, SyncError> {
         let response = self
             .send(
                 reqwest::Method::POST,
@@ -229,16 +302,10 @@ impl RelayClient {
         Ok(outcomes)
     }
 
-    /// Downloads records after `fetch`'s cursors, handing them to `sink`
-    /// in batches as they stream in. Returns whether more remain. If the
-    /// stream is cut, what arrived whole has been handed over and the error
-    /// says so.
-    pub async fn fetch(
-        &self,
-        scope: Uid,
-        fetch: &Fetch,
-        mut sink: impl FnMut(Vec<Record>) -> Result<(), SyncError>,
-    ) -> Result<bool, SyncError> {
+    /// Hands records to `sink` in batches as they stream in. If the stream
+    /// is cut, what arrived whole has been handed over and the error says
+    /// so.
+    async fn fetch(&self, scope: Uid, fetch: &Fetch, sink: Sink<'_>) -> Result<bool, SyncError> {
         let response = self
             .send(
                 reqwest::Method::POST,

@@ -1,56 +1,74 @@
 //! Convoys on a device: create one (lead), hand out codes, enroll with one
-//! (volunteer), approve and revoke devices (lead), and sync.
+//! (volunteer), approve devices with a role, revoke them, publish the
+//! convoy on another relay, forward between relays, and sync. Every
+//! function drives a [`Relay`] and trusts nothing it answers that the
+//! convoy's lead did not sign (`SECURITY.md`).
 //!
-//! A sync of one convoy:
-//! 1. fetch the scope keys wrapped to this device and the lead-certified
-//!    roster;
-//! 2. seal this device's new changes and registry entries into records in
-//!    the outbox (kept until the relay has them: a retry resends the same
-//!    bytes);
-//! 3. upload the outbox; the relay's outcomes say what to drop;
-//! 4. download what this device lacks after its per-device cursors, open
-//!    and verify each record, and apply them with their cursors in one
-//!    store transaction per batch.
-//!
-//! Every step is safe to cut at any point and repeat.
+//! A sync of one convoy is four steps, each safe to cut and repeat:
+//! 1. [`refresh_trust`]: key generations granted to this device (taken only
+//!    with the lead's signature) and the roster (only lead-signed
+//!    certificates for the members' own keys); certificates the relay lacks
+//!    are passed on to it, and a relay that still shows a revoked device as
+//!    approved is refused;
+//! 2. [`seal`]: this device's new changes and registry entries into
+//!    records in the outbox, each log record chained to the previous one
+//!    (nothing is sealed with a key a revocation superseded);
+//! 3. [`upload`]: what the relay lacks of this device's log;
+//! 4. [`download`]: what this device lacks after its per-device cursors,
+//!    each record opened and checked ([`session::open_records`]) and
+//!    applied with its cursor in one store transaction per batch.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use base64::Engine as _;
 use qafila_domain::ids::{ConvoyId, DeviceId};
+use qafila_domain::role::Role;
 use qafila_proto::Uid;
-use qafila_proto::batch::{Cursors, Fetch, Upload};
+use qafila_proto::batch::{Cursors, Fetch, Outcome, Upload};
+use qafila_proto::cert::{CertRole, Certificate, Standing};
 use qafila_proto::control::{
-    Approve, B64, CreateScope, DeviceKey, DeviceKeys, Enroll, Invite, Member, Revoke, WrappedKey,
+    Approve, B64, Certificates, CreateScope, DeviceKey, DeviceKeys, Enroll, Invite, Member, Revoke,
 };
-use qafila_proto::record::{RecordHeader, RecordKind};
+use qafila_proto::record::{Record, RecordHeader, RecordKind};
 use qafila_store::Store;
 use qafila_store::sync::{
-    Applied, Convoy, ERASED_VERSION, LIVE_VERSION, Plan, RemoteContent, ScopeKey,
+    Applied, ChainHead, Convoy, ERASED_VERSION, LIVE_VERSION, Plan, RemoteContent, RosterEntry,
+    ScopeKey,
 };
-use sha2::{Digest, Sha256};
 
 use crate::SyncError;
 use crate::client::RelayClient;
 use crate::crypto::{self, Identity};
-use crate::payload;
-use crate::session::{self, Keyring};
+use crate::enrollment::{self, Code};
+use crate::payload::{self, Content, Link};
+use crate::session::{self, Hold, Keyring, LogState};
+use crate::transport::Relay;
+use crate::trust;
 
 /// Changes sealed into one record.
 const EVENTS_PER_RECORD: usize = 400;
 /// Bytes asked for per download request.
 const FETCH_BYTES: u32 = 4 << 20;
-/// How long an enrollment code stays valid.
-const CODE_LIFETIME_MS: u64 = 7 * 24 * 3600 * 1000;
-const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// How long an enrollment code stays valid unless the lead says otherwise.
+pub const CODE_LIFETIME_MS: u64 = 12 * 3600 * 1000;
+/// The longest a lead may make a code live.
+pub const MAX_CODE_LIFETIME_MS: u64 = 72 * 3600 * 1000;
 
-/// This device as the relay knows it.
-struct Me {
+/// This device as relays know it.
+pub struct Me {
     identity: Identity,
     keys: DeviceKeys,
 }
 
-fn me(store: &Store) -> Result<Me, SyncError> {
+impl std::fmt::Debug for Me {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Me({})", self.keys.device)
+    }
+}
+
+/// This device's keys and public identity.
+pub fn me(store: &Store) -> Result<Me, SyncError> {
     let secrets = store.identity()?;
     let identity = Identity::from_secrets(secrets.signing, secrets.encryption);
     let keys = DeviceKeys {
@@ -62,79 +80,24 @@ fn me(store: &Store) -> Result<Me, SyncError> {
     Ok(Me { identity, keys })
 }
 
-fn client(me: &Me, relay: &str) -> Result<RelayClient, SyncError> {
-    RelayClient::new(relay, me.keys.device, me.identity.signing_key().clone())
+/// An HTTP client for the relay at `address`, signing as this device.
+pub fn client(store: &Store, address: &str) -> Result<RelayClient, SyncError> {
+    let me = me(store)?;
+    RelayClient::new(address, me.keys.device, me.identity.signing_key().clone())
 }
 
-fn base32(bytes: &[u8], chars: usize) -> String {
-    let mut bits = 0u32;
-    let mut count = 0;
-    let mut out = String::new();
-    for byte in bytes {
-        bits = (bits << 8) | u32::from(*byte);
-        count += 8;
-        while count >= 5 && out.len() < chars {
-            count -= 5;
-            out.push(char::from(CODE_ALPHABET[((bits >> count) & 31) as usize]));
-        }
-    }
-    out
-}
-
-fn fingerprint(lead_signing: &[u8]) -> String {
-    base32(&Sha256::digest(lead_signing), 6)
-}
-
-/// An enrollment code: 10 secret characters and 6 of the lead key's
-/// fingerprint, so a device can tell it reached the right convoy.
-fn new_code(lead_signing: &[u8]) -> Result<(String, String), SyncError> {
-    let secret = base32(&crypto::random::<8>()?, 10);
-    let fp = fingerprint(lead_signing);
-    Ok((format!("{}-{}-{}", &secret[..5], &secret[5..], fp), secret))
-}
-
-fn parse_code(code: &str) -> Result<(String, String), SyncError> {
-    let clean: String = code
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .map(|c| c.to_ascii_uppercase())
-        .map(|c| match c {
-            'O' => '0',
-            'I' | 'L' => '1',
-            c => c,
-        })
-        .collect();
-    if clean.len() != 16 || !clean.bytes().all(|b| CODE_ALPHABET.contains(&b)) {
-        return Err(SyncError::BadCode(code.trim().to_owned()));
-    }
-    Ok((clean[..10].to_owned(), clean[10..].to_owned()))
+/// This device's fingerprint, to show while the lead approves it.
+pub fn own_fingerprint(store: &Store) -> Result<String, SyncError> {
+    let me = me(store)?;
+    Ok(enrollment::device_fingerprint(
+        &me.keys.device.0,
+        &me.identity.signing_public(),
+        &me.identity.encryption_public(),
+    ))
 }
 
 fn scope_of(convoy: &Convoy) -> Uid {
     Uid(convoy.id)
-}
-
-fn bundle(key: &ScopeKey) -> Vec<u8> {
-    let mut out = key.key.to_vec();
-    out.extend_from_slice(&key.index_secret);
-    out
-}
-
-fn wrap_for(
-    scope: Uid,
-    encryption: &[u8],
-    keys: &[ScopeKey],
-) -> Result<Vec<WrappedKey>, SyncError> {
-    let recipient = <[u8; 32]>::try_from(encryption)
-        .map_err(|_| SyncError::Protocol("a device's key is malformed".into()))?;
-    keys.iter()
-        .map(|k| {
-            Ok(WrappedKey {
-                epoch: k.epoch,
-                wrapped: B64(crypto::wrap_key(&recipient, &bundle(k), &scope.0)?),
-            })
-        })
-        .collect()
 }
 
 /// The convoy this device works in: the one named by `id` (a prefix of its
@@ -158,6 +121,23 @@ pub fn current(store: &Store, id: Option<&str>) -> Result<Convoy, SyncError> {
     }
 }
 
+/// This device's role in `convoy`: the lead, or what its newest
+/// certificate says (`None`: certified before roles; `volunteer` while
+/// pending).
+pub fn own_role(store: &Store, convoy: &Convoy) -> Result<Option<Role>, SyncError> {
+    if convoy.lead == store.device().id {
+        return Ok(Some(Role::Lead));
+    }
+    let roster = store.roster(convoy.id)?;
+    Ok(
+        match roster.iter().find(|e| e.device == store.device().id) {
+            Some(entry) if entry.role == trust::LEGACY_ROLE => None,
+            Some(entry) => Some(Role::parse(&entry.role).unwrap_or(Role::Volunteer)),
+            None => Some(Role::Volunteer),
+        },
+    )
+}
+
 /// A new convoy and its first enrollment codes.
 #[derive(Debug)]
 pub struct Created {
@@ -176,35 +156,29 @@ pub struct NewConvoy<'a> {
     pub day: &'a str,
     /// Sites (villages) on its route.
     pub sites: &'a [String],
-    /// The relay to register it with.
-    pub relay: &'a str,
-    /// That relay's convoy-creation token, if its operator requires one.
-    pub create_token: Option<&'a str>,
     /// How many one-time enrollment codes to make.
     pub codes: usize,
 }
 
-/// Creates a convoy led by this device, registers it with the relay and
+/// Creates a convoy led by this device, registers it with `relay` and
 /// makes `codes` enrollment codes.
-pub async fn create(store: &Store, new: &NewConvoy<'_>, now_ms: u64) -> Result<Created, SyncError> {
-    let NewConvoy {
-        name,
-        day,
-        sites,
-        relay,
-        create_token,
-        codes,
-    } = *new;
+pub async fn create<R: Relay>(
+    store: &Store,
+    relay: &R,
+    new: &NewConvoy<'_>,
+    now_ms: u64,
+) -> Result<Created, SyncError> {
     let me = me(store)?;
-    let relay_client = client(&me, relay)?.with_create_token(create_token);
     let id = ConvoyId::from_parts(now_ms, crypto::random()?);
     let scope = Uid(id.to_bytes());
     let key = ScopeKey {
         epoch: 1,
         key: crypto::random()?,
         index_secret: crypto::random()?,
+        nid_secret: Some(crypto::random()?),
+        signed: true,
     };
-    relay_client
+    relay
         .create_scope(&CreateScope {
             scope,
             lead: me.keys.clone(),
@@ -213,11 +187,11 @@ pub async fn create(store: &Store, new: &NewConvoy<'_>, now_ms: u64) -> Result<C
         })
         .await?;
     let mut plan = Plan {
-        name: name.trim().to_owned(),
-        day: day.trim().to_owned(),
+        name: new.name.trim().to_owned(),
+        day: new.day.trim().to_owned(),
         ..Plan::default()
     };
-    for site in sites {
+    for site in new.sites {
         let site = store.site(site)?;
         plan.sites.push((site.id, site.name));
     }
@@ -244,24 +218,24 @@ pub async fn create(store: &Store, new: &NewConvoy<'_>, now_ms: u64) -> Result<C
         id: scope.0,
         name: plan.name.clone(),
         day: plan.day.clone(),
-        relay: relay_client.base().to_owned(),
+        relay: relay.address().to_owned(),
         role: "lead".into(),
         status: "approved".into(),
         lead: store.device().id,
         lead_signing: me.identity.signing_public(),
         sites: plan.sites.iter().map(|(_, n)| n.clone()).collect(),
+        relays: Vec::new(),
     };
     store.put_convoy(convoy.clone())?;
     store.put_scope_keys(scope.0, vec![key.clone()])?;
     store.put_roster(
         scope.0,
-        vec![qafila_store::sync::RosterEntry {
-            device: store.device().id,
-            name: me.keys.name.clone(),
-            signing: me.identity.signing_public(),
-            encryption: me.identity.encryption_public(),
-            status: "approved".into(),
-        }],
+        vec![trust::lead_entry(
+            me.keys.device,
+            &me.keys.name,
+            me.identity.signing_public(),
+            me.identity.encryption_public(),
+        )],
     )?;
     let header = RecordHeader {
         scope,
@@ -270,86 +244,223 @@ pub async fn create(store: &Store, new: &NewConvoy<'_>, now_ms: u64) -> Result<C
         epoch: 1,
         kind: RecordKind::Log,
     };
-    let record = payload::seal(header, &RemoteContent::Plan(plan), &me.identity, &key.key)?;
+    let record = payload::seal(
+        header,
+        &Content::Store(RemoteContent::Plan(plan)),
+        Link::After {
+            seq: 0,
+            hash: [0; 32],
+        },
+        &me.identity,
+        &key.key,
+    )?;
     store.add_outbox(
         scope.0,
         vec![(header.seq, record.encode(), false)],
         None,
         Vec::new(),
+        Some((header.seq, payload::chain_hash(&record))),
     )?;
-    let codes = invite(store, &convoy, codes, now_ms).await?;
+    let codes = invite(store, relay, &convoy, new.codes, CODE_LIFETIME_MS, now_ms).await?;
     Ok(Created { convoy, codes })
 }
 
-/// Makes `count` one-time enrollment codes for a convoy this device leads.
-pub async fn invite(
+/// Makes `count` one-time enrollment codes for a convoy this device leads,
+/// valid for `lifetime_ms` (at most [`MAX_CODE_LIFETIME_MS`]). The relay
+/// learns only a hash it cannot invert; the secrets stay on this device to
+/// check the bindings of the devices that enroll.
+pub async fn invite<R: Relay>(
     store: &Store,
+    relay: &R,
     convoy: &Convoy,
     count: usize,
+    lifetime_ms: u64,
     now_ms: u64,
 ) -> Result<Vec<String>, SyncError> {
-    if convoy.role != "lead" {
+    if convoy.lead != store.device().id {
         return Err(SyncError::NotLead);
     }
     let me = me(store)?;
-    let relay = client(&me, &convoy.relay)?;
+    let lifetime_ms = lifetime_ms.clamp(60_000, MAX_CODE_LIFETIME_MS);
     let mut codes = Vec::with_capacity(count);
     for _ in 0..count {
-        let (code, secret) = new_code(&me.keys.signing.0)?;
-        let code_hash: String = Sha256::digest(secret.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let code = Code::new(&me.identity.signing_public())?;
+        let lookup = enrollment::lookup(&code.secret);
+        // Kept first: a code the relay knows but this device forgot could
+        // never be checked at approval.
+        store.put_lead_invite(
+            convoy.id,
+            lookup.clone(),
+            code.secret.clone(),
+            now_ms + lifetime_ms,
+        )?;
         relay
             .invite(
                 scope_of(convoy),
                 &Invite {
-                    code_hash,
-                    expires_ms: now_ms + CODE_LIFETIME_MS,
+                    code_hash: lookup,
+                    expires_ms: now_ms + lifetime_ms,
+                    lifetime_ms: Some(lifetime_ms),
                     uses: 1,
                 },
             )
             .await?;
-        codes.push(code);
+        codes.push(code.text);
     }
     Ok(codes)
 }
 
 /// Joins a convoy with a code; the device then waits for the lead's
-/// approval.
-pub async fn enroll(store: &Store, relay: &str, code: &str) -> Result<Convoy, SyncError> {
-    let (secret, fp) = parse_code(code)?;
+/// approval (and shows its fingerprint, [`own_fingerprint`], to compare).
+pub async fn enroll<R: Relay>(store: &Store, relay: &R, code: &str) -> Result<Convoy, SyncError> {
+    let (secret, lead_fingerprint) = Code::parse(code)?;
     let me = me(store)?;
-    let relay_client = client(&me, relay)?;
-    let enrolled = relay_client
+    let binding = enrollment::binding(
+        &secret,
+        &me.keys.device.0,
+        &me.keys.name,
+        &me.identity.signing_public(),
+        &me.identity.encryption_public(),
+    );
+    let enrolled = relay
         .enroll(&Enroll {
-            secret,
+            code_hash: enrollment::lookup(&secret),
             device: me.keys.clone(),
+            binding: B64(binding.to_vec()),
         })
         .await?;
     let lead_signing = enrolled.lead.signing.key().ok_or(SyncError::LeadMismatch)?;
-    if fingerprint(&lead_signing) != fp {
+    if enrollment::lead_fingerprint(&lead_signing) != lead_fingerprint {
         return Err(SyncError::LeadMismatch);
     }
     let convoy = Convoy {
         id: enrolled.scope.0,
         name: String::new(),
         day: String::new(),
-        relay: relay_client.base().to_owned(),
+        relay: relay.address().to_owned(),
         role: "member".into(),
         status: "pending".into(),
         lead: DeviceId::from_bytes(enrolled.lead.device.0),
         lead_signing,
         sites: Vec::new(),
+        relays: Vec::new(),
     };
     store.put_convoy(convoy.clone())?;
     Ok(convoy)
 }
 
-/// The convoy's devices, as the relay lists them.
-pub async fn devices(store: &Store, convoy: &Convoy) -> Result<Vec<Member>, SyncError> {
-    let me = me(store)?;
-    client(&me, &convoy.relay)?.members(scope_of(convoy)).await
+/// A device of a convoy as the lead's screens show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceView {
+    /// The device.
+    pub device: Uid,
+    /// Its name (the certified one, once certified).
+    pub name: String,
+    /// `lead`, `registrar`, `storekeeper`, `volunteer`, `legacy` (certified
+    /// before roles), or `member` (pending).
+    pub role: String,
+    /// `pending`, `approved` or `revoked`.
+    pub status: String,
+    /// Its certificate's version.
+    pub version: u32,
+    /// Its fingerprint, from the keys the relay lists.
+    pub fingerprint: String,
+    /// For a pending device on the lead: whether its keys are bound to an
+    /// invite this lead made (`None`: no binding to check).
+    pub bound: Option<bool>,
+    /// Whether this device holds a lead-signed certificate for it.
+    pub certified: bool,
+    /// When the relay last heard from it.
+    pub last_seen_ms: Option<u64>,
+}
+
+fn fingerprint_of(member: &Member) -> String {
+    let (Some(signing), Some(encryption)) =
+        (member.keys.signing.key(), member.keys.encryption.key())
+    else {
+        return String::new();
+    };
+    enrollment::device_fingerprint(&member.keys.device.0, &signing, &encryption)
+}
+
+/// Whether a pending member's keys carry a binding to an invite this lead
+/// made: `None` when there is nothing to check (no binding, or an invite
+/// this device did not make).
+fn binding_holds(store: &Store, member: &Member) -> Result<Option<bool>, SyncError> {
+    let (Some(invite), Some(signing), Some(encryption)) = (
+        member.invite.as_deref(),
+        member.keys.signing.key(),
+        member.keys.encryption.key(),
+    ) else {
+        return Ok(None);
+    };
+    if member.binding.0.is_empty() {
+        return Ok(None);
+    }
+    let Some(secret) = store.lead_invite(invite)? else {
+        return Ok(None);
+    };
+    let expected = enrollment::binding(
+        &secret,
+        &member.keys.device.0,
+        &member.keys.name,
+        &signing,
+        &encryption,
+    );
+    Ok(Some(enrollment::same_binding(&expected, &member.binding.0)))
+}
+
+fn view(store: &Store, member: &Member, roster: &[RosterEntry]) -> Result<DeviceView, SyncError> {
+    let certified = roster
+        .iter()
+        .find(|e| e.device.to_bytes() == member.keys.device.0);
+    let bound = if member.status == "pending" {
+        binding_holds(store, member)?
+    } else {
+        None
+    };
+    Ok(DeviceView {
+        device: member.keys.device,
+        name: certified.map_or_else(|| member.keys.name.clone(), |e| e.name.clone()),
+        role: certified.map_or_else(|| member.role.clone(), |e| e.role.clone()),
+        status: certified.map_or_else(|| member.status.clone(), |e| e.status.clone()),
+        version: certified.map_or(member.version, |e| e.version),
+        fingerprint: fingerprint_of(member),
+        bound,
+        certified: certified.is_some(),
+        last_seen_ms: member.last_seen_ms,
+    })
+}
+
+/// The convoy's devices: the relay's list, with what this device knows of
+/// each from the lead's certificates.
+pub async fn devices<R: Relay>(
+    store: &Store,
+    relay: &R,
+    convoy: &Convoy,
+) -> Result<Vec<DeviceView>, SyncError> {
+    let members = relay.members(scope_of(convoy)).await?;
+    let roster = known_roster(store, convoy, &members)?;
+    members.iter().map(|m| view(store, m, &roster)).collect()
+}
+
+/// What this device knew of the roster, plus what the relay's list shows
+/// under the lead's signature (not stored: a listing changes nothing).
+fn known_roster(
+    store: &Store,
+    convoy: &Convoy,
+    members: &[Member],
+) -> Result<Vec<RosterEntry>, SyncError> {
+    let known = store.roster(convoy.id)?;
+    Ok(trust::merge(
+        &known,
+        trust::roster_from_members(
+            members,
+            scope_of(convoy),
+            Uid(convoy.lead.to_bytes()),
+            &convoy.lead_signing,
+        ),
+    ))
 }
 
 fn find<'a>(members: &'a [Member], who: &str) -> Result<&'a Member, SyncError> {
@@ -366,85 +477,221 @@ fn find<'a>(members: &'a [Member], who: &str) -> Result<&'a Member, SyncError> {
     }
 }
 
-/// What a lead's membership change starts from: the lead, its relay, the
-/// convoy's members and the one `who` names.
+/// What a lead's membership change starts from.
 struct LeadAction {
     me: Me,
-    relay: RelayClient,
     scope: Uid,
-    members: Vec<Member>,
     member: Member,
+    roster: Vec<RosterEntry>,
+    signing: [u8; 32],
+    encryption: [u8; 32],
 }
 
-async fn lead_action(store: &Store, convoy: &Convoy, who: &str) -> Result<LeadAction, SyncError> {
-    if convoy.role != "lead" {
+async fn lead_action<R: Relay>(
+    store: &Store,
+    relay: &R,
+    convoy: &Convoy,
+    who: &str,
+) -> Result<LeadAction, SyncError> {
+    if convoy.lead != store.device().id {
         return Err(SyncError::NotLead);
     }
     let me = me(store)?;
-    let relay = client(&me, &convoy.relay)?;
     let scope = scope_of(convoy);
     let members = relay.members(scope).await?;
     let member = find(&members, who)?.clone();
+    if member.keys.device == me.keys.device {
+        return Err(SyncError::UnknownDevice(format!(
+            "{who} (the lead's own device has no certificate to change)"
+        )));
+    }
+    let (Some(signing), Some(encryption)) =
+        (member.keys.signing.key(), member.keys.encryption.key())
+    else {
+        return Err(SyncError::Protocol("the device's keys are malformed".into()));
+    };
+    let roster = store.roster(convoy.id)?;
     Ok(LeadAction {
         me,
-        relay,
         scope,
-        members,
         member,
+        roster,
+        signing,
+        encryption,
     })
 }
 
 impl LeadAction {
-    /// The lead's signed statement that the member is approved (or revoked).
-    fn certificate(&self, approved: bool) -> B64 {
-        let keys = &self.member.keys;
-        let message = crypto::certificate_message(
-            &self.scope.0,
-            &keys.device.0,
-            &keys.signing.0,
-            &keys.encryption.0,
-            approved,
-        );
-        B64(self.me.identity.sign(&message).to_vec())
+    /// What this lead already certified for the device, if anything.
+    fn known(&self) -> Option<&RosterEntry> {
+        self.roster
+            .iter()
+            .find(|e| e.device.to_bytes() == self.member.keys.device.0)
+    }
+
+    fn next_version(&self) -> u32 {
+        self.known()
+            .map_or(0, |e| e.version)
+            .max(self.member.version)
+            + 1
+    }
+
+    fn certificate(&self, certificate: &Certificate) -> (Vec<u8>, RosterEntry) {
+        let bytes = trust::sign_certificate(&self.me.identity, certificate);
+        let mut entry = trust::entry_of(certificate, bytes.clone());
+        if let Some(known) = self.known() {
+            entry = trust::merge(std::slice::from_ref(known), vec![entry])
+                .pop()
+                .unwrap_or_else(|| known.clone());
+        }
+        (bytes, entry)
     }
 }
 
-/// Approves a pending device: certifies its keys and wraps every scope key
-/// generation to it.
-pub async fn approve(store: &Store, convoy: &Convoy, who: &str) -> Result<Member, SyncError> {
-    let action = lead_action(store, convoy, who).await?;
-    let keys = wrap_for(
-        action.scope,
-        &action.member.keys.encryption.0,
-        &store.scope_keys(action.scope.0)?,
-    )?;
-    action
-        .relay
+/// Approves a pending device with a role, or changes an approved device's
+/// role. Approval checks that the device's keys are the ones it enrolled
+/// with: by the binding to this lead's invite, or by `fingerprint` as the
+/// device's own screen shows it (required when there is no binding to
+/// check). Every key generation is granted to it, signed.
+pub async fn approve<R: Relay>(
+    store: &Store,
+    relay: &R,
+    convoy: &Convoy,
+    who: &str,
+    role: CertRole,
+    fingerprint: Option<&str>,
+) -> Result<DeviceView, SyncError> {
+    let action = lead_action(store, relay, convoy, who).await?;
+    let member = &action.member;
+    let expected = fingerprint_of(member);
+    if action.known().is_some_and(|e| e.status == "revoked") || member.status == "revoked" {
+        return Err(SyncError::RevokedFinal(member.keys.name.clone()));
+    }
+    let first_approval = action.known().is_none();
+    if first_approval {
+        let bound = binding_holds(store, member)?;
+        if bound == Some(false) {
+            return Err(SyncError::KeyBindingMismatch(member.keys.name.clone()));
+        }
+        match fingerprint {
+            Some(typed) if !enrollment::same_fingerprint(typed, &expected) => {
+                return Err(SyncError::FingerprintMismatch(member.keys.name.clone()));
+            }
+            None if bound != Some(true) => {
+                return Err(SyncError::FingerprintRequired {
+                    device: member.keys.name.clone(),
+                });
+            }
+            _ => {}
+        }
+    }
+    // A role change governs the device's records from the first one this
+    // lead has not taken yet; an approval, from its first.
+    let (since, prior_hash) = if first_approval {
+        (1, [0; 32])
+    } else {
+        resume_point(store, convoy, member.keys.device)?
+    };
+    let certificate = Certificate {
+        scope: action.scope,
+        device: member.keys.device,
+        name: member.keys.name.clone(),
+        signing: action.signing,
+        encryption: action.encryption,
+        role,
+        standing: Standing::Approved,
+        version: action.next_version(),
+        since,
+        prior_hash,
+        rotated_to: 0,
+    };
+    let (bytes, entry) = action.certificate(&certificate);
+    let revocations = trust::revocations(&action.roster);
+    let mut keys = Vec::new();
+    if first_approval {
+        for key in store.scope_keys(convoy.id)? {
+            keys.push(trust::make_grant(
+                &action.me.identity,
+                action.scope,
+                member.keys.device,
+                &action.encryption,
+                &key,
+                &revocations,
+            )?);
+        }
+    }
+    relay
         .approve(
             action.scope,
-            action.member.keys.device,
+            member.keys.device,
             &Approve {
-                certificate: action.certificate(true),
+                certificate: B64(bytes),
                 keys,
             },
         )
         .await?;
-    refresh_roster(store, convoy, &action.relay).await?;
-    Ok(action.member)
+    store.put_roster(convoy.id, vec![entry.clone()])?;
+    let roster = store.roster(convoy.id)?;
+    let mut shown = member.clone();
+    shown.status = "approved".into();
+    view(store, &shown, &roster)
 }
 
-/// Revokes a device: the relay refuses it from now on, and a new scope key
-/// generation goes to every remaining device (the revoked one cannot read
-/// what is written after this).
-pub async fn revoke(store: &Store, convoy: &Convoy, who: &str) -> Result<Member, SyncError> {
-    let action = lead_action(store, convoy, who).await?;
-    let (scope, member) = (action.scope, &action.member);
-    if member.keys.device == action.me.keys.device {
-        return Err(SyncError::UnknownDevice(format!(
-            "{who} (the lead cannot revoke itself)"
-        )));
+/// The first record of `device`'s log this lead has not taken, and the
+/// chain hash of the last log record it has (zeros when that is not the
+/// record just before).
+fn resume_point(
+    store: &Store,
+    convoy: &Convoy,
+    device: Uid,
+) -> Result<(u64, [u8; 32]), SyncError> {
+    let cursor = store
+        .cursors(convoy.id)?
+        .into_iter()
+        .find(|c| c.device.to_bytes() == device.0);
+    Ok(match cursor {
+        None => (1, [0; 32]),
+        Some(c) => match c.chain {
+            Some((seq, hash)) if seq == c.seq => (c.seq + 1, hash),
+            _ => (c.seq + 1, [0; 32]),
+        },
+    })
+}
+
+/// What a revocation reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revoked {
+    /// The device, now revoked.
+    pub device: DeviceView,
+    /// The last record of its log that still counts.
+    pub valid_through: u64,
+    /// Relays the convoy is published on that could not be told (publish
+    /// again to reach them).
+    pub unreached: Vec<String>,
+}
+
+/// Revokes a device: the lead first syncs (so it holds what the relay has
+/// from the device), signs a final revocation naming the last record that
+/// counts, makes a new key generation granted to every other device it
+/// certified itself, and tells `relay` and every relay in `others`.
+pub async fn revoke<R: Relay>(
+    store: &Store,
+    relay: &R,
+    others: &[R],
+    convoy: &Convoy,
+    who: &str,
+    now_ms: u64,
+) -> Result<Revoked, SyncError> {
+    if convoy.lead != store.device().id {
+        return Err(SyncError::NotLead);
     }
-    let keys = store.scope_keys(scope.0)?;
+    // Whatever the relay answers, revoking must not wait on it.
+    if let Err(error) = sync(store, relay, convoy, now_ms).await {
+        tracing::warn!(%error, "the sync before a revocation failed; revoking anyway");
+    }
+    let action = lead_action(store, relay, convoy, who).await?;
+    let member = &action.member;
+    let keys = store.scope_keys(convoy.id)?;
     let last = keys
         .last()
         .ok_or(SyncError::NoConvoy(" with keys".into()))?;
@@ -452,63 +699,136 @@ pub async fn revoke(store: &Store, convoy: &Convoy, who: &str) -> Result<Member,
         epoch: last.epoch + 1,
         key: crypto::random()?,
         index_secret: last.index_secret,
+        nid_secret: last.nid_secret,
+        signed: true,
     };
+    let (since, prior_hash) = resume_point(store, convoy, member.keys.device)?;
+    let certificate = Certificate {
+        scope: action.scope,
+        device: member.keys.device,
+        name: action
+            .known()
+            .map_or_else(|| member.keys.name.clone(), |e| e.name.clone()),
+        signing: action.signing,
+        encryption: action.encryption,
+        role: action
+            .known()
+            .and_then(|e| trust::cert_role(&e.role))
+            .unwrap_or(CertRole::Volunteer),
+        standing: Standing::Revoked,
+        version: action.next_version(),
+        since,
+        prior_hash,
+        rotated_to: next.epoch,
+    };
+    let (bytes, entry) = action.certificate(&certificate);
+    let mut revocations = trust::revocations(&action.roster);
+    revocations.push(bytes.clone());
     let mut rotation = Vec::new();
-    for other in &action.members {
-        if other.keys.device == member.keys.device || other.status != "approved" {
+    for other in &action.roster {
+        if other.device.to_bytes() == member.keys.device.0
+            || other.device == store.device().id
+            || other.status != "approved"
+        {
             continue;
         }
-        for key in wrap_for(scope, &other.keys.encryption.0, std::slice::from_ref(&next))? {
-            rotation.push(DeviceKey {
-                device: other.keys.device,
-                key,
-            });
+        let device = Uid(other.device.to_bytes());
+        rotation.push(DeviceKey {
+            device,
+            key: trust::make_grant(
+                &action.me.identity,
+                action.scope,
+                device,
+                &other.encryption,
+                &next,
+                &revocations,
+            )?,
+        });
+    }
+    let request = Revoke {
+        certificate: B64(bytes),
+        rotation,
+    };
+    relay
+        .revoke(action.scope, member.keys.device, &request)
+        .await?;
+    store.put_scope_keys(convoy.id, vec![next])?;
+    store.put_roster(convoy.id, vec![entry])?;
+    let mut unreached = Vec::new();
+    for other in others {
+        if let Err(error) = other
+            .revoke(action.scope, member.keys.device, &request)
+            .await
+        {
+            tracing::warn!(relay = other.address(), %error, "a relay did not take the revocation");
+            unreached.push(other.address().to_owned());
         }
     }
-    action
-        .relay
-        .revoke(
-            scope,
-            member.keys.device,
-            &Revoke {
-                certificate: action.certificate(false),
-                rotation,
-            },
-        )
-        .await?;
-    store.put_scope_keys(scope.0, vec![next])?;
-    refresh_roster(store, convoy, &action.relay).await?;
-    Ok(action.member)
+    let roster = store.roster(convoy.id)?;
+    let mut shown = member.clone();
+    shown.status = "revoked".into();
+    Ok(Revoked {
+        device: view(store, &shown, &roster)?,
+        valid_through: since - 1,
+        unreached,
+    })
 }
 
-/// Registers this convoy, its members and their keys on another relay (a
-/// site relay on the lead's laptop, or the central one), so devices can
-/// sync with either and [`forward`] can chain them.
-pub async fn publish(
+/// Registers this convoy on `target` (a site relay on the lead's laptop,
+/// or the central one) with the devices this lead certified and their key
+/// grants, then copies what `primary` holds to it, so devices can sync
+/// with either and [`forward`] can chain them. Devices certified before
+/// roles existed are left out until the lead gives them a role.
+pub async fn publish<R: Relay>(
     store: &Store,
+    primary: &R,
+    target: &R,
     convoy: &Convoy,
-    other: &str,
-    create_token: Option<&str>,
-) -> Result<(), SyncError> {
-    if convoy.role != "lead" {
+) -> Result<Forwarded, SyncError> {
+    if convoy.lead != store.device().id {
         return Err(SyncError::NotLead);
     }
     let me = me(store)?;
-    let primary = client(&me, &convoy.relay)?;
-    let target = client(&me, other)?.with_create_token(create_token);
     let scope = scope_of(convoy);
-    let members = primary.members(scope).await?;
-    let keys = store.scope_keys(scope.0)?;
-    let mut wrapped = Vec::new();
-    for member in members
-        .iter()
-        .filter(|m| m.status == "approved" && m.keys.device != me.keys.device)
-    {
-        for key in wrap_for(scope, &member.keys.encryption.0, &keys)? {
-            wrapped.push(DeviceKey {
-                device: member.keys.device,
-                key,
-            });
+    let roster = store.roster(convoy.id)?;
+    let keys = store.scope_keys(convoy.id)?;
+    let revocations = trust::revocations(&roster);
+    let mut members = Vec::new();
+    let mut grants = Vec::new();
+    for entry in &roster {
+        let Some(newest) = entry.certificates.last().filter(|c| c.version > 0) else {
+            continue;
+        };
+        let device = Uid(entry.device.to_bytes());
+        members.push(Member {
+            keys: DeviceKeys {
+                device,
+                name: entry.name.clone(),
+                signing: B64(entry.signing.to_vec()),
+                encryption: B64(entry.encryption.to_vec()),
+            },
+            role: entry.role.clone(),
+            status: entry.status.clone(),
+            certificate: B64(newest.bytes.clone()),
+            version: newest.version,
+            invite: None,
+            binding: B64::default(),
+            last_seen_ms: None,
+        });
+        if entry.status == "approved" {
+            for key in &keys {
+                grants.push(DeviceKey {
+                    device,
+                    key: trust::make_grant(
+                        &me.identity,
+                        scope,
+                        device,
+                        &entry.encryption,
+                        key,
+                        &revocations,
+                    )?,
+                });
+            }
         }
     }
     target
@@ -516,40 +836,81 @@ pub async fn publish(
             scope,
             lead: me.keys.clone(),
             members,
-            keys: wrapped,
+            keys: grants,
         })
         .await?;
-    // Give the new relay everything the convoy's relay holds.
-    forward(store, convoy, &convoy.relay, other).await.map(drop)
+    let address = target.address().to_owned();
+    if address != convoy.relay && !convoy.relays.contains(&address) {
+        let mut updated = convoy.clone();
+        updated.relays.push(address);
+        store.put_convoy(updated)?;
+    }
+    forward(store, convoy, primary, target).await
+}
+
+/// What a forward moved and refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forwarded {
+    /// Records newly stored on either side.
+    pub moved: u64,
+    /// Records not forwarded because they did not check out (not made by
+    /// their device, after its revocation, or out of its chain).
+    pub refused: u64,
 }
 
 /// Copies records between two relays in both directions until each holds
 /// what the other does (the lead's device, chaining a site relay to the
-/// central one). Returns how many records moved.
-pub async fn forward(store: &Store, convoy: &Convoy, a: &str, b: &str) -> Result<u64, SyncError> {
-    let me = me(store)?;
-    let (a, b) = (client(&me, a)?, client(&me, b)?);
+/// central one). Every record is checked before it is copied: a bad relay
+/// cannot poison the other through the lead.
+pub async fn forward<R: Relay>(
+    store: &Store,
+    convoy: &Convoy,
+    a: &R,
+    b: &R,
+) -> Result<Forwarded, SyncError> {
     let scope = scope_of(convoy);
-    let mut moved = 0;
-    for (from, to) in [(&a, &b), (&b, &a)] {
+    let keyring = keyring(store, convoy)?;
+    let mut forwarded = Forwarded::default();
+    for (from, to) in [(a, b), (b, a)] {
+        let mut skip: HashMap<Uid, u64> = HashMap::new();
         loop {
-            let heads = to.heads(scope).await?;
+            let mut heads = to.heads(scope).await?;
+            for (device, seq) in &mut heads.0 {
+                if let Some(stop) = skip.get(device) {
+                    *seq = (*seq).max(*stop);
+                }
+            }
+            for (device, stop) in &skip {
+                if !heads.0.iter().any(|(d, _)| d == device) {
+                    heads.0.push((*device, *stop));
+                }
+            }
             let mut records = Vec::new();
             let more = from
                 .fetch(
                     scope,
                     &Fetch {
                         max_bytes: FETCH_BYTES,
-                        cursors: heads,
+                        cursors: heads.clone(),
                     },
-                    |batch| {
+                    &mut |batch| {
                         records.extend(batch);
                         Ok(())
                     },
                 )
                 .await?;
+            if records.is_empty() {
+                break;
+            }
             records.sort_by_key(|r| (r.header.device, r.header.seq));
-            for chunk in records.chunks(qafila_proto::MAX_RECORDS_PER_UPLOAD) {
+            let (good, refused) = checked_for_forwarding(&records, scope, &keyring, &heads);
+            forwarded.refused += refused.len() as u64;
+            // A log that stops at a record that does not check out is not
+            // copied further in this direction.
+            for (device, _) in refused {
+                skip.insert(device, u64::MAX);
+            }
+            for chunk in good.chunks(qafila_proto::MAX_RECORDS_PER_UPLOAD) {
                 let outcomes = to
                     .upload(
                         scope,
@@ -558,35 +919,106 @@ pub async fn forward(store: &Store, convoy: &Convoy, a: &str, b: &str) -> Result
                         },
                     )
                     .await?;
-                moved += outcomes
+                forwarded.moved += outcomes
                     .0
                     .iter()
-                    .filter(|o| **o == qafila_proto::batch::Outcome::Stored)
+                    .filter(|o| **o == Outcome::Stored)
                     .count() as u64;
             }
-            if !more || records.is_empty() {
+            if !more {
                 break;
             }
         }
     }
-    Ok(moved)
+    Ok(forwarded)
 }
 
-async fn refresh_roster(
-    store: &Store,
-    convoy: &Convoy,
-    relay: &RelayClient,
-) -> Result<(), SyncError> {
-    let scope = scope_of(convoy);
-    let members = relay.members(scope).await?;
-    let roster = session::verified_roster(
-        &members,
-        scope,
-        Uid(convoy.lead.to_bytes()),
-        &convoy.lead_signing,
-    );
-    store.put_roster(scope.0, roster)?;
-    Ok(())
+/// The records fit to forward (in order), and the devices whose logs stop
+/// at a record that is not.
+fn checked_for_forwarding(
+    records: &[Record],
+    scope: Uid,
+    keyring: &Keyring,
+    heads: &Cursors,
+) -> (Vec<Record>, Vec<(Uid, u64)>) {
+    // The lead opens each record as a device would (it holds every key),
+    // starting each log where the target relay's head is; the chain is
+    // checked from the first record it copies.
+    let mut logs: HashMap<Uid, LogState> = heads
+        .0
+        .iter()
+        .map(|(device, seq)| {
+            (
+                *device,
+                LogState {
+                    cursor: *seq,
+                    chain: None,
+                    stopped: false,
+                },
+            )
+        })
+        .collect();
+    let opened = session::open_records(records, scope, Uid::default(), keyring, &mut logs);
+    let mut refused: Vec<(Uid, u64)> = Vec::new();
+    for hold in &opened.held {
+        let (device, seq) = match hold {
+            Hold::MissingKey { device, .. } | Hold::UnknownSigner { device } => (*device, 0),
+            Hold::NotAuthentic { device, seq } | Hold::Withheld { device, seq, .. } => {
+                (*device, *seq)
+            }
+        };
+        refused.push((device, seq));
+    }
+    let quarantined: Vec<(Uid, u64)> = opened
+        .remotes
+        .iter()
+        .filter(|r| matches!(r.content, RemoteContent::Quarantine(_)))
+        .map(|r| (Uid(r.device.to_bytes()), r.seq))
+        .collect();
+    let taken: std::collections::HashSet<(Uid, u64)> = opened
+        .remotes
+        .iter()
+        .map(|r| (Uid(r.device.to_bytes()), r.seq))
+        .collect();
+    let mut good = Vec::new();
+    let mut stopped: std::collections::HashSet<Uid> = refused.iter().map(|(d, _)| *d).collect();
+    for record in records {
+        let at = (record.header.device, record.header.seq);
+        if stopped.contains(&at.0) {
+            continue;
+        }
+        // A record quarantined for what it says (a volunteer's stock count)
+        // is genuine and keeps its place in the log; one after its device's
+        // revocation, or not taken at all, stops the copy of that log.
+        let after_revocation = quarantined.contains(&at)
+            && keyring
+                .roster
+                .get(&at.0)
+                .and_then(|e| e.certificate_at(at.1))
+                .is_some_and(qafila_store::sync::CertRecord::is_revocation);
+        if !taken.contains(&at) || after_revocation {
+            stopped.insert(at.0);
+            refused.push(at);
+            continue;
+        }
+        good.push(record.clone());
+    }
+    (good, refused)
+}
+
+/// The keys and roster this device opens a convoy's records with.
+fn keyring(store: &Store, convoy: &Convoy) -> Result<Keyring, SyncError> {
+    let keys = store.scope_keys(convoy.id)?;
+    Ok(Keyring {
+        index_secret: keys.last().map_or([0; 32], |k| k.index_secret),
+        keys: keys.iter().map(|k| (k.epoch, k.key)).collect(),
+        roster: store
+            .roster(convoy.id)?
+            .into_iter()
+            .map(|r| (Uid(r.device.to_bytes()), r))
+            .collect(),
+        lead: Uid(convoy.lead.to_bytes()),
+    })
 }
 
 /// What a sync moved.
@@ -604,89 +1036,158 @@ pub struct Report {
     pub downloaded: u64,
     /// What applying them did.
     pub applied: Applied,
+    /// Records held back for now (a key or a certificate not yet here),
+    /// said in words.
+    pub waiting: Vec<String>,
+    /// Nothing new was sealed: a revocation names a key generation this
+    /// device has not received yet.
+    pub waiting_for_key: Option<u32>,
 }
 
-/// Syncs one convoy with its relay (or `relay`, e.g. a site relay).
-pub async fn sync(
+/// Step 1 of a sync: what the relay says about keys and members, taken only
+/// under the lead's signature, merged with what this device knew. Returns
+/// the roster. Refuses a relay that will not learn a revocation this device
+/// knows of (`relay_stale`).
+pub async fn refresh_trust<R: Relay>(
     store: &Store,
+    relay: &R,
     convoy: &Convoy,
-    relay: Option<&str>,
-    now_ms: u64,
-) -> Result<Report, SyncError> {
+) -> Result<Vec<RosterEntry>, SyncError> {
     let me = me(store)?;
-    let relay = client(&me, relay.unwrap_or(&convoy.relay))?;
     let scope = scope_of(convoy);
-    let mut report = Report {
-        relay: relay.base().to_owned(),
-        ..Report::default()
-    };
-
-    // 1. Keys and roster.
-    let wrapped = relay.keys(scope).await?;
-    let held: Vec<u32> = store.scope_keys(scope.0)?.iter().map(|k| k.epoch).collect();
+    let held = store.scope_keys(convoy.id)?;
     let mut fresh = Vec::new();
-    for w in wrapped.iter().filter(|w| !held.contains(&w.epoch)) {
-        let bundle = me.identity.unwrap_key(&w.wrapped.0, &scope.0)?;
-        if bundle.len() == 64 {
-            let mut key = [0u8; 32];
-            let mut index_secret = [0u8; 32];
-            key.copy_from_slice(&bundle[..32]);
-            index_secret.copy_from_slice(&bundle[32..]);
-            fresh.push(ScopeKey {
-                epoch: w.epoch,
-                key,
-                index_secret,
-            });
+    let mut learnt = Vec::new();
+    for grant in relay.keys(scope).await? {
+        if held.iter().any(|k| k.epoch == grant.epoch && k.signed) {
+            continue;
+        }
+        match trust::open_grant(
+            &grant,
+            scope,
+            &me.identity,
+            me.keys.device,
+            &convoy.lead_signing,
+        ) {
+            Ok((key, revoked)) => {
+                fresh.push(key);
+                learnt.extend(revoked);
+            }
+            Err(error) => tracing::warn!(%error, "a key generation was refused"),
         }
     }
-    store.put_scope_keys(scope.0, fresh)?;
-    if convoy.status != "approved" {
+    let members = relay.members(scope).await?;
+    learnt.extend(trust::roster_from_members(
+        &members,
+        scope,
+        Uid(convoy.lead.to_bytes()),
+        &convoy.lead_signing,
+    ));
+    let known = store.roster(convoy.id)?;
+    let roster = trust::merge(&known, learnt);
+    store.put_scope_keys(convoy.id, fresh)?;
+    store.put_roster(convoy.id, roster.clone())?;
+    if let Some(mine) = roster.iter().find(|e| e.device == store.device().id)
+        && convoy.status != mine.status
+    {
         store.put_convoy(Convoy {
-            status: "approved".into(),
+            status: mine.status.clone(),
             ..convoy.clone()
         })?;
     }
-    refresh_roster(store, convoy, &relay).await?;
-    let keys = store.scope_keys(scope.0)?;
+    // Certificates the relay lacks are passed on (any member may: they are
+    // the lead's); a relay that still shows a revoked device as approved
+    // after that is not used.
+    let behind = trust::newer_than_relay(&roster, &members);
+    if !behind.is_empty() {
+        let outcomes = relay
+            .certificates(
+                scope,
+                &Certificates {
+                    certificates: behind.iter().cloned().map(B64).collect(),
+                },
+            )
+            .await?;
+        for (bytes, outcome) in behind.iter().zip(&outcomes.outcomes) {
+            if outcome == "refused"
+                && let Ok(certificate) = Certificate::decode(bytes)
+                && certificate.standing == Standing::Revoked
+            {
+                return Err(SyncError::RelayStale(certificate.name));
+            }
+        }
+    }
+    Ok(roster)
+}
+
+/// Step 2 of a sync: seals this device's changes (and, for a lead or a
+/// registrar, registry entries) into outbox records, log records chained.
+pub fn seal(
+    store: &Store,
+    convoy: &Convoy,
+    roster: &[RosterEntry],
+    report: &mut Report,
+) -> Result<(), SyncError> {
+    let me = me(store)?;
+    let scope = scope_of(convoy);
+    let keys = store.scope_keys(convoy.id)?;
     let Some(latest) = keys.last().cloned() else {
         return Err(SyncError::Protocol(
             "the relay holds no key for this device yet: ask the lead to approve it again".into(),
         ));
     };
-
-    // 2. Seal new changes and registry entries into the outbox.
+    let required = trust::required_epoch(roster);
+    if latest.epoch < required {
+        // A revoked device still holds the older keys: nothing new is
+        // sealed with them. What is already sealed still goes up.
+        report.waiting_for_key = Some(required);
+        return Ok(());
+    }
+    let mut chain = match store.chain_head(convoy.id)? {
+        ChainHead::Known(seq, hash) => (seq, hash),
+        ChainHead::Last(seq, bytes) => (seq, payload::chain_hash_of(&bytes)),
+        ChainHead::Empty => (0, [0; 32]),
+    };
     loop {
-        let log = store.unsealed_log(scope.0, EVENTS_PER_RECORD)?;
+        let log = store.unsealed_log(convoy.id, EVENTS_PER_RECORD)?;
         let Some(last) = log.last().map(|e| e.seq) else {
             break;
         };
         let header = RecordHeader {
             scope,
             device: me.keys.device,
-            seq: store.next_record(scope.0)?,
+            seq: store.next_record(convoy.id)?,
             epoch: latest.epoch,
             kind: RecordKind::Log,
         };
         report.sealed_events += log.len() as u64;
         let record = payload::seal(
             header,
-            &RemoteContent::Changes(log),
+            &Content::Store(RemoteContent::Changes(log)),
+            Link::After {
+                seq: chain.0,
+                hash: chain.1,
+            },
             &me.identity,
             &latest.key,
         )?;
+        chain = (header.seq, payload::chain_hash(&record));
         store.add_outbox(
-            scope.0,
+            convoy.id,
             vec![(header.seq, record.encode(), false)],
             Some(last),
             Vec::new(),
+            Some(chain),
         )?;
     }
-    loop {
-        let entries = store.unpublished_registry(scope.0, &convoy.sites, 200)?;
+    let keeps_registry = own_role(store, convoy)?
+        .is_none_or(|r| matches!(r, Role::Lead | Role::Registrar));
+    while keeps_registry {
+        let entries = store.unpublished_registry(convoy.id, &convoy.sites, 200)?;
         if entries.is_empty() {
             break;
         }
-        let first = store.next_record(scope.0)?;
+        let first = store.next_record(convoy.id)?;
         let mut records = Vec::with_capacity(entries.len());
         let mut published = Vec::with_capacity(entries.len());
         for (seq, entry) in (first..).zip(entries) {
@@ -703,23 +1204,34 @@ pub async fn sync(
                 epoch: latest.epoch,
                 kind: RecordKind::Keyed { key, version },
             };
-            let content = RemoteContent::Registry {
+            let content = Content::Store(RemoteContent::Registry {
                 beneficiary: entry.beneficiary,
                 live: entry.live,
-            };
+            });
             records.push((
                 seq,
-                payload::seal(header, &content, &me.identity, &latest.key)?.encode(),
+                payload::seal(header, &content, Link::Outside, &me.identity, &latest.key)?.encode(),
                 true,
             ));
             published.push((entry.beneficiary, version));
         }
         report.sealed_registry += records.len() as u64;
-        store.add_outbox(scope.0, records, None, published)?;
+        store.add_outbox(convoy.id, records, None, published, None)?;
     }
+    Ok(())
+}
 
-    // 3. Upload what this relay lacks of this device's log (it may be a
-    //    different relay from last time: a site relay, or a new one).
+/// Step 3 of a sync: uploads what this relay lacks of this device's log (it
+/// may be a different relay from last time: a site relay, or a new one).
+pub async fn upload<R: Relay>(
+    store: &Store,
+    relay: &R,
+    convoy: &Convoy,
+    report: &mut Report,
+) -> Result<(), SyncError> {
+    let me = me(store)?;
+    let scope = scope_of(convoy);
+    let next = store.next_record(convoy.id)?;
     let held = relay
         .heads(scope)
         .await?
@@ -727,33 +1239,36 @@ pub async fn sync(
         .into_iter()
         .find(|(device, _)| *device == me.keys.device)
         .map_or(0, |(_, seq)| seq);
-    store.outbox_held(scope.0, held)?;
-    let next = store.next_record(scope.0)?;
+    if held >= next {
+        return Err(SyncError::RelayAhead {
+            relay: relay.address().to_owned(),
+            held,
+            made: next - 1,
+        });
+    }
+    store.outbox_held(convoy.id, held)?;
+    let Some(latest) = store.scope_keys(convoy.id)?.last().cloned() else {
+        return Ok(());
+    };
     let mut after = held;
     while after + 1 < next {
         let mut outbox =
-            store.outbox_after(scope.0, after, qafila_proto::MAX_RECORDS_PER_UPLOAD)?;
+            store.outbox_after(convoy.id, after, qafila_proto::MAX_RECORDS_PER_UPLOAD)?;
         // Registry records are dropped once a relay has them; a relay that
-        // never saw one gets an empty filler at its seq (the entry itself
-        // reaches that relay by forwarding).
+        // never saw one gets a filler at its seq, outside the chain (the
+        // entry itself reaches that relay by forwarding).
         let mut expected = after + 1;
         let mut filled = Vec::with_capacity(outbox.len());
         for (seq, bytes) in outbox.drain(..) {
             while expected < seq {
-                filled.push((
-                    expected,
-                    filler(scope, me.keys.device, expected, &latest, &me.identity)?,
-                ));
+                filled.push((expected, filler(scope, &me, expected, &latest)?));
                 expected += 1;
             }
             filled.push((seq, bytes));
             expected = seq + 1;
         }
         if filled.is_empty() {
-            filled.push((
-                expected,
-                filler(scope, me.keys.device, expected, &latest, &me.identity)?,
-            ));
+            filled.push((expected, filler(scope, &me, expected, &latest)?));
         }
         after = filled.last().map_or(after, |(seq, _)| *seq);
         for batch in session::upload_batches(filled).map_err(SyncError::Protocol)? {
@@ -761,27 +1276,54 @@ pub async fn sync(
             let outcomes = relay.upload(scope, &Upload { records }).await?;
             let settlement = session::settle(&seqs, &outcomes.0);
             report.uploaded += settlement.stored as u64;
-            store.outbox_done(scope.0, settlement.done)?;
+            store.outbox_done(convoy.id, settlement.done)?;
             if let Some(problem) = settlement.problem {
                 return Err(SyncError::Protocol(problem));
             }
         }
     }
+    Ok(())
+}
 
-    // 4. Download and apply.
-    let keyring = Keyring {
-        keys: keys.iter().map(|k| (k.epoch, k.key)).collect(),
-        signers: store
-            .roster(scope.0)?
-            .into_iter()
-            .map(|r| (Uid(r.device.to_bytes()), r.signing))
-            .collect(),
+fn filler(scope: Uid, me: &Me, seq: u64, key: &ScopeKey) -> Result<Vec<u8>, SyncError> {
+    let header = RecordHeader {
+        scope,
+        device: me.keys.device,
+        seq,
+        epoch: key.epoch,
+        kind: RecordKind::Log,
     };
+    Ok(payload::seal(header, &Content::Filler, Link::Outside, &me.identity, &key.key)?.encode())
+}
+
+/// Step 4 of a sync: downloads and applies what this device lacks; records
+/// that are held back for good reason wait, records that show tampering
+/// make the sync fail (after everything genuine was applied).
+pub async fn download<R: Relay>(
+    store: &Store,
+    relay: &R,
+    convoy: &Convoy,
+    report: &mut Report,
+    now_ms: u64,
+) -> Result<(), SyncError> {
+    let me = me(store)?;
+    let scope = scope_of(convoy);
+    let keyring = keyring(store, convoy)?;
+    let mut logs: HashMap<Uid, LogState> = store
+        .cursors(convoy.id)?
+        .iter()
+        .map(|c| (Uid(c.device.to_bytes()), LogState::of(c)))
+        .collect();
+    let mut held: Vec<Hold> = Vec::new();
     loop {
-        let mut cursors: Vec<(Uid, u64)> = store
-            .cursors(scope.0)?
-            .into_iter()
-            .map(|(d, s)| (Uid(d.to_bytes()), s))
+        let mut cursors: Vec<(Uid, u64)> = logs
+            .iter()
+            .map(|(device, state)| {
+                (
+                    *device,
+                    if state.stopped { u64::MAX } else { state.cursor },
+                )
+            })
             .collect();
         cursors.push((me.keys.device, u64::MAX));
         let mut applied = Applied::default();
@@ -793,10 +1335,12 @@ pub async fn sync(
                     max_bytes: FETCH_BYTES,
                     cursors: Cursors(cursors),
                 },
-                |records| {
+                &mut |records| {
                     downloaded += records.len() as u64;
-                    let remotes = session::open_records(&records, scope, me.keys.device, &keyring);
-                    let done = store.apply_remote(scope.0, remotes, now_ms)?;
+                    let opened =
+                        session::open_records(&records, scope, me.keys.device, &keyring, &mut logs);
+                    held.extend(opened.held);
+                    let done = store.apply_remote(convoy.id, opened.remotes, now_ms)?;
                     applied.events += done.events;
                     applied.registry += done.registry;
                     applied.quarantined += done.quarantined;
@@ -812,45 +1356,58 @@ pub async fn sync(
             break;
         }
     }
-    Ok(report)
+    let (tampering, waiting): (Vec<Hold>, Vec<Hold>) =
+        held.into_iter().partition(Hold::is_tampering);
+    report.waiting = waiting.iter().map(Hold::describe).collect();
+    if !tampering.is_empty() {
+        return Err(SyncError::Tampered {
+            relay: relay.address().to_owned(),
+            detail: tampering
+                .iter()
+                .map(Hold::describe)
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
+    }
+    Ok(())
 }
 
-fn filler(
-    scope: Uid,
-    device: Uid,
-    seq: u64,
-    key: &ScopeKey,
-    identity: &Identity,
-) -> Result<Vec<u8>, SyncError> {
-    let header = RecordHeader {
-        scope,
-        device,
-        seq,
-        epoch: key.epoch,
-        kind: RecordKind::Log,
+/// Syncs one convoy with `relay` (its own, or a site relay).
+pub async fn sync<R: Relay>(
+    store: &Store,
+    relay: &R,
+    convoy: &Convoy,
+    now_ms: u64,
+) -> Result<Report, SyncError> {
+    let mut report = Report {
+        relay: relay.address().to_owned(),
+        ..Report::default()
     };
-    Ok(payload::seal(
-        header,
-        &RemoteContent::Changes(Vec::new()),
-        identity,
-        &key.key,
-    )?
-    .encode())
+    let roster = refresh_trust(store, relay, convoy).await?;
+    let convoy = &store
+        .convoys()?
+        .into_iter()
+        .find(|c| c.id == convoy.id)
+        .unwrap_or_else(|| convoy.clone());
+    seal(store, convoy, &roster, &mut report)?;
+    upload(store, relay, convoy, &mut report).await?;
+    download(store, relay, convoy, &mut report, now_ms).await?;
+    Ok(report)
 }
 
 /// [`sync`], retried with exponential backoff (0.5 s, 1 s, 2 s... up to
 /// 30 s) while the relay is unreachable or busy, `attempts` times at most.
-pub async fn sync_with_retry(
+pub async fn sync_with_retry<R: Relay>(
     store: &Store,
+    relay: &R,
     convoy: &Convoy,
-    relay: Option<&str>,
     attempts: u32,
     now: impl Fn() -> u64,
 ) -> Result<Report, SyncError> {
     let mut delay = Duration::from_millis(500);
     let mut attempt = 1;
     loop {
-        match sync(store, convoy, relay, now()).await {
+        match sync(store, relay, convoy, now()).await {
             Err(e) if e.retryable() && attempt < attempts => {
                 tracing::warn!(attempt, error = %e, "sync failed; retrying");
                 tokio::time::sleep(delay).await;
@@ -865,20 +1422,4 @@ pub async fn sync_with_retry(
 /// Decodes a standard-base64 text (used by callers that show keys).
 pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_parse_forgivingly_and_carry_the_lead_fingerprint() {
-        let (code, secret) = new_code(&[7; 32]).unwrap();
-        assert_eq!(code.len(), 18);
-        let (parsed_secret, fp) = parse_code(&code.to_lowercase().replace('-', " ")).unwrap();
-        assert_eq!(parsed_secret, secret);
-        assert_eq!(fp, fingerprint(&[7; 32]));
-        assert!(parse_code("ABCDE").is_err());
-        assert!(parse_code("ABCDE-FGHIJ-KLMNOU").is_err());
-    }
 }

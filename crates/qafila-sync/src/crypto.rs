@@ -7,9 +7,8 @@
 //!   beneficiary id into a registry key the relay cannot invert.
 //! - Wrapping: ephemeral X25519 with the recipient's key, HKDF-SHA256 with
 //!   both public keys and the scope as context, then XChaCha20-Poly1305.
-//! - A certificate is the lead's signature over (scope, device, its keys,
-//!   approved|revoked): devices trust the relay's member list only through
-//!   these.
+//! - Certificates and key grants, which the lead signs, are in
+//!   [`qafila_proto::cert`] and [`crate::trust`].
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -178,23 +177,6 @@ pub fn registry_key(index_secret: &[u8; 32], beneficiary: &[u8; 16]) -> [u8; 32]
     mac.update(b"qafila-registry-v1");
     mac.update(beneficiary);
     mac.finalize().into_bytes().into()
-}
-
-/// What a certificate states.
-pub fn certificate_message(
-    scope: &[u8; 16],
-    device: &[u8; 16],
-    signing: &[u8],
-    encryption: &[u8],
-    approved: bool,
-) -> Vec<u8> {
-    let mut out = b"qafila-certificate-v1".to_vec();
-    out.extend_from_slice(scope);
-    out.extend_from_slice(device);
-    out.extend_from_slice(signing);
-    out.extend_from_slice(encryption);
-    out.push(u8::from(approved));
-    out
 }
 
 #[cfg(test)]

@@ -1,21 +1,33 @@
 //! Qafila's sync client.
 //!
-//! - [`crypto`]: device identity, sealing, key wrapping, certificates;
-//! - [`payload`]: what a record holds once opened (signed, compressed);
-//! - [`client`]: the relay's HTTP API;
+//! - [`crypto`]: device identity, sealing, key wrapping;
+//! - [`enrollment`]: codes, invite lookups, key bindings, fingerprints;
+//! - [`trust`]: certificates and key grants, taken only under the lead's
+//!   signature;
+//! - [`payload`]: what a record holds once opened (signed, compressed,
+//!   chained);
+//! - [`transport`]: the [`transport::Relay`] trait every driver uses;
+//! - [`client`]: the relay's HTTP API, implementing it;
 //! - [`session`]: the pure decisions of a sync — which outbox records go in
 //!   which upload, what an upload's outcomes mean, which received records
-//!   are authentic — with no IO, so they are tested without a network;
-//! - [`convoy`]: creating a convoy, codes, enrollment, approval,
-//!   revocation with key rotation, publishing to another relay, and
-//!   [`convoy::sync`] itself (with [`convoy::sync_with_retry`] for backoff).
+//!   are authentic and in order — with no IO, so they are tested without a
+//!   network;
+//! - [`convoy`]: creating a convoy, codes, enrollment, approval with roles,
+//!   revocation with key rotation, publishing to another relay,
+//!   forwarding, and [`convoy::sync`] itself as its four steps (with
+//!   [`convoy::sync_with_retry`] for backoff).
+//!
+//! What is trusted, and why, is `SECURITY.md`.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod client;
 pub mod convoy;
 pub mod crypto;
+pub mod enrollment;
 pub mod payload;
 pub mod session;
+pub mod transport;
+pub mod trust;
 
 use qafila_proto::ApiError;
 use qafila_store::StoreError;
@@ -38,6 +50,13 @@ pub const RELAY_CODES: &[&str] = &[
     "no_route",
     "wrong_method",
     "create_token_required",
+    "clock_skew",
+    "replayed",
+    "client_outdated",
+    "revoked_final",
+    "certificate_older",
+    "wrong_keys",
+    "bad_certificate",
 ];
 
 /// Why a sync step failed, with what to do about it.
@@ -86,6 +105,56 @@ pub enum SyncError {
     /// The relay broke the protocol.
     #[error("the relay answered something unexpected: {0}")]
     Protocol(String),
+    /// The relay served records that were altered, made up, or out of
+    /// their devices' order (some were dropped or withheld).
+    #[error(
+        "the relay at {relay} is not delivering records as their devices made them: {detail}. Everything genuine was applied; sync again, or through another relay, and tell the convoy lead"
+    )]
+    Tampered {
+        /// The relay.
+        relay: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The relay will not learn a revocation this device knows of.
+    #[error(
+        "this relay still lets {0} sync although the convoy lead revoked it: do not use this relay; sync with the convoy's own relay, or ask the lead to publish the convoy here again"
+    )]
+    RelayStale(String),
+    /// The relay claims records of this device's log that it never made.
+    #[error(
+        "the relay at {relay} claims to hold records of this device up to #{held}, but this device made only {made}: its data may have been restored from an old copy, or the relay is lying; tell the convoy lead"
+    )]
+    RelayAhead {
+        /// The relay.
+        relay: String,
+        /// What it claims.
+        held: u64,
+        /// What this device made.
+        made: u64,
+    },
+    /// A pending device's keys are not the ones bound to the code it used.
+    #[error(
+        "the keys the relay shows for {0} are not the ones that device enrolled with: do not approve it; the relay may be swapping keys"
+    )]
+    KeyBindingMismatch(String),
+    /// Nothing binds the device's keys to this lead's code: the lead must
+    /// compare fingerprints.
+    #[error(
+        "{device} did not enroll with a code this device made: compare the fingerprint its screen shows and approve with --fingerprint"
+    )]
+    FingerprintRequired {
+        /// The device.
+        device: String,
+    },
+    /// The fingerprint typed is not the device's.
+    #[error(
+        "the fingerprint does not match {0}'s keys as the relay lists them: do not approve it"
+    )]
+    FingerprintMismatch(String),
+    /// A revoked device cannot come back.
+    #[error("{0} was revoked, and a revocation is final: enroll it again as a new device")]
+    RevokedFinal(String),
     /// A cryptographic check failed.
     #[error(transparent)]
     Crypto(#[from] crypto::CryptoError),
@@ -111,6 +180,13 @@ impl SyncError {
             SyncError::NotLead => "not_lead",
             SyncError::UnknownDevice(_) => "unknown_device",
             SyncError::Protocol(_) => "sync_protocol",
+            SyncError::Tampered { .. } => "relay_tampering",
+            SyncError::RelayStale(_) => "relay_stale",
+            SyncError::RelayAhead { .. } => "relay_ahead",
+            SyncError::KeyBindingMismatch(_) => "key_binding_mismatch",
+            SyncError::FingerprintRequired { .. } => "fingerprint_required",
+            SyncError::FingerprintMismatch(_) => "fingerprint_mismatch",
+            SyncError::RevokedFinal(_) => "revoked_final",
             SyncError::Crypto(_) => "sync_crypto",
             SyncError::Store(e) => e.code(),
         }
@@ -132,6 +208,27 @@ impl SyncError {
             SyncError::NotLead => "هذا الإجراء لجهاز قائد القافلة فقط".into(),
             SyncError::UnknownDevice(_) => "لا يوجد جهاز بهذا الاسم في القافلة".into(),
             SyncError::Protocol(_) => "رد غير متوقع من الخادم".into(),
+            SyncError::Tampered { .. } => {
+                "الخادم بيوصّل سجلات متغيرة أو ناقصة: اتطبق السليم بس؛ زامن تاني أو عن طريق خادم تاني وبلّغ قائد القافلة".into()
+            }
+            SyncError::RelayStale(name) => format!(
+                "الخادم ده لسه سايب {name} يزامن مع إن القائد لغاه: متستخدمش الخادم ده وزامن مع خادم القافلة"
+            ),
+            SyncError::RelayAhead { .. } => {
+                "الخادم بيقول إن عنده سجلات للجهاز ده أكتر من اللي اتعملت: بلّغ قائد القافلة".into()
+            }
+            SyncError::KeyBindingMismatch(name) => format!(
+                "مفاتيح {name} على الخادم مش هي اللي اتسجل بيها: متوافقش عليه، الخادم ممكن يكون بيبدّل المفاتيح"
+            ),
+            SyncError::FingerprintRequired { device } => format!(
+                "{device} متسجلش بكود من الجهاز ده: قارن البصمة اللي على شاشته واكتبها علشان توافق"
+            ),
+            SyncError::FingerprintMismatch(name) => {
+                format!("البصمة مش مطابقة لمفاتيح {name}: متوافقش عليه")
+            }
+            SyncError::RevokedFinal(name) => {
+                format!("{name} اتلغى والإلغاء نهائي: سجّله من جديد كجهاز جديد")
+            }
             SyncError::Crypto(_) => "فشل التحقق من التشفير".into(),
             SyncError::Store(_) => "خطأ في قاعدة بيانات الجهاز".into(),
         }

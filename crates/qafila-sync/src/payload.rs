@@ -3,16 +3,22 @@
 //! ```text
 //! plaintext := signature:[64] deflate(payload)
 //! signed    := header-bytes deflate(payload)     (Ed25519, the device's key)
-//! payload   := version:u8 kind
+//! payload   := 2 link kind                       (1 kind: from before chains)
+//! link      := 0                                 outside the chain (registry, filler)
+//!            | 1 prev_seq:u64 prev_hash:[32]     the previous log record of this device
 //! kind      := 1 count:u32 (seq:u64 day:i32 len:u32 compact)*       Automerge changes
 //!                                        (compact: `qafila_doc::chunks`, lossless)
 //!            | 2 beneficiary:[16] 0                                  registry: erased
 //!            | 2 beneficiary:[16] 1 key:[32] len:u32 event            registry: live
 //!            | 3 name day nsites:u32 (id:[16] name)* nrounds:u32 (id:[16] name entitlements)*
+//!            | 4                                                     filler
 //! ```
 //!
 //! `day` counts days from 0001-01-01 (chrono's `num_days_from_ce`); strings
-//! are u32-length-prefixed UTF-8.
+//! are u32-length-prefixed UTF-8. A log record's `prev_hash` is
+//! [`chain_hash`] of the previous log record of the same device and scope
+//! (zeros and 0 for the first): a receiver that finds another predecessor
+//! knows a record was dropped, withheld or reordered on the way.
 
 use chrono::{Datelike, NaiveDate};
 use qafila_domain::ids::{BeneficiaryId, DeviceId, RoundId, SiteId};
@@ -20,15 +26,86 @@ use qafila_proto::record::{Record, RecordHeader};
 use qafila_proto::wire::{In, Out};
 use qafila_proto::{DecodeError, Uid};
 use qafila_store::sync::{LogEntry, Plan, RemoteContent};
+use sha2::{Digest, Sha256};
 
 use crate::crypto::{self, CryptoError, Identity};
 
 const MAX_PAYLOAD: usize = 16 << 20;
 
+/// The payload version this build writes.
+const PAYLOAD_V2: u8 = 2;
+
+/// Where a record stands in its device's chain of log records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Sealed before chains existed: no predecessor named.
+    Legacy,
+    /// Outside the chain: a registry record or a filler.
+    Outside,
+    /// A log record naming the previous one (seq 0 and zeros: none).
+    After {
+        /// The previous log record's seq.
+        seq: u64,
+        /// Its [`chain_hash`].
+        hash: [u8; 32],
+    },
+}
+
+/// A record's content and its link, as opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload {
+    /// What it holds.
+    pub content: Content,
+    /// Its place in the chain.
+    pub link: Link,
+}
+
+/// What a record holds: the store's content, or a filler standing in for
+/// a registry record a relay never held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// Changes, a registry entry or a plan.
+    Store(RemoteContent),
+    /// Nothing: a filler.
+    Filler,
+}
+
+/// The hash that chains a log record to the next one of its device.
+pub fn chain_hash(record: &Record) -> [u8; 32] {
+    chain_hash_of(&record.encode())
+}
+
+/// [`chain_hash`] of an encoded record.
+pub fn chain_hash_of(encoded: &[u8]) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    hash.update(b"qafila-chain-v1");
+    hash.update(encoded);
+    hash.finalize().into()
+}
+
 /// Encodes a payload.
-pub fn encode(content: &RemoteContent) -> Vec<u8> {
+pub fn encode(content: &Content, link: Link) -> Vec<u8> {
     let mut out = Out::default();
-    out.u8(qafila_proto::VERSION);
+    match link {
+        Link::Legacy => out.u8(1),
+        Link::Outside => {
+            out.u8(PAYLOAD_V2);
+            out.u8(0);
+        }
+        Link::After { seq, hash } => {
+            out.u8(PAYLOAD_V2);
+            out.u8(1);
+            out.u64(seq);
+            out.raw(&hash);
+        }
+    }
+    let content = match content {
+        Content::Filler => {
+            out.u8(4);
+            return out.0;
+        }
+        Content::Store(content) => content,
+    };
     match content {
         RemoteContent::Changes(entries) => {
             out.u8(1);
@@ -78,9 +155,20 @@ fn text(input: &mut In<'_>) -> Result<String, DecodeError> {
 }
 
 /// Decodes a payload.
-pub fn decode(bytes: &[u8]) -> Result<RemoteContent, DecodeError> {
+pub fn decode(bytes: &[u8]) -> Result<Payload, DecodeError> {
     let mut input = In::new(bytes);
-    input.version()?;
+    let link = match input.u8()? {
+        1 => Link::Legacy,
+        PAYLOAD_V2 => match input.u8()? {
+            0 => Link::Outside,
+            1 => Link::After {
+                seq: input.u64()?,
+                hash: input.array()?,
+            },
+            _ => return Err(DecodeError::Invalid("payload link")),
+        },
+        other => return Err(DecodeError::Version(other)),
+    };
     let content = match input.u8()? {
         1 => {
             let count = usize::try_from(input.u32()?).map_err(|_| DecodeError::Invalid("count"))?;
@@ -133,20 +221,31 @@ pub fn decode(bytes: &[u8]) -> Result<RemoteContent, DecodeError> {
             }
             RemoteContent::Plan(plan)
         }
+        4 => {
+            input.finish()?;
+            return Ok(Payload {
+                content: Content::Filler,
+                link,
+            });
+        }
         _ => return Err(DecodeError::Invalid("payload kind")),
     };
     input.finish()?;
-    Ok(content)
+    Ok(Payload {
+        content: Content::Store(content),
+        link,
+    })
 }
 
 /// Seals a payload into a record: compress, sign (header included), encrypt.
 pub fn seal(
     header: RecordHeader,
-    content: &RemoteContent,
+    content: &Content,
+    link: Link,
     identity: &Identity,
     key: &[u8; 32],
 ) -> Result<Record, CryptoError> {
-    let compressed = miniz_oxide::deflate::compress_to_vec(&encode(content), 6);
+    let compressed = miniz_oxide::deflate::compress_to_vec(&encode(content, link), 6);
     let header_bytes = header.encode();
     let mut signed = header_bytes.clone();
     signed.extend_from_slice(&compressed);
@@ -193,11 +292,7 @@ pub enum OpenError {
 
 /// Opens a received record with its epoch's key and checks its device's
 /// signature.
-pub fn open(
-    record: &Record,
-    key: &[u8; 32],
-    signer: &[u8; 32],
-) -> Result<RemoteContent, OpenError> {
+pub fn open(record: &Record, key: &[u8; 32], signer: &[u8; 32]) -> Result<Payload, OpenError> {
     let (device, seq) = (record.header.device, record.header.seq);
     let header_bytes = record.header.encode();
     let plaintext = crypto::open(key, &header_bytes, &record.ciphertext)
@@ -256,10 +351,18 @@ mod tests {
             day: NaiveDate::from_ymd_opt(2026, 11, 29).unwrap(),
             chunk: vec![1, 2, 3],
         }]);
-        let record = seal(header(1), &content, &me, &[7; 32]).unwrap();
+        let content = Content::Store(content);
+        let link = Link::After {
+            seq: 0,
+            hash: [0; 32],
+        };
+        let record = seal(header(1), &content, link, &me, &[7; 32]).unwrap();
         assert_eq!(
             open(&record, &[7; 32], &me.signing_public()).unwrap(),
-            content
+            Payload {
+                content: content.clone(),
+                link
+            }
         );
         assert!(matches!(
             open(&record, &[8; 32], &me.signing_public()),
@@ -276,7 +379,7 @@ mod tests {
             Err(OpenError::Decrypt { .. })
         ));
         // A member who knows the scope key cannot forge another's record.
-        let forged = seal(header(1), &content, &other, &[7; 32]).unwrap();
+        let forged = seal(header(1), &content, link, &other, &[7; 32]).unwrap();
         assert!(matches!(
             open(&forged, &[7; 32], &me.signing_public()),
             Err(OpenError::Signature { .. })
@@ -292,10 +395,14 @@ mod tests {
             let content = RemoteContent::Changes(entries.into_iter().map(|(seq, day, chunk)| LogEntry {
                 seq, day: NaiveDate::from_num_days_from_ce_opt(day + 1).unwrap(), chunk,
             }).collect());
-            prop_assert_eq!(decode(&encode(&content)).unwrap(), content);
+            let content = Content::Store(content);
+            for link in [Link::Legacy, Link::Outside, Link::After { seq: 9, hash: [3; 32] }] {
+                prop_assert_eq!(decode(&encode(&content, link)).unwrap(), Payload { content: content.clone(), link });
+            }
             let _ = decode(&garbage);
-            let registry = RemoteContent::Registry { beneficiary: BeneficiaryId::from_bytes([5; 16]), live: Some(([6; 32], garbage.clone())) };
-            prop_assert_eq!(decode(&encode(&registry)).unwrap(), registry);
+            let registry = Content::Store(RemoteContent::Registry { beneficiary: BeneficiaryId::from_bytes([5; 16]), live: Some(([6; 32], garbage.clone())) });
+            prop_assert_eq!(decode(&encode(&registry, Link::Outside)).unwrap().content, registry);
+            prop_assert_eq!(decode(&encode(&Content::Filler, Link::Outside)).unwrap().content, Content::Filler);
         }
     }
 }

@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 
 use qafila_domain::ids::DeviceId;
+use qafila_domain::role::Role;
 use qafila_proto::Uid;
 use qafila_proto::batch::Outcome;
-use qafila_proto::control::Member;
-use qafila_proto::record::Record;
-use qafila_store::sync::{Remote, RemoteContent, RosterEntry};
+use qafila_proto::record::{Record, RecordKind};
+use qafila_store::sync::{CertRecord, Chain, Cursor, Remote, RemoteContent, RosterEntry};
 
 use crate::crypto;
-use crate::payload::{self, OpenError};
+use crate::payload::{self, Content, Link, OpenError};
 
 /// Most bytes sent in one upload.
 pub const UPLOAD_BYTES: usize = 4 << 20;
@@ -83,196 +83,474 @@ pub fn settle(sent: &[u64], outcomes: &[Outcome]) -> Settlement {
     settlement
 }
 
-/// The keys needed to open a scope's records.
+/// What a device needs to open and judge a scope's records: its key
+/// generations, the lead-certified roster, and the registry's index secret.
 #[derive(Debug, Default)]
 pub struct Keyring {
     /// Scope keys by epoch.
     pub keys: HashMap<u32, [u8; 32]>,
-    /// Devices' Ed25519 keys, from the verified roster.
-    pub signers: HashMap<Uid, [u8; 32]>,
+    /// The certified devices, with every certificate version.
+    pub roster: HashMap<Uid, RosterEntry>,
+    /// The convoy's lead (certified by its pinned key).
+    pub lead: Uid,
+    /// Makes registry keys; a keyed record's relay key must match it.
+    pub index_secret: [u8; 32],
 }
 
-/// Opens received records. Records that are not authentic or not
-/// readable become quarantine entries: the cursor moves past them, nothing
-/// of them is applied, and the lead sees why.
-pub fn open_records(records: &[Record], scope: Uid, own: Uid, keyring: &Keyring) -> Vec<Remote> {
-    records
-        .iter()
-        .filter(|r| r.header.device != own)
-        .map(|record| {
-            let device = DeviceId::from_bytes(record.header.device.0);
-            let content = if record.header.scope != scope {
-                RemoteContent::Quarantine("record of another convoy".into())
-            } else {
-                match (
-                    keyring.keys.get(&record.header.epoch),
-                    keyring.signers.get(&record.header.device),
-                ) {
-                    (None, _) => RemoteContent::Quarantine(format!(
-                        "sealed with key generation {} that this device does not hold",
-                        record.header.epoch
-                    )),
-                    (_, None) => RemoteContent::Quarantine(
-                        "from a device the convoy lead has not certified".into(),
-                    ),
-                    (Some(key), Some(signer)) => match payload::open(record, key, signer) {
-                        Ok(content) => content,
-                        Err(
-                            e @ (OpenError::Decrypt { .. }
-                            | OpenError::Signature { .. }
-                            | OpenError::Malformed { .. }),
-                        ) => RemoteContent::Quarantine(e.to_string()),
-                    },
-                }
-            };
-            Remote {
-                device,
-                seq: record.header.seq,
-                content,
+/// Where this device stands with one remote device's log during a sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogState {
+    /// The last record taken.
+    pub cursor: u64,
+    /// The last log record taken (`None`: unknown, the next is taken on
+    /// trust).
+    pub chain: Option<(u64, [u8; 32])>,
+    /// Nothing more of this log is taken in this sync.
+    pub stopped: bool,
+}
+
+impl LogState {
+    /// A log this device has taken nothing from: the first log record must
+    /// name no predecessor.
+    pub fn fresh() -> Self {
+        LogState {
+            cursor: 0,
+            chain: Some((0, [0; 32])),
+            stopped: false,
+        }
+    }
+
+    /// From the store's cursor.
+    pub fn of(cursor: &Cursor) -> Self {
+        LogState {
+            cursor: cursor.seq,
+            chain: cursor.chain,
+            stopped: false,
+        }
+    }
+}
+
+/// Why a record was held back: not taken, cursor not moved, asked for
+/// again next time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    /// Sealed with a key generation this device does not hold yet.
+    MissingKey {
+        /// Whose log.
+        device: Uid,
+        /// Which generation.
+        epoch: u32,
+    },
+    /// From a device the lead has not certified (as far as this device
+    /// knows yet).
+    UnknownSigner {
+        /// Whose log.
+        device: Uid,
+    },
+    /// Not made by its device: altered or made up on the way (or labelled
+    /// with another convoy).
+    NotAuthentic {
+        /// Whose log it claims to be.
+        device: Uid,
+        /// Its seq.
+        seq: u64,
+    },
+    /// The record does not follow the last one taken from its device:
+    /// records in between were dropped, withheld or reordered.
+    Withheld {
+        /// Whose log.
+        device: Uid,
+        /// The last log record taken from it.
+        after: u64,
+        /// The record that names another predecessor.
+        seq: u64,
+    },
+}
+
+impl Hold {
+    /// Whether it points at a relay (or network) that tampers, rather than
+    /// at something that has not arrived yet.
+    pub fn is_tampering(&self) -> bool {
+        matches!(self, Hold::NotAuthentic { .. } | Hold::Withheld { .. })
+    }
+
+    /// What to tell people.
+    pub fn describe(&self) -> String {
+        match self {
+            Hold::MissingKey { device, epoch } => format!(
+                "records of {device} are sealed with key generation {epoch}, which this device has not received yet"
+            ),
+            Hold::UnknownSigner { device } => {
+                format!("records of {device}, which the convoy lead has not certified")
             }
-        })
-        .collect()
+            Hold::NotAuthentic { device, seq } => format!(
+                "record {device}#{seq} was not made by that device (altered or made up on the way)"
+            ),
+            Hold::Withheld { device, after, seq } => format!(
+                "records of {device} between #{after} and #{seq} were not delivered"
+            ),
+        }
+    }
 }
 
-/// The members whose certificates the lead signed, with the lead itself.
-pub fn verified_roster(
-    members: &[Member],
+/// What opening a batch gave: records to apply (or quarantine) with their
+/// cursors, and records held back.
+#[derive(Debug, Default)]
+pub struct Opened {
+    /// For the store.
+    pub remotes: Vec<Remote>,
+    /// Held back, with why.
+    pub held: Vec<Hold>,
+}
+
+/// Opens received records, checking each as `SECURITY.md` says, in order:
+/// scope, signer, revocation point, key, authenticity, chain, registry key;
+/// roles are checked by the store on the events themselves. `logs` carries
+/// each device's state across the batches of a sync.
+pub fn open_records(
+    records: &[Record],
     scope: Uid,
-    lead: Uid,
-    lead_signing: &[u8; 32],
-) -> Vec<RosterEntry> {
-    let mut out = Vec::new();
-    for member in members {
-        let keys = &member.keys;
-        let (Some(signing), Some(encryption)) = (keys.signing.key(), keys.encryption.key()) else {
+    own: Uid,
+    keyring: &Keyring,
+    logs: &mut HashMap<Uid, LogState>,
+) -> Opened {
+    let mut opened = Opened::default();
+    for record in records {
+        let (device, seq) = (record.header.device, record.header.seq);
+        if device == own {
+            continue;
+        }
+        let state = logs.entry(device).or_insert_with(LogState::fresh);
+        if state.stopped || seq <= state.cursor {
+            continue;
+        }
+        let mut hold = |state: &mut LogState, why: Hold| {
+            state.stopped = true;
+            opened.held.push(why);
+        };
+        if record.header.scope != scope {
+            hold(state, Hold::NotAuthentic { device, seq });
+            continue;
+        }
+        let Some(signer) = keyring.roster.get(&device) else {
+            hold(state, Hold::UnknownSigner { device });
             continue;
         };
-        let status = if keys.device == lead {
-            if signing != *lead_signing {
+        let certificate = signer.certificate_at(seq);
+        let role = if device == keyring.lead {
+            Some(Role::Lead)
+        } else {
+            certificate.and_then(CertRecord::role)
+        };
+        let remote = |content, chain| Remote {
+            device: DeviceId::from_bytes(device.0),
+            seq,
+            role,
+            chain,
+            content,
+        };
+        if device != keyring.lead && certificate.is_some_and(CertRecord::is_revocation) {
+            // Quarantined unopened: what a revoked device sealed after the
+            // lead's point is nobody's business.
+            state.cursor = seq;
+            opened.remotes.push(remote(
+                RemoteContent::Quarantine(
+                    "sealed after the convoy lead revoked the device".into(),
+                ),
+                Chain::Keep,
+            ));
+            continue;
+        }
+        let Some(key) = keyring.keys.get(&record.header.epoch) else {
+            hold(
+                state,
+                Hold::MissingKey {
+                    device,
+                    epoch: record.header.epoch,
+                },
+            );
+            continue;
+        };
+        let payload = match payload::open(record, key, &signer.signing) {
+            Ok(payload) => payload,
+            Err(OpenError::Decrypt { .. } | OpenError::Signature { .. }) => {
+                hold(state, Hold::NotAuthentic { device, seq });
                 continue;
             }
-            "approved"
-        } else {
-            let Ok(signature) = <[u8; 64]>::try_from(member.certificate.0.as_slice()) else {
-                continue;
-            };
-            let approved =
-                crypto::certificate_message(&scope.0, &keys.device.0, &signing, &encryption, true);
-            let revoked =
-                crypto::certificate_message(&scope.0, &keys.device.0, &signing, &encryption, false);
-            if crypto::verify(lead_signing, &approved, &signature).is_ok() {
-                "approved"
-            } else if crypto::verify(lead_signing, &revoked, &signature).is_ok() {
-                "revoked"
-            } else {
+            Err(e @ OpenError::Malformed { .. }) => {
+                state.cursor = seq;
+                state.chain = None;
+                opened
+                    .remotes
+                    .push(remote(RemoteContent::Quarantine(e.to_string()), Chain::Unknown));
                 continue;
             }
         };
-        out.push(RosterEntry {
-            device: DeviceId::from_bytes(keys.device.0),
-            name: keys.name.clone(),
-            signing,
-            encryption,
-            status: status.into(),
-        });
+        let logged = matches!(record.header.kind, RecordKind::Log);
+        let (content, chain) = match (payload.link, payload.content) {
+            (Link::After { seq: prev, hash }, content) if logged => {
+                if let Some(expected) = state.chain
+                    && expected != (prev, hash)
+                {
+                    hold(
+                        state,
+                        Hold::Withheld {
+                            device,
+                            after: expected.0,
+                            seq,
+                        },
+                    );
+                    continue;
+                }
+                let this = payload::chain_hash(record);
+                let content = match content {
+                    Content::Store(content) => {
+                        forked(signer, seq, &this).map_or(content, RemoteContent::Quarantine)
+                    }
+                    Content::Filler => RemoteContent::Quarantine(
+                        "a filler inside the chain of log records".into(),
+                    ),
+                };
+                (content, Chain::Set(seq, this))
+            }
+            (Link::Legacy, Content::Store(content)) => (content, Chain::Unknown),
+            (Link::Outside, Content::Filler) if logged => {
+                (RemoteContent::Changes(Vec::new()), Chain::Keep)
+            }
+            (Link::Outside, Content::Store(content)) if !logged => {
+                let content = match &content {
+                    RemoteContent::Registry { beneficiary, .. }
+                        if record.header.kind
+                            != (RecordKind::Keyed {
+                                key: crypto::registry_key(
+                                    &keyring.index_secret,
+                                    &beneficiary.to_bytes(),
+                                ),
+                                version: keyed_version(record),
+                            }) =>
+                    {
+                        RemoteContent::Quarantine(
+                            "a registry entry filed under another person's key".into(),
+                        )
+                    }
+                    RemoteContent::Registry { .. } => content,
+                    _ => RemoteContent::Quarantine("a keyed record that is not a registry entry".into()),
+                };
+                (content, Chain::Keep)
+            }
+            _ => (
+                RemoteContent::Quarantine("a record outside its place in the log".into()),
+                if logged { Chain::Unknown } else { Chain::Keep },
+            ),
+        };
+        state.cursor = seq;
+        match chain {
+            Chain::Set(seq, hash) => state.chain = Some((seq, hash)),
+            Chain::Unknown => state.chain = None,
+            Chain::Keep => {}
+        }
+        opened.remotes.push(remote(content, chain));
     }
-    out
+    opened
+}
+
+fn keyed_version(record: &Record) -> u64 {
+    match record.header.kind {
+        RecordKind::Keyed { version, .. } => version,
+        RecordKind::Log => 0,
+    }
+}
+
+/// Whether this record contradicts what the lead accepted from a revoked
+/// device: at the last record before the revocation point, the hash must
+/// be the one the lead had (a revoked device cannot rewrite its past).
+fn forked(signer: &RosterEntry, seq: u64, hash: &[u8; 32]) -> Option<String> {
+    let revocation = signer.revocation()?;
+    (revocation.prior_hash != [0; 32]
+        && revocation.since == seq + 1
+        && revocation.prior_hash != *hash)
+        .then(|| "differs from what the convoy lead accepted before revoking the device".into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::crypto::Identity;
-    use qafila_proto::record::{RecordHeader, RecordKind};
+    use crate::trust;
+    use qafila_proto::cert::{CertRole, Certificate, Standing};
+    use qafila_proto::record::RecordHeader;
     use qafila_store::sync::Plan;
 
-    fn sealed(identity: &Identity, device: Uid, scope: Uid, epoch: u32, key: &[u8; 32]) -> Record {
+    const SCOPE: Uid = Uid([1; 16]);
+    const ME: Uid = Uid([0xc; 16]);
+    const A: Uid = Uid([0xa; 16]);
+
+    fn lead() -> Identity {
+        Identity::from_secrets([1; 32], [2; 32])
+    }
+
+    fn alice() -> Identity {
+        Identity::from_secrets([3; 32], [4; 32])
+    }
+
+    fn certified(who: &Identity, id: Uid, role: CertRole, standing: Standing, since: u64) -> RosterEntry {
+        let c = Certificate {
+            scope: SCOPE,
+            device: id,
+            name: "a".into(),
+            signing: who.signing_public(),
+            encryption: who.encryption_public(),
+            role,
+            standing,
+            version: if standing == Standing::Revoked { 2 } else { 1 },
+            since,
+            prior_hash: [0; 32],
+            rotated_to: 0,
+        };
+        trust::entry_of(&c, c.sign(lead().signing_key()))
+    }
+
+    fn keyring(entries: Vec<RosterEntry>) -> Keyring {
+        let mut keyring = Keyring {
+            lead: Uid([0xf; 16]),
+            ..Keyring::default()
+        };
+        keyring.keys.insert(1, [7; 32]);
+        for entry in entries {
+            keyring.roster.insert(Uid(entry.device.to_bytes()), entry);
+        }
+        keyring
+    }
+
+    /// A chain of `n` log records of `who` as `device`, each naming the one
+    /// before.
+    fn chain(who: &Identity, device: Uid, n: u64) -> Vec<Record> {
+        let mut prev = (0, [0; 32]);
+        (1..=n)
+            .map(|seq| {
+                let header = RecordHeader {
+                    scope: SCOPE,
+                    device,
+                    seq,
+                    epoch: 1,
+                    kind: RecordKind::Log,
+                };
+                let record = payload::seal(
+                    header,
+                    &Content::Store(RemoteContent::Changes(Vec::new())),
+                    Link::After {
+                        seq: prev.0,
+                        hash: prev.1,
+                    },
+                    who,
+                    &[7; 32],
+                )
+                .unwrap();
+                prev = (seq, payload::chain_hash(&record));
+                record
+            })
+            .collect()
+    }
+
+    fn open(records: &[Record], keyring: &Keyring) -> Opened {
+        open_records(records, SCOPE, ME, keyring, &mut HashMap::new())
+    }
+
+    #[test]
+    fn authentic_records_in_order_are_taken_with_their_role() {
+        let keyring = keyring(vec![certified(&alice(), A, CertRole::Volunteer, Standing::Approved, 1)]);
+        let opened = open(&chain(&alice(), A, 3), &keyring);
+        assert!(opened.held.is_empty(), "{:?}", opened.held);
+        assert_eq!(opened.remotes.len(), 3);
+        assert!(opened.remotes.iter().all(|r| r.role == Some(Role::Volunteer)));
+        assert!(matches!(opened.remotes[2].chain, Chain::Set(3, _)));
+    }
+
+    #[test]
+    fn a_dropped_or_reordered_record_stops_that_log_and_is_reported() {
+        let keyring = keyring(vec![certified(&alice(), A, CertRole::Volunteer, Standing::Approved, 1)]);
+        let records = chain(&alice(), A, 4);
+        // The relay drops #2.
+        let dropped = [records[0].clone(), records[2].clone(), records[3].clone()];
+        let opened = open(&dropped, &keyring);
+        assert_eq!(opened.remotes.len(), 1, "only #1 is taken");
+        assert_eq!(
+            opened.held,
+            vec![Hold::Withheld { device: A, after: 1, seq: 3 }]
+        );
+        assert!(opened.held[0].is_tampering());
+        // Reordered: #2 after #3.
+        let reordered = [records[0].clone(), records[2].clone(), records[1].clone()];
+        let opened = open(&reordered, &keyring);
+        assert_eq!(opened.remotes.len(), 1);
+        // Replayed: duplicates are skipped, nothing is held.
+        let replayed = [records[0].clone(), records[0].clone(), records[1].clone(), records[1].clone()];
+        let opened = open(&replayed, &keyring);
+        assert_eq!((opened.remotes.len(), opened.held.len()), (2, 0));
+    }
+
+    #[test]
+    fn records_not_made_by_their_device_are_held_not_taken() {
+        let mallory = Identity::from_secrets([5; 32], [6; 32]);
+        let keyring = keyring(vec![certified(&alice(), A, CertRole::Volunteer, Standing::Approved, 1)]);
+        let mut tampered = chain(&alice(), A, 1);
+        tampered[0].ciphertext[30] ^= 1;
+        let opened = open(&tampered, &keyring);
+        assert_eq!(opened.held, vec![Hold::NotAuthentic { device: A, seq: 1 }]);
+        // A member who knows the scope key signs as someone else.
+        let forged = chain(&mallory, A, 1);
+        assert_eq!(open(&forged, &keyring).held, vec![Hold::NotAuthentic { device: A, seq: 1 }]);
+        // Uncertified, and a key generation not held: held, not quarantined.
+        let stranger = chain(&mallory, Uid([0xb; 16]), 1);
+        assert!(matches!(open(&stranger, &keyring).held[0], Hold::UnknownSigner { .. }));
+        let mut later = chain(&alice(), A, 1);
+        later[0].header.epoch = 9;
+        assert!(matches!(open(&later, &keyring).held[0], Hold::MissingKey { epoch: 9, .. }));
+    }
+
+    #[test]
+    fn records_after_the_revocation_point_are_quarantined_unopened() {
+        let revoked = certified(&alice(), A, CertRole::Volunteer, Standing::Revoked, 3);
+        let mut approved = certified(&alice(), A, CertRole::Volunteer, Standing::Approved, 1);
+        approved.certificates.extend(revoked.certificates);
+        let keyring = keyring(vec![approved]);
+        let mut records = chain(&alice(), A, 4);
+        // What it sealed after being revoked does not even need to open.
+        records[3].ciphertext.truncate(10);
+        let opened = open(&records, &keyring);
+        assert!(opened.held.is_empty(), "{:?}", opened.held);
+        let quarantined: Vec<u64> = opened
+            .remotes
+            .iter()
+            .filter(|r| matches!(r.content, RemoteContent::Quarantine(_)))
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(quarantined, vec![3, 4]);
+    }
+
+    #[test]
+    fn only_the_lead_is_the_lead() {
+        let lead = lead();
+        let mut keyring = keyring(vec![]);
+        keyring.lead = A;
+        keyring.roster.insert(A, trust::lead_entry(A, "lead", lead.signing_public(), lead.encryption_public()));
         let header = RecordHeader {
-            scope,
-            device,
+            scope: SCOPE,
+            device: A,
             seq: 1,
-            epoch,
+            epoch: 1,
             kind: RecordKind::Log,
         };
-        crate::payload::seal(header, &RemoteContent::Plan(Plan::default()), identity, key).unwrap()
-    }
-
-    #[test]
-    fn only_authentic_readable_records_are_opened_the_rest_quarantined() {
-        let scope = Uid([1; 16]);
-        let (alice, bob) = (
-            Identity::from_secrets([1; 32], [2; 32]),
-            Identity::from_secrets([3; 32], [4; 32]),
-        );
-        let (a, b, me) = (Uid([0xa; 16]), Uid([0xb; 16]), Uid([0xc; 16]));
-        let mut keyring = Keyring::default();
-        keyring.keys.insert(1, [7; 32]);
-        keyring.signers.insert(a, alice.signing_public());
-        let good = sealed(&alice, a, scope, 1, &[7; 32]);
-        let mut tampered = good.clone();
-        tampered.ciphertext[30] ^= 1;
-        let records = vec![
-            good.clone(),
-            tampered,
-            sealed(&alice, a, scope, 2, &[8; 32]), // a key generation we lack
-            sealed(&bob, b, scope, 1, &[7; 32]),   // an uncertified device
-            sealed(&bob, a, scope, 1, &[7; 32]),   // signed by someone else
-            sealed(&alice, a, Uid([2; 16]), 1, &[7; 32]), // another convoy
-            sealed(&alice, me, scope, 1, &[7; 32]), // our own: skipped
-        ];
-        let opened = open_records(&records, scope, me, &keyring);
-        assert_eq!(opened.len(), 6);
-        assert!(matches!(opened[0].content, RemoteContent::Plan(_)));
-        for (i, remote) in opened.iter().enumerate().skip(1) {
-            assert!(
-                matches!(remote.content, RemoteContent::Quarantine(_)),
-                "record {i}: {:?}",
-                remote.content
-            );
-        }
-    }
-
-    #[test]
-    fn the_roster_keeps_only_devices_the_lead_certified() {
-        use qafila_proto::control::{B64, DeviceKeys, Member};
-        let scope = Uid([1; 16]);
-        let lead = Identity::from_secrets([1; 32], [2; 32]);
-        let device = Identity::from_secrets([3; 32], [4; 32]);
-        let member = |id: u8, who: &Identity, certificate: Vec<u8>| Member {
-            keys: DeviceKeys {
-                device: Uid([id; 16]),
-                name: format!("d{id}"),
-                signing: B64(who.signing_public().to_vec()),
-                encryption: B64(who.encryption_public().to_vec()),
-            },
-            role: "member".into(),
-            status: "approved".into(),
-            certificate: B64(certificate),
-            last_seen_ms: None,
-        };
-        let certify = |id: u8, approved: bool| {
-            lead.sign(&crypto::certificate_message(
-                &scope.0,
-                &[id; 16],
-                &device.signing_public(),
-                &device.encryption_public(),
-                approved,
-            ))
-            .to_vec()
-        };
-        let members = vec![
-            member(1, &lead, vec![]), // the lead itself, by its pinned key
-            member(2, &device, certify(2, true)),
-            member(3, &device, certify(3, false)),
-            member(4, &device, certify(2, true)), // a certificate for someone else
-            member(5, &device, vec![9; 64]),      // forged
-        ];
-        let roster = verified_roster(&members, scope, Uid([1; 16]), &lead.signing_public());
-        let seen: Vec<(u8, &str)> = roster
-            .iter()
-            .map(|r| (r.device.to_bytes()[0], r.status.as_str()))
-            .collect();
-        assert_eq!(seen, vec![(1, "approved"), (2, "approved"), (3, "revoked")]);
+        let plan = payload::seal(
+            header,
+            &Content::Store(RemoteContent::Plan(Plan::default())),
+            Link::After { seq: 0, hash: [0; 32] },
+            &lead,
+            &[7; 32],
+        )
+        .unwrap();
+        let opened = open(&[plan], &keyring);
+        assert_eq!(opened.remotes[0].role, Some(Role::Lead));
     }
 
     #[test]
@@ -287,11 +565,7 @@ mod tests {
         let s = settle(&[4, 5], &[Outcome::Stored, Outcome::Conflict]);
         assert_eq!(s.done, vec![4]);
         assert!(s.problem.unwrap().contains("different record #5"));
-        assert!(
-            settle(&[1], &[Outcome::Gap { expected: 1 }])
-                .problem
-                .is_some()
-        );
+        assert!(settle(&[1], &[Outcome::Gap { expected: 1 }]).problem.is_some());
         assert!(settle(&[1], &[Outcome::Forbidden]).problem.is_some());
     }
 }

@@ -127,7 +127,13 @@ pub fn event_body() -> impl Strategy<Value = EventBody> {
                     })
                 }
             ),
-        (event_id(), text()).prop_map(|(target, reason)| EventBody::Void { target, reason }),
+        (event_id(), proptest::option::of(device_id()), text()).prop_map(
+            |(target, target_device, reason)| EventBody::Void {
+                target,
+                target_device,
+                reason
+            }
+        ),
         (site_id(), date(), item(), quantity(), lot(), opt_text()).prop_map(
             |(site, day, item, qty, lot, waybill)| EventBody::StockLoad {
                 site,
@@ -277,6 +283,10 @@ pub fn event_body() -> impl Strategy<Value = EventBody> {
                 public,
                 association,
             }
+        }),
+        (any::<u16>(), text()).prop_map(|(key_id, reason)| EventBody::CardIssuerWithdrawn {
+            key_id,
+            reason
         }),
         (beneficiary_id(), beneficiary_id(), text()).prop_map(|(kept, merged, reason)| {
             EventBody::BeneficiaryMerged {

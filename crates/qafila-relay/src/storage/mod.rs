@@ -7,16 +7,23 @@
 //!
 //! | Table | Row |
 //! |---|---|
+//! | `relay` | this relay's random id (requests are signed for it) |
 //! | `scopes` | a scope and its lead |
-//! | `members` | a device in a scope: public keys, role, status, certificate |
-//! | `invites` | a one-time code's hash, expiry and uses left |
-//! | `wrapped_keys` | a scope key generation wrapped to one device |
+//! | `members` | a device in a scope: public keys, role, status, the lead's certificate and its version, the invite it enrolled with and its key binding |
+//! | `invites` | a one-time code's lookup hash, expiry and uses left |
+//! | `wrapped_keys` | a scope key generation granted to one device (with the lead's signature and the revocations it carries) |
 //! | `logs` | per (scope, device): the last seq accepted |
 //! | `records` | per (scope, device, seq): the record's digest, and its bytes while live |
+//! | `nonces` | control requests' nonces until their time window ends |
 //!
-//! A registry record superseded by a newer version of its key keeps its
-//! row and digest (so a retried upload is still recognised) but loses its
-//! bytes: that is how erasure reaches the relay.
+//! A registry record superseded by a newer version of its key from the same
+//! device (or from the scope's lead) keeps its row and digest (so a retried
+//! upload is still recognised) but loses its bytes: that is how erasure
+//! reaches the relay.
+//!
+//! Databases made by earlier builds are upgraded when opened (SQLite's
+//! `user_version`; PostgreSQL's `relay_schema` table): see each backend's
+//! `MIGRATIONS`.
 
 pub mod postgres;
 pub mod sqlite;
@@ -25,9 +32,7 @@ use std::future::Future;
 
 use qafila_proto::Uid;
 use qafila_proto::batch::{Cursors, Outcome};
-use qafila_proto::control::{
-    CreateScope, DeviceKey, DeviceKeys, Enrolled, Invite, Member, WrappedKey,
-};
+use qafila_proto::control::{B64, DeviceKey, DeviceKeys, Enrolled, Invite, Member, WrappedKey};
 use qafila_proto::record::Record;
 
 /// A device's role in a scope.
@@ -94,10 +99,19 @@ pub struct MemberRow {
     pub keys: DeviceKeys,
     /// Lead or member.
     pub role: Role,
+    /// What to show as its role: `lead`, the certificate's role, or
+    /// `member` while pending.
+    pub role_name: String,
     /// Pending, approved or revoked.
     pub status: Status,
-    /// The lead's signed statement, opaque to the relay.
+    /// The lead's signed statement (checked before it was stored).
     pub certificate: Vec<u8>,
+    /// The certificate's version (0: none, or one from before versions).
+    pub version: u32,
+    /// The invite it enrolled with (lookup hash).
+    pub invite: Option<String>,
+    /// The key binding it sent at enrollment.
+    pub binding: Vec<u8>,
 }
 
 impl MemberRow {
@@ -105,10 +119,68 @@ impl MemberRow {
     pub fn to_member(&self) -> Member {
         Member {
             keys: self.keys.clone(),
-            role: self.role.as_str().into(),
+            role: self.role_name.clone(),
             status: self.status.as_str().into(),
-            certificate: qafila_proto::control::B64(self.certificate.clone()),
+            certificate: B64(self.certificate.clone()),
+            version: self.version,
+            invite: self.invite.clone(),
+            binding: B64(self.binding.clone()),
             last_seen_ms: None,
+        }
+    }
+}
+
+/// A certificate the relay has checked against its scope's lead key, as it
+/// stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRow {
+    /// The device's keys and the certified name.
+    pub keys: DeviceKeys,
+    /// The role's name.
+    pub role: String,
+    /// Approved or revoked.
+    pub status: Status,
+    /// Its version.
+    pub version: u32,
+    /// The signed bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// What storing a certificate did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertOutcome {
+    /// It replaced what the relay held (or added the member).
+    Applied,
+    /// The relay already held it (a retry).
+    Unchanged,
+    /// The device is revoked, and a revocation is final.
+    RevokedFinal,
+    /// The relay holds a newer certificate for the device.
+    Older,
+    /// The relay knows the device with other keys.
+    WrongKeys,
+}
+
+impl CertOutcome {
+    /// The decision, given what the relay holds for the device (`None`: an
+    /// unknown device). Both backends call this inside their transaction.
+    pub fn decide(existing: Option<&MemberRow>, new: &CertificateRow) -> CertOutcome {
+        let Some(existing) = existing else {
+            return CertOutcome::Applied;
+        };
+        if existing.keys.signing != new.keys.signing
+            || existing.keys.encryption != new.keys.encryption
+        {
+            return CertOutcome::WrongKeys;
+        }
+        if existing.certificate == new.bytes {
+            return CertOutcome::Unchanged;
+        }
+        match (existing.status, new.status) {
+            (Status::Revoked, _) => CertOutcome::RevokedFinal,
+            (Status::Pending, _) | (Status::Approved, Status::Revoked) => CertOutcome::Applied,
+            (Status::Approved, _) if new.version > existing.version => CertOutcome::Applied,
+            _ => CertOutcome::Older,
         }
     }
 }
@@ -147,12 +219,26 @@ pub trait Storage: Send + Sync + 'static {
     /// Whether the database answers (for `/readyz`).
     fn ready(&self) -> impl Future<Output = Result<(), StorageError>> + Send;
 
-    /// Registers a scope with its lead, or (same lead) adds the listed
-    /// members and keys to it. Another lead for an existing scope is a
-    /// conflict.
+    /// This relay's id (made with the database, the same for every process
+    /// sharing it).
+    fn relay_id(&self) -> Uid;
+
+    /// Remembers a control request's nonce until `expires_ms`; `false` when
+    /// it was already there (a replay).
+    fn use_nonce(
+        &self,
+        nonce: [u8; 16],
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send;
+
+    /// Registers a scope with its lead, or (same lead) adds key grants to
+    /// it. Another lead for an existing scope is a conflict.
     fn create_scope(
         &self,
-        request: CreateScope,
+        scope: Uid,
+        lead: DeviceKeys,
+        keys: Vec<DeviceKey>,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// One member of a scope.
@@ -166,32 +252,34 @@ pub trait Storage: Send + Sync + 'static {
     fn members(&self, scope: Uid)
     -> impl Future<Output = Result<Vec<Member>, StorageError>> + Send;
 
-    /// Stores an enrollment code's hash.
+    /// Stores an enrollment code's hash (a code already stored is a
+    /// conflict: a replayed invite cannot renew its uses).
     fn add_invite(
         &self,
         scope: Uid,
         invite: Invite,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
-    /// Spends one use of a code and adds the device as pending. Enrolling
-    /// the same device again with the same keys is harmless.
+    /// Spends one use of a code and adds the device as pending, with the
+    /// invite and its key binding. Enrolling the same device again with the
+    /// same keys is harmless.
     fn enroll(
         &self,
         code_hash: String,
         device: DeviceKeys,
+        binding: Vec<u8>,
         now_ms: u64,
     ) -> impl Future<Output = Result<Enrolled, StorageError>> + Send;
 
-    /// Sets a member's status and certificate, and stores wrapped keys
-    /// (for that device on approval, for the others on rotation).
-    fn set_status(
+    /// Stores a certificate checked against the lead's key under the rules
+    /// of [`CertOutcome::decide`] (adding the member when new), and, when
+    /// it applies or is a retry, the key grants that come with it.
+    fn put_certificate(
         &self,
         scope: Uid,
-        device: Uid,
-        status: Status,
-        certificate: Vec<u8>,
+        certificate: CertificateRow,
         keys: Vec<DeviceKey>,
-    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+    ) -> impl Future<Output = Result<CertOutcome, StorageError>> + Send;
 
     /// The key generations wrapped to a device.
     fn keys(
@@ -200,10 +288,14 @@ pub trait Storage: Send + Sync + 'static {
         device: Uid,
     ) -> impl Future<Output = Result<Vec<WrappedKey>, StorageError>> + Send;
 
-    /// Stores records (already authorised) and says what became of each.
+    /// Stores records (already authorised) and says what became of each. A
+    /// keyed record supersedes only the same device's earlier versions of
+    /// its key, except an erasure ([`ERASED`]) by one of `authority` (the
+    /// lead and registrars), which supersedes every device's.
     fn put_records(
         &self,
         scope: Uid,
+        authority: Vec<Uid>,
         records: Vec<Record>,
     ) -> impl Future<Output = Result<Vec<Outcome>, StorageError>> + Send;
 
@@ -219,6 +311,45 @@ pub trait Storage: Send + Sync + 'static {
     fn heads(&self, scope: Uid) -> impl Future<Output = Result<Cursors, StorageError>> + Send;
 }
 
+/// The version of a registry record that erases its entry.
+pub const ERASED: u64 = u64::MAX;
+
+/// What a new keyed record of `device` at `version` does to the live
+/// records of its key (`current`: device, seq, version): whether it is
+/// itself live, and which of them lose their bytes. An entry is replaced
+/// only by a newer version from its own device, or by an erasure from one
+/// of `authority`; and a record is dead on arrival when its own device, or
+/// an erasure by `authority`, already holds a version at least as new.
+pub fn supersede<D: AsRef<[u8]> + Clone>(
+    device: &[u8],
+    version: u64,
+    authority: &[Uid],
+    current: &[(D, i64, i64)],
+) -> (bool, Vec<(D, i64)>) {
+    let is_authority = |d: &[u8]| authority.iter().any(|a| a.0 == d);
+    let as_version = |v: i64| u64::try_from(v).unwrap_or(0);
+    // Databases store versions as signed 64-bit integers, so an erasure is
+    // kept as i64::MAX: anything from there up is one.
+    let erasure = |v: u64| v >= i64::MAX.unsigned_abs();
+    let live = !current.iter().any(|(d, _, v)| {
+        let v = as_version(*v);
+        v >= version.min(i64::MAX.unsigned_abs())
+            && (d.as_ref() == device || (erasure(v) && is_authority(d.as_ref())))
+    });
+    if !live {
+        return (false, Vec::new());
+    }
+    let erasing = erasure(version) && is_authority(device);
+    let cleared = current
+        .iter()
+        .filter(|(d, _, v)| {
+            as_version(*v) < version.min(i64::MAX.unsigned_abs()) && (d.as_ref() == device || erasing)
+        })
+        .map(|(d, seq, _)| (d.clone(), *seq))
+        .collect();
+    (true, cleared)
+}
+
 /// The SHA-256 digest of a record's bytes: how a retry is told from a
 /// conflicting record at the same seq.
 pub fn digest(bytes: &[u8]) -> Vec<u8> {
@@ -232,4 +363,11 @@ pub fn keyed(record: &Record) -> Option<([u8; 32], u64)> {
         qafila_proto::record::RecordKind::Log => None,
         qafila_proto::record::RecordKind::Keyed { key, version } => Some((key, version)),
     }
+}
+
+/// A new relay id.
+pub fn new_relay_id() -> Result<Uid, StorageError> {
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| StorageError::Backend(e.to_string()))?;
+    Ok(Uid(id))
 }

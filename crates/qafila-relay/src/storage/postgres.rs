@@ -33,14 +33,15 @@ use std::time::Duration;
 
 use qafila_proto::Uid;
 use qafila_proto::batch::{Cursors, Outcome};
-use qafila_proto::control::{
-    B64, CreateScope, DeviceKey, DeviceKeys, Enrolled, Invite, Member, WrappedKey,
-};
+use qafila_proto::control::{B64, DeviceKey, DeviceKeys, Enrolled, Invite, Member, WrappedKey};
 use qafila_proto::record::Record;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
 
-use super::{MemberRow, Page, Role, Status, Storage, StorageError, digest, keyed};
+use super::{
+    CertOutcome, CertificateRow, MemberRow, Page, Role, Status, Storage, StorageError, digest,
+    keyed, new_relay_id, supersede,
+};
 
 /// Most connections one relay process opens to the database.
 pub const POOL_SIZE: usize = 12;
@@ -104,30 +105,53 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_live_key ON records (scope, key)
     WHERE key IS NOT NULL AND bytes IS NOT NULL;
+
+-- The trust model (schema 2): a relay id, certificate versions, enrollment
+-- bindings, signed key grants, and control requests' nonces. Every
+-- statement is idempotent, so a database from any earlier build upgrades.
+CREATE TABLE IF NOT EXISTS relay (
+    singleton   integer PRIMARY KEY CHECK (singleton = 1),
+    id          bytea NOT NULL
+);
+ALTER TABLE members ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 0;
+ALTER TABLE members ADD COLUMN IF NOT EXISTS invite text;
+ALTER TABLE members ADD COLUMN IF NOT EXISTS binding bytea NOT NULL DEFAULT ''::bytea;
+ALTER TABLE wrapped_keys ADD COLUMN IF NOT EXISTS signature bytea NOT NULL DEFAULT ''::bytea;
+ALTER TABLE wrapped_keys ADD COLUMN IF NOT EXISTS revocations text NOT NULL DEFAULT '[]';
+CREATE TABLE IF NOT EXISTS nonces (
+    nonce       bytea PRIMARY KEY,
+    expires_ms  bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_ms);
 ";
 
-const SELECT_MEMBER: &str = "SELECT name, signing, encryption, role, status, certificate
+/// The schema version this build writes; a database at a higher one was
+/// made by a newer relay and is refused.
+const SCHEMA_VERSION: i32 = 2;
+
+const SELECT_MEMBER: &str = "SELECT name, signing, encryption, role, status, certificate,
+         version, invite, binding
      FROM members WHERE scope = $1 AND device = $2";
-const UPSERT_MEMBER: &str =
-    "INSERT INTO members (scope, device, name, signing, encryption, role, status, certificate)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-     ON CONFLICT (scope, device) DO UPDATE SET
-         status = excluded.status, certificate = excluded.certificate";
-const INSERT_MEMBER: &str =
-    "INSERT INTO members (scope, device, name, signing, encryption, role, status, certificate)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+const INSERT_MEMBER: &str = "INSERT INTO members
+         (scope, device, name, signing, encryption, role, status, certificate, version, invite, binding)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, ''::bytea, 0, $8, $9)
      ON CONFLICT (scope, device) DO NOTHING";
-const PUT_KEY: &str =
-    "INSERT INTO wrapped_keys (scope, device, epoch, wrapped) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (scope, device, epoch) DO UPDATE SET wrapped = excluded.wrapped";
+const PUT_CERTIFICATE: &str = "INSERT INTO members
+         (scope, device, name, signing, encryption, role, status, certificate, version)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     ON CONFLICT (scope, device) DO UPDATE SET name = excluded.name, role = excluded.role,
+         status = excluded.status, certificate = excluded.certificate, version = excluded.version";
+const PUT_KEY: &str = "INSERT INTO wrapped_keys (scope, device, epoch, wrapped, signature, revocations)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (scope, device, epoch) DO UPDATE SET wrapped = excluded.wrapped,
+         signature = excluded.signature, revocations = excluded.revocations";
 const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
 const LOCK_SHARED: &str = "SELECT pg_advisory_xact_lock_shared($1)";
 const SELECT_DIGEST: &str =
     "SELECT digest FROM records WHERE scope = $1 AND device = $2 AND seq = $3";
 const SELECT_LAST: &str = "SELECT last FROM logs WHERE scope = $1 AND device = $2";
 const SELECT_LIVE_KEY: &str = "SELECT device, seq, version FROM records
-     WHERE scope = $1 AND key = $2 AND bytes IS NOT NULL
-     ORDER BY version DESC LIMIT 1";
+     WHERE scope = $1 AND key = $2 AND bytes IS NOT NULL";
 const CLEAR_BYTES: &str =
     "UPDATE records SET bytes = NULL WHERE scope = $1 AND device = $2 AND seq = $3";
 const INSERT_RECORD: &str = "INSERT INTO records (scope, device, seq, digest, key, version, bytes)
@@ -281,6 +305,7 @@ impl Pool {
 #[derive(Debug, Clone)]
 pub struct PgStorage {
     pool: Arc<Pool>,
+    relay: Uid,
 }
 
 /// Runs `$body` with a pooled connection bound to `$conn`, then gives the
@@ -311,27 +336,64 @@ impl PgStorage {
         if config.get_application_name().is_none() {
             config.application_name("qafila-relay");
         }
-        let storage = PgStorage {
+        let mut storage = PgStorage {
             pool: Arc::new(Pool {
                 config,
                 idle: Mutex::new(Vec::new()),
                 permits: Arc::new(Semaphore::new(POOL_SIZE)),
             }),
+            relay: Uid::default(),
         };
-        with_conn!(storage, conn => create_schema(conn))?;
+        storage.relay = with_conn!(storage, conn => create_schema(conn))?;
         Ok(storage)
     }
 }
 
-async fn create_schema(conn: &mut PgConn) -> Result<(), StorageError> {
+/// Creates or upgrades the schema and returns the relay's id.
+async fn create_schema(conn: &mut PgConn) -> Result<Uid, StorageError> {
     let tx = conn.client.transaction().await?;
     tx.execute(LOCK, &[&SCHEMA_LOCK]).await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS relay_schema (
+             singleton   integer PRIMARY KEY CHECK (singleton = 1),
+             version     integer NOT NULL
+         )",
+    )
+    .await?;
+    if let Some(row) = tx
+        .query_opt("SELECT version FROM relay_schema WHERE singleton = 1", &[])
+        .await?
+    {
+        let version: i32 = row.try_get(0)?;
+        if version > SCHEMA_VERSION {
+            return Err(StorageError::Backend(format!(
+                "this relay database was written by a newer Qafila (schema {version}, this build knows {SCHEMA_VERSION}): run the newer relay"
+            )));
+        }
+    }
     tx.batch_execute(SCHEMA).await?;
+    tx.execute(
+        "INSERT INTO relay_schema (singleton, version) VALUES (1, $1)
+         ON CONFLICT (singleton) DO UPDATE SET version = excluded.version",
+        &[&SCHEMA_VERSION],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO relay (singleton, id) VALUES (1, $1) ON CONFLICT (singleton) DO NOTHING",
+        &[&&new_relay_id()?.0[..]],
+    )
+    .await?;
+    let id: Vec<u8> = tx
+        .query_one("SELECT id FROM relay WHERE singleton = 1", &[])
+        .await?
+        .try_get(0)?;
     tx.commit().await?;
-    Ok(())
+    Ok(uid(id))
 }
 
 fn member_of(device: Uid, row: &Row) -> Result<MemberRow, StorageError> {
+    let role_name: String = row.try_get(3)?;
+    let version: i64 = row.try_get(6)?;
     Ok(MemberRow {
         keys: DeviceKeys {
             device,
@@ -339,9 +401,13 @@ fn member_of(device: Uid, row: &Row) -> Result<MemberRow, StorageError> {
             signing: B64(row.try_get(1)?),
             encryption: B64(row.try_get(2)?),
         },
-        role: Role::parse(row.try_get(3)?),
+        role: Role::parse(&role_name),
+        role_name,
         status: Status::parse(row.try_get(4)?),
         certificate: row.try_get(5)?,
+        version: u32::try_from(version).unwrap_or(0),
+        invite: row.try_get(7)?,
+        binding: row.try_get(8)?,
     })
 }
 
@@ -358,18 +424,20 @@ async fn member_row(
     row.map(|row| member_of(device, &row)).transpose()
 }
 
+/// Adds a member (the lead, or a device enrolling), leaving an existing
+/// row as it is; how many rows it added.
 #[allow(clippy::too_many_arguments)] // the member's fields, as in sqlite.rs, plus the statement cache
-async fn upsert_member(
+async fn insert_member(
     statements: &mut HashMap<&'static str, Statement>,
     tx: &Transaction<'_>,
-    sql: &'static str,
     scope: Uid,
     keys: &DeviceKeys,
-    role: Role,
+    role: &str,
     status: Status,
-    certificate: &[u8],
+    invite: Option<&str>,
+    binding: &[u8],
 ) -> Result<u64, StorageError> {
-    let statement = prepared(statements, tx.client(), sql).await?;
+    let statement = prepared(statements, tx.client(), INSERT_MEMBER).await?;
     Ok(tx
         .execute(
             &statement,
@@ -379,9 +447,10 @@ async fn upsert_member(
                 &keys.name,
                 &keys.signing.0,
                 &keys.encryption.0,
-                &role.as_str(),
+                &role,
                 &status.as_str(),
-                &certificate,
+                &invite,
+                &binding,
             ],
         )
         .await?)
@@ -394,6 +463,7 @@ async fn put_key(
     key: &DeviceKey,
 ) -> Result<(), StorageError> {
     let statement = prepared(statements, tx.client(), PUT_KEY).await?;
+    let revocations = serde_json::to_string(&key.key.revocations).map_err(backend)?;
     tx.execute(
         &statement,
         &[
@@ -401,6 +471,8 @@ async fn put_key(
             &&key.device.0[..],
             &i64::from(key.key.epoch),
             &key.key.wrapped.0,
+            &key.key.signature.0,
+            &revocations,
         ],
     )
     .await?;
@@ -464,6 +536,7 @@ async fn put_record(
     statements: &mut HashMap<&'static str, Statement>,
     tx: &Transaction<'_>,
     scope: Uid,
+    authority: &[Uid],
     record: &Record,
 ) -> Result<Outcome, StorageError> {
     let header = &record.header;
@@ -496,17 +569,17 @@ async fn put_record(
     let mut live = true;
     if let Some((key, version)) = keyed(record) {
         let statement = prepared(statements, tx.client(), SELECT_LIVE_KEY).await?;
-        if let Some(row) = tx.query_opt(&statement, &[&scope_id, &&key[..]]).await? {
-            let current_device: Vec<u8> = row.try_get(0)?;
-            let current_seq: i64 = row.try_get(1)?;
-            let current_version: i64 = row.try_get(2)?;
-            if u64_of(current_version) >= version {
-                live = false;
-            } else {
-                let statement = prepared(statements, tx.client(), CLEAR_BYTES).await?;
-                tx.execute(&statement, &[&scope_id, &current_device, &current_seq])
-                    .await?;
-            }
+        let current: Vec<(Vec<u8>, i64, i64)> = tx
+            .query(&statement, &[&scope_id, &&key[..]])
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+            .collect::<Result<_, StorageError>>()?;
+        let (is_live, cleared) = supersede(device, version, authority, &current);
+        live = is_live;
+        for (d, seq) in cleared {
+            let statement = prepared(statements, tx.client(), CLEAR_BYTES).await?;
+            tx.execute(&statement, &[&scope_id, &d, &seq]).await?;
         }
     }
     let (key, version) = keyed(record).map_or((None, None), |(k, v)| (Some(k), Some(i64_of(v))));
@@ -527,88 +600,143 @@ async fn put_record(
     })
 }
 
-async fn create_scope_on(conn: &mut PgConn, request: CreateScope) -> Result<(), StorageError> {
+async fn create_scope_on(
+    conn: &mut PgConn,
+    scope: Uid,
+    lead: DeviceKeys,
+    keys: Vec<DeviceKey>,
+) -> Result<(), StorageError> {
     let PgConn { client, statements } = conn;
     let tx = client.transaction().await?;
-    let scope: &[u8] = &request.scope.0;
+    let scope_id: &[u8] = &scope.0;
     // Insert first, then compare: two relays creating the same scope at
     // once see one winner, and the loser a conflict (or a no-op).
     tx.execute(
         "INSERT INTO scopes (scope, lead) VALUES ($1, $2) ON CONFLICT (scope) DO NOTHING",
-        &[&scope, &&request.lead.device.0[..]],
+        &[&scope_id, &&lead.device.0[..]],
     )
     .await?;
-    let lead: Vec<u8> = tx
-        .query_one("SELECT lead FROM scopes WHERE scope = $1", &[&scope])
+    let existing: Vec<u8> = tx
+        .query_one("SELECT lead FROM scopes WHERE scope = $1", &[&scope_id])
         .await?
         .try_get(0)?;
-    if lead != request.lead.device.0 {
+    if existing != lead.device.0 {
         return Err(StorageError::Conflict(
             "this convoy already exists with another lead",
         ));
     }
-    upsert_member(
+    insert_member(
         statements,
         &tx,
-        UPSERT_MEMBER,
-        request.scope,
-        &request.lead,
-        Role::Lead,
+        scope,
+        &lead,
+        "lead",
         Status::Approved,
+        None,
         &[],
     )
     .await?;
-    // In device order (stable, so a device listed twice ends as SQLite
-    // leaves it), so two concurrent publications of one scope lock their
-    // rows in the same order rather than deadlock.
-    let mut members: Vec<&Member> = request.members.iter().collect();
-    members.sort_by_key(|m| m.keys.device);
-    let mut keys: Vec<&DeviceKey> = request.keys.iter().collect();
+    let mut keys = keys;
     keys.sort_by_key(|k| (k.device, k.key.epoch));
-    for member in members {
-        if member.keys.device == request.lead.device {
-            continue;
-        }
-        upsert_member(
-            statements,
-            &tx,
-            UPSERT_MEMBER,
-            request.scope,
-            &member.keys,
-            Role::Member,
-            Status::parse(&member.status),
-            &member.certificate.0,
-        )
-        .await?;
-    }
-    for key in keys {
-        put_key(statements, &tx, request.scope, key).await?;
+    for key in &keys {
+        put_key(statements, &tx, scope, key).await?;
     }
     tx.commit().await?;
     Ok(())
+}
+
+async fn put_certificate_on(
+    conn: &mut PgConn,
+    scope: Uid,
+    certificate: CertificateRow,
+    keys: Vec<DeviceKey>,
+) -> Result<CertOutcome, StorageError> {
+    let PgConn { client, statements } = conn;
+    let tx = client.transaction().await?;
+    // One certificate change per device at a time, across relay processes.
+    tx.execute(
+        LOCK,
+        &[&lock_id(
+            b"qafila-relay/member",
+            &[&scope.0, &certificate.keys.device.0],
+        )],
+    )
+    .await?;
+    let existing = member_row(statements, tx.client(), scope, certificate.keys.device).await?;
+    let outcome = CertOutcome::decide(existing.as_ref(), &certificate);
+    if outcome == CertOutcome::Applied {
+        let k = &certificate.keys;
+        let statement = prepared(statements, tx.client(), PUT_CERTIFICATE).await?;
+        tx.execute(
+            &statement,
+            &[
+                &&scope.0[..],
+                &&k.device.0[..],
+                &k.name,
+                &k.signing.0,
+                &k.encryption.0,
+                &certificate.role,
+                &certificate.status.as_str(),
+                &certificate.bytes,
+                &i64::from(certificate.version),
+            ],
+        )
+        .await?;
+    }
+    if matches!(outcome, CertOutcome::Applied | CertOutcome::Unchanged) {
+        let mut keys = keys;
+        keys.sort_by_key(|k| (k.device, k.key.epoch));
+        for key in &keys {
+            put_key(statements, &tx, scope, key).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+async fn use_nonce_on(
+    conn: &mut PgConn,
+    nonce: [u8; 16],
+    now_ms: u64,
+    expires_ms: u64,
+) -> Result<bool, StorageError> {
+    conn.client
+        .execute(
+            "DELETE FROM nonces WHERE expires_ms < $1",
+            &[&i64_of(now_ms)],
+        )
+        .await?;
+    let fresh = conn
+        .client
+        .execute(
+            "INSERT INTO nonces (nonce, expires_ms) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
+            &[&&nonce[..], &i64_of(expires_ms)],
+        )
+        .await?;
+    Ok(fresh == 1)
 }
 
 async fn members_on(conn: &mut PgConn, scope: Uid) -> Result<Vec<Member>, StorageError> {
     let rows = conn
         .client
         .query(
-            "SELECT name, signing, encryption, role, status, certificate, device
+            "SELECT name, signing, encryption, role, status, certificate,
+                 version, invite, binding, device
              FROM members WHERE scope = $1 ORDER BY device",
             &[&&scope.0[..]],
         )
         .await?;
     rows.iter()
-        .map(|row| Ok(member_of(uid(row.try_get(6)?), row)?.to_member()))
+        .map(|row| Ok(member_of(uid(row.try_get(9)?), row)?.to_member()))
         .collect()
 }
 
 async fn add_invite_on(conn: &mut PgConn, scope: Uid, invite: Invite) -> Result<(), StorageError> {
-    conn.client
+    let added = conn
+        .client
         .execute(
             "INSERT INTO invites (code_hash, scope, expires_ms, uses_left) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (code_hash) DO UPDATE SET
-                 scope = excluded.scope, expires_ms = excluded.expires_ms,
-                 uses_left = excluded.uses_left",
+             ON CONFLICT (code_hash) DO NOTHING",
             &[
                 &invite.code_hash,
                 &&scope.0[..],
@@ -617,6 +745,9 @@ async fn add_invite_on(conn: &mut PgConn, scope: Uid, invite: Invite) -> Result<
             ],
         )
         .await?;
+    if added == 0 {
+        return Err(StorageError::Conflict("this enrollment code already exists"));
+    }
     Ok(())
 }
 
@@ -624,6 +755,7 @@ async fn enroll_on(
     conn: &mut PgConn,
     code_hash: String,
     device: DeviceKeys,
+    binding: Vec<u8>,
     now_ms: u64,
 ) -> Result<Enrolled, StorageError> {
     let PgConn { client, statements } = conn;
@@ -659,15 +791,15 @@ async fn enroll_on(
             if u64_of(expires) < now_ms || uses <= 0 {
                 return Err(StorageError::CodeSpent);
             }
-            let inserted = upsert_member(
+            let inserted = insert_member(
                 statements,
                 &tx,
-                INSERT_MEMBER,
                 scope,
                 &device,
-                Role::Member,
+                "member",
                 Status::Pending,
-                &[],
+                Some(&code_hash),
+                &binding,
             )
             .await?;
             if inserted == 0 {
@@ -697,39 +829,6 @@ async fn enroll_on(
     })
 }
 
-async fn set_status_on(
-    conn: &mut PgConn,
-    scope: Uid,
-    device: Uid,
-    status: Status,
-    certificate: Vec<u8>,
-    keys: Vec<DeviceKey>,
-) -> Result<(), StorageError> {
-    let PgConn { client, statements } = conn;
-    let tx = client.transaction().await?;
-    let changed = tx
-        .execute(
-            "UPDATE members SET status = $3, certificate = $4 WHERE scope = $1 AND device = $2",
-            &[
-                &&scope.0[..],
-                &&device.0[..],
-                &status.as_str(),
-                &certificate,
-            ],
-        )
-        .await?;
-    if changed == 0 {
-        return Err(StorageError::NotFound("device"));
-    }
-    let mut keys = keys;
-    keys.sort_by_key(|k| (k.device, k.key.epoch));
-    for key in &keys {
-        put_key(statements, &tx, scope, key).await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
 async fn keys_on(
     conn: &mut PgConn,
     scope: Uid,
@@ -738,16 +837,20 @@ async fn keys_on(
     let rows = conn
         .client
         .query(
-            "SELECT epoch, wrapped FROM wrapped_keys WHERE scope = $1 AND device = $2 ORDER BY epoch",
+            "SELECT epoch, wrapped, signature, revocations FROM wrapped_keys
+             WHERE scope = $1 AND device = $2 ORDER BY epoch",
             &[&&scope.0[..], &&device.0[..]],
         )
         .await?;
     rows.iter()
         .map(|row| {
             let epoch: i64 = row.try_get(0)?;
+            let revocations: String = row.try_get(3)?;
             Ok(WrappedKey {
                 epoch: u32::try_from(epoch).map_err(backend)?,
                 wrapped: B64(row.try_get(1)?),
+                signature: B64(row.try_get(2)?),
+                revocations: serde_json::from_str(&revocations).map_err(backend)?,
             })
         })
         .collect()
@@ -756,6 +859,7 @@ async fn keys_on(
 async fn put_records_on(
     conn: &mut PgConn,
     scope: Uid,
+    authority: Vec<Uid>,
     records: Vec<Record>,
 ) -> Result<Vec<Outcome>, StorageError> {
     let mut order: Vec<usize> = (0..records.len()).collect();
@@ -765,7 +869,7 @@ async fn put_records_on(
     let tx = client.transaction().await?;
     lock_for_upload(statements, &tx, scope, &records).await?;
     for i in order {
-        outcomes[i] = put_record(statements, &tx, scope, &records[i]).await?;
+        outcomes[i] = put_record(statements, &tx, scope, &authority, &records[i]).await?;
     }
     tx.commit().await?;
     Ok(outcomes)
@@ -830,8 +934,26 @@ impl Storage for PgStorage {
         with_conn!(self, conn => conn.client.batch_execute("SELECT 1")).map_err(StorageError::from)
     }
 
-    async fn create_scope(&self, request: CreateScope) -> Result<(), StorageError> {
-        with_conn!(self, conn => create_scope_on(conn, request))
+    fn relay_id(&self) -> Uid {
+        self.relay
+    }
+
+    async fn use_nonce(
+        &self,
+        nonce: [u8; 16],
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> Result<bool, StorageError> {
+        with_conn!(self, conn => use_nonce_on(conn, nonce, now_ms, expires_ms))
+    }
+
+    async fn create_scope(
+        &self,
+        scope: Uid,
+        lead: DeviceKeys,
+        keys: Vec<DeviceKey>,
+    ) -> Result<(), StorageError> {
+        with_conn!(self, conn => create_scope_on(conn, scope, lead, keys))
     }
 
     async fn member(&self, scope: Uid, device: Uid) -> Result<Option<MemberRow>, StorageError> {
@@ -850,20 +972,19 @@ impl Storage for PgStorage {
         &self,
         code_hash: String,
         device: DeviceKeys,
+        binding: Vec<u8>,
         now_ms: u64,
     ) -> Result<Enrolled, StorageError> {
-        with_conn!(self, conn => enroll_on(conn, code_hash, device, now_ms))
+        with_conn!(self, conn => enroll_on(conn, code_hash, device, binding, now_ms))
     }
 
-    async fn set_status(
+    async fn put_certificate(
         &self,
         scope: Uid,
-        device: Uid,
-        status: Status,
-        certificate: Vec<u8>,
+        certificate: CertificateRow,
         keys: Vec<DeviceKey>,
-    ) -> Result<(), StorageError> {
-        with_conn!(self, conn => set_status_on(conn, scope, device, status, certificate, keys))
+    ) -> Result<CertOutcome, StorageError> {
+        with_conn!(self, conn => put_certificate_on(conn, scope, certificate, keys))
     }
 
     async fn keys(&self, scope: Uid, device: Uid) -> Result<Vec<WrappedKey>, StorageError> {
@@ -873,9 +994,10 @@ impl Storage for PgStorage {
     async fn put_records(
         &self,
         scope: Uid,
+        authority: Vec<Uid>,
         records: Vec<Record>,
     ) -> Result<Vec<Outcome>, StorageError> {
-        with_conn!(self, conn => put_records_on(conn, scope, records))
+        with_conn!(self, conn => put_records_on(conn, scope, authority, records))
     }
 
     async fn fetch(

@@ -12,15 +12,20 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use qafila_proto::Uid;
 use qafila_proto::batch::{Cursors, Outcome};
-use qafila_proto::control::{
-    B64, CreateScope, DeviceKey, DeviceKeys, Enrolled, Invite, Member, WrappedKey,
-};
+use qafila_proto::control::{B64, DeviceKey, DeviceKeys, Enrolled, Invite, Member, WrappedKey};
 use qafila_proto::record::Record;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{MemberRow, Page, Role, Status, Storage, StorageError, digest, keyed};
+use super::{
+    CertOutcome, CertificateRow, MemberRow, Page, Role, Status, Storage, StorageError, digest,
+    keyed, new_relay_id, supersede,
+};
 
-const SCHEMA: &str = "
+/// Schema changes, in order; `PRAGMA user_version` says how many a database
+/// has had. The first is the schema of the builds before versioning (whose
+/// databases have `user_version` 0 and these tables already).
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE IF NOT EXISTS scopes (
     scope       BLOB PRIMARY KEY,
     lead        BLOB NOT NULL
@@ -66,7 +71,52 @@ CREATE TABLE IF NOT EXISTS records (
     PRIMARY KEY (scope, device, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS records_live_key ON records (scope, key) WHERE key IS NOT NULL AND bytes IS NOT NULL;
-";
+",
+    // The trust model: a relay id, certificate versions, enrollment
+    // bindings, signed key grants, and control requests' nonces.
+    "
+CREATE TABLE relay (
+    singleton   INTEGER PRIMARY KEY CHECK (singleton = 1),
+    id          BLOB NOT NULL
+);
+ALTER TABLE members ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE members ADD COLUMN invite TEXT;
+ALTER TABLE members ADD COLUMN binding BLOB NOT NULL DEFAULT x'';
+ALTER TABLE wrapped_keys ADD COLUMN signature BLOB NOT NULL DEFAULT x'';
+ALTER TABLE wrapped_keys ADD COLUMN revocations TEXT NOT NULL DEFAULT '[]';
+CREATE TABLE nonces (
+    nonce       BLOB PRIMARY KEY,
+    expires_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX nonces_expiry ON nonces (expires_ms);
+",
+];
+
+/// Brings a database to the newest schema, each step in its own
+/// transaction; a database from a newer build is refused.
+fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    let at: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map(|v| usize::try_from(v).unwrap_or(usize::MAX))?;
+    if at > MIGRATIONS.len() {
+        return Err(StorageError::Backend(format!(
+            "this relay database was written by a newer Qafila (schema {at}, this build knows {}): run the newer relay",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(at) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
+        tx.commit()?;
+    }
+    let id = new_relay_id()?;
+    conn.execute(
+        "INSERT OR IGNORE INTO relay (singleton, id) VALUES (1, ?1)",
+        [id.0],
+    )?;
+    Ok(())
+}
 
 /// SQLite storage.
 #[derive(Debug, Clone)]
@@ -76,6 +126,7 @@ pub struct SqliteStorage {
     jobs: mpsc::Sender<WriteJob>,
     read: Arc<Readers>,
     truncate: Arc<AtomicBool>,
+    relay: Uid,
     _writer_thread: Arc<WriterThread>,
 }
 
@@ -186,12 +237,13 @@ impl SqliteStorage {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(backend)?;
         }
-        let write = Connection::open(path)?;
+        let mut write = Connection::open(path)?;
         write.busy_timeout(std::time::Duration::from_secs(10))?;
         write.pragma_update(None, "journal_mode", "WAL")?;
         write.pragma_update(None, "synchronous", "FULL")?;
         write.pragma_update(None, "secure_delete", "ON")?;
-        write.execute_batch(SCHEMA)?;
+        migrate(&mut write)?;
+        let relay = uid(write.query_row("SELECT id FROM relay", [], |r| r.get(0))?);
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let read = Connection::open(path)?;
@@ -215,6 +267,7 @@ impl SqliteStorage {
                 next: AtomicUsize::new(0),
             }),
             truncate,
+            relay,
             _writer_thread: Arc::new(WriterThread(Mutex::new(Some(thread)))),
         })
     }
@@ -259,41 +312,52 @@ impl SqliteStorage {
     }
 }
 
+const MEMBER_COLUMNS: &str =
+    "name, signing, encryption, role, status, certificate, version, invite, binding";
+
+fn member_of(device: Uid, r: &rusqlite::Row<'_>) -> rusqlite::Result<MemberRow> {
+    let role_name: String = r.get(3)?;
+    Ok(MemberRow {
+        keys: DeviceKeys {
+            device,
+            name: r.get(0)?,
+            signing: B64(r.get(1)?),
+            encryption: B64(r.get(2)?),
+        },
+        role: Role::parse(&role_name),
+        role_name,
+        status: Status::parse(&r.get::<_, String>(4)?),
+        certificate: r.get(5)?,
+        version: u32::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
+        invite: r.get(7)?,
+        binding: r.get(8)?,
+    })
+}
+
 fn member_row(tx: &Connection, scope: Uid, device: Uid) -> Result<Option<MemberRow>, StorageError> {
     Ok(tx
-        .prepare_cached(
-            "SELECT name, signing, encryption, role, status, certificate
-             FROM members WHERE scope = ?1 AND device = ?2",
-        )?
-        .query_row(params![scope.0, device.0], |r| {
-            Ok(MemberRow {
-                keys: DeviceKeys {
-                    device,
-                    name: r.get(0)?,
-                    signing: B64(r.get(1)?),
-                    encryption: B64(r.get(2)?),
-                },
-                role: Role::parse(&r.get::<_, String>(3)?),
-                status: Status::parse(&r.get::<_, String>(4)?),
-                certificate: r.get(5)?,
-            })
-        })
+        .prepare_cached(&format!(
+            "SELECT {MEMBER_COLUMNS} FROM members WHERE scope = ?1 AND device = ?2"
+        ))?
+        .query_row(params![scope.0, device.0], |r| member_of(device, r))
         .optional()?)
 }
 
-fn upsert_member(
+/// Adds a member (the lead, or a device enrolling), leaving an existing
+/// row as it is.
+fn insert_member(
     tx: &Connection,
     scope: Uid,
     keys: &DeviceKeys,
-    role: Role,
+    role: &str,
     status: Status,
-    certificate: &[u8],
+    invite: Option<&str>,
+    binding: &[u8],
 ) -> Result<(), StorageError> {
     tx.prepare_cached(
-        "INSERT INTO members (scope, device, name, signing, encryption, role, status, certificate)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (scope, device) DO UPDATE SET
-             status = excluded.status, certificate = excluded.certificate",
+        "INSERT OR IGNORE INTO members
+             (scope, device, name, signing, encryption, role, status, certificate, version, invite, binding)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, x'', 0, ?8, ?9)",
     )?
     .execute(params![
         scope.0,
@@ -301,22 +365,37 @@ fn upsert_member(
         keys.name,
         keys.signing.0,
         keys.encryption.0,
-        role.as_str(),
+        role,
         status.as_str(),
-        certificate
+        invite,
+        binding
     ])?;
     Ok(())
 }
 
 fn put_key(tx: &Connection, scope: Uid, key: &DeviceKey) -> Result<(), StorageError> {
+    let revocations = serde_json::to_string(&key.key.revocations).map_err(backend)?;
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO wrapped_keys (scope, device, epoch, wrapped) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT OR REPLACE INTO wrapped_keys (scope, device, epoch, wrapped, signature, revocations)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![scope.0, key.device.0, key.key.epoch, key.key.wrapped.0])?;
+    .execute(params![
+        scope.0,
+        key.device.0,
+        key.key.epoch,
+        key.key.wrapped.0,
+        key.key.signature.0,
+        revocations
+    ])?;
     Ok(())
 }
 
-fn put_record(tx: &Connection, scope: Uid, record: &Record) -> Result<Outcome, StorageError> {
+fn put_record(
+    tx: &Connection,
+    scope: Uid,
+    authority: &[Uid],
+    record: &Record,
+) -> Result<Outcome, StorageError> {
     let header = &record.header;
     let bytes = record.encode();
     let hash = digest(&bytes);
@@ -343,24 +422,22 @@ fn put_record(tx: &Connection, scope: Uid, record: &Record) -> Result<Outcome, S
     }
     let mut live = true;
     if let Some((key, version)) = keyed(record) {
-        let current: Option<(Vec<u8>, i64, i64)> = tx
+        let current: Vec<(Vec<u8>, i64, i64)> = tx
             .prepare_cached(
                 "SELECT device, seq, version FROM records
                  WHERE scope = ?1 AND key = ?2 AND bytes IS NOT NULL",
             )?
-            .query_row(params![scope.0, key], |r| {
+            .query_map(params![scope.0, key], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .optional()?;
-        if let Some((device, seq, current_version)) = current {
-            if u64_of(current_version) >= version {
-                live = false;
-            } else {
-                tx.prepare_cached(
-                    "UPDATE records SET bytes = NULL WHERE scope = ?1 AND device = ?2 AND seq = ?3",
-                )?
-                .execute(params![scope.0, device, seq])?;
-            }
+            })?
+            .collect::<Result<_, _>>()?;
+        let (is_live, cleared) = supersede(&header.device.0, version, authority, &current);
+        live = is_live;
+        for (device, seq) in cleared {
+            tx.prepare_cached(
+                "UPDATE records SET bytes = NULL WHERE scope = ?1 AND device = ?2 AND seq = ?3",
+            )?
+            .execute(params![scope.0, device, seq])?;
         }
     }
     let (key, version) = keyed(record).map_or((None, None), |(k, v)| (Some(k), Some(i64_of(v))));
@@ -408,17 +485,41 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn create_scope(&self, request: CreateScope) -> Result<(), StorageError> {
+    fn relay_id(&self) -> Uid {
+        self.relay
+    }
+
+    async fn use_nonce(
+        &self,
+        nonce: [u8; 16],
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> Result<bool, StorageError> {
         self.write(move |c| {
-            let lead: Option<Vec<u8>> = c
-                .query_row(
-                    "SELECT lead FROM scopes WHERE scope = ?1",
-                    [request.scope.0],
-                    |r| r.get(0),
-                )
+            c.prepare_cached("DELETE FROM nonces WHERE expires_ms < ?1")?
+                .execute([i64_of(now_ms)])?;
+            let fresh = c
+                .prepare_cached("INSERT OR IGNORE INTO nonces (nonce, expires_ms) VALUES (?1, ?2)")?
+                .execute(params![nonce, i64_of(expires_ms)])?;
+            Ok(fresh == 1)
+        })
+        .await
+    }
+
+    async fn create_scope(
+        &self,
+        scope: Uid,
+        lead: DeviceKeys,
+        keys: Vec<DeviceKey>,
+    ) -> Result<(), StorageError> {
+        self.write(move |c| {
+            let existing: Option<Vec<u8>> = c
+                .query_row("SELECT lead FROM scopes WHERE scope = ?1", [scope.0], |r| {
+                    r.get(0)
+                })
                 .optional()?;
-            match lead {
-                Some(lead) if lead != request.lead.device.0 => {
+            match existing {
+                Some(existing) if existing != lead.device.0 => {
                     return Err(StorageError::Conflict(
                         "this convoy already exists with another lead",
                     ));
@@ -427,33 +528,13 @@ impl Storage for SqliteStorage {
                 None => {
                     c.execute(
                         "INSERT INTO scopes (scope, lead) VALUES (?1, ?2)",
-                        params![request.scope.0, request.lead.device.0],
+                        params![scope.0, lead.device.0],
                     )?;
                 }
             }
-            upsert_member(
-                c,
-                request.scope,
-                &request.lead,
-                Role::Lead,
-                Status::Approved,
-                &[],
-            )?;
-            for member in &request.members {
-                if member.keys.device == request.lead.device {
-                    continue;
-                }
-                upsert_member(
-                    c,
-                    request.scope,
-                    &member.keys,
-                    Role::Member,
-                    Status::parse(&member.status),
-                    &member.certificate.0,
-                )?;
-            }
-            for key in &request.keys {
-                put_key(c, request.scope, key)?;
+            insert_member(c, scope, &lead, "lead", Status::Approved, None, &[])?;
+            for key in &keys {
+                put_key(c, scope, key)?;
             }
             Ok(())
         })
@@ -466,25 +547,23 @@ impl Storage for SqliteStorage {
 
     async fn members(&self, scope: Uid) -> Result<Vec<Member>, StorageError> {
         self.with(move |c| {
-            let devices: Vec<Vec<u8>> = c
-                .prepare_cached("SELECT device FROM members WHERE scope = ?1 ORDER BY device")?
-                .query_map([scope.0], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            let mut out = Vec::with_capacity(devices.len());
-            for device in devices {
-                if let Some(row) = member_row(c, scope, uid(device))? {
-                    out.push(row.to_member());
-                }
-            }
-            Ok(out)
+            let rows = c
+                .prepare_cached(&format!(
+                    "SELECT {MEMBER_COLUMNS}, device FROM members WHERE scope = ?1 ORDER BY device"
+                ))?
+                .query_map([scope.0], |r| {
+                    member_of(uid(r.get(9)?), r).map(|m| m.to_member())
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
         })
         .await
     }
 
     async fn add_invite(&self, scope: Uid, invite: Invite) -> Result<(), StorageError> {
         self.write(move |c| {
-            c.execute(
-                "INSERT OR REPLACE INTO invites (code_hash, scope, expires_ms, uses_left)
+            let added = c.execute(
+                "INSERT OR IGNORE INTO invites (code_hash, scope, expires_ms, uses_left)
                  VALUES (?1, ?2, ?3, ?4)",
                 params![
                     invite.code_hash,
@@ -493,6 +572,9 @@ impl Storage for SqliteStorage {
                     invite.uses
                 ],
             )?;
+            if added == 0 {
+                return Err(StorageError::Conflict("this enrollment code already exists"));
+            }
             Ok(())
         })
         .await
@@ -502,6 +584,7 @@ impl Storage for SqliteStorage {
         &self,
         code_hash: String,
         device: DeviceKeys,
+        binding: Vec<u8>,
         now_ms: u64,
     ) -> Result<Enrolled, StorageError> {
         self.write(move |c| {
@@ -537,7 +620,15 @@ impl Storage for SqliteStorage {
                         "UPDATE invites SET uses_left = uses_left - 1 WHERE code_hash = ?1",
                         [&code_hash],
                     )?;
-                    upsert_member(c, scope, &device, Role::Member, Status::Pending, &[])?;
+                    insert_member(
+                        c,
+                        scope,
+                        &device,
+                        "member",
+                        Status::Pending,
+                        Some(&code_hash),
+                        &binding,
+                    )?;
                 }
             }
             Ok(Enrolled {
@@ -548,39 +639,68 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn set_status(
+    async fn put_certificate(
         &self,
         scope: Uid,
-        device: Uid,
-        status: Status,
-        certificate: Vec<u8>,
+        certificate: CertificateRow,
         keys: Vec<DeviceKey>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<CertOutcome, StorageError> {
         self.write(move |c| {
-            let changed = c.execute(
-                "UPDATE members SET status = ?3, certificate = ?4 WHERE scope = ?1 AND device = ?2",
-                params![scope.0, device.0, status.as_str(), certificate],
-            )?;
-            if changed == 0 {
-                return Err(StorageError::NotFound("device"));
+            let existing = member_row(c, scope, certificate.keys.device)?;
+            let outcome = CertOutcome::decide(existing.as_ref(), &certificate);
+            if outcome == CertOutcome::Applied {
+                let k = &certificate.keys;
+                c.prepare_cached(
+                    "INSERT INTO members
+                         (scope, device, name, signing, encryption, role, status, certificate, version, binding)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, x'')
+                     ON CONFLICT (scope, device) DO UPDATE SET name = excluded.name,
+                         role = excluded.role, status = excluded.status,
+                         certificate = excluded.certificate, version = excluded.version",
+                )?
+                .execute(params![
+                    scope.0,
+                    k.device.0,
+                    k.name,
+                    k.signing.0,
+                    k.encryption.0,
+                    certificate.role,
+                    certificate.status.as_str(),
+                    certificate.bytes,
+                    certificate.version
+                ])?;
             }
-            for key in &keys {
-                put_key(c, scope, key)?;
+            if matches!(outcome, CertOutcome::Applied | CertOutcome::Unchanged) {
+                for key in &keys {
+                    put_key(c, scope, key)?;
+                }
             }
-            Ok(())
+            Ok(outcome)
         })
         .await
     }
 
     async fn keys(&self, scope: Uid, device: Uid) -> Result<Vec<WrappedKey>, StorageError> {
         self.with(move |c| {
-            Ok(c.prepare_cached(
-                "SELECT epoch, wrapped FROM wrapped_keys WHERE scope = ?1 AND device = ?2 ORDER BY epoch",
-            )?
-            .query_map(params![scope.0, device.0], |r| {
-                Ok(WrappedKey { epoch: r.get(0)?, wrapped: B64(r.get(1)?) })
-            })?
-            .collect::<Result<_, _>>()?)
+            let rows: Vec<(u32, Vec<u8>, Vec<u8>, String)> = c
+                .prepare_cached(
+                    "SELECT epoch, wrapped, signature, revocations FROM wrapped_keys
+                     WHERE scope = ?1 AND device = ?2 ORDER BY epoch",
+                )?
+                .query_map(params![scope.0, device.0], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            rows.into_iter()
+                .map(|(epoch, wrapped, signature, revocations)| {
+                    Ok(WrappedKey {
+                        epoch,
+                        wrapped: B64(wrapped),
+                        signature: B64(signature),
+                        revocations: serde_json::from_str(&revocations).map_err(backend)?,
+                    })
+                })
+                .collect()
         })
         .await
     }
@@ -588,6 +708,7 @@ impl Storage for SqliteStorage {
     async fn put_records(
         &self,
         scope: Uid,
+        authority: Vec<Uid>,
         records: Vec<Record>,
     ) -> Result<Vec<Outcome>, StorageError> {
         let truncate = self.truncate.clone();
@@ -596,7 +717,7 @@ impl Storage for SqliteStorage {
             order.sort_by_key(|&i| (records[i].header.device, records[i].header.seq));
             let mut outcomes = vec![Outcome::Forbidden; records.len()];
             for i in order {
-                outcomes[i] = put_record(c, scope, &records[i])?;
+                outcomes[i] = put_record(c, scope, &authority, &records[i])?;
             }
             // A registry entry replaced by a newer version (an erasure) must
             // not survive in the WAL either: secure_delete overwrote it in the

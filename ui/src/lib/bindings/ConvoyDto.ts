@@ -33,6 +33,21 @@ status: string,
  */
 sites: Array<string>, 
 /**
+ * What this device may do in it: `lead`, `registrar`, `storekeeper`,
+ * `volunteer`, or `legacy` (certified before roles; the lead should
+ * give it one).
+ */
+my_role: string, 
+/**
+ * The lead key's fingerprint (as enrollment codes carry it), to
+ * compare with the lead's own screen.
+ */
+lead_fingerprint: string, 
+/**
+ * Other relays the convoy is published on.
+ */
+relays: Array<string>, 
+/**
  * New enrollment codes, when just made.
  */
 codes?: Array<string>, };

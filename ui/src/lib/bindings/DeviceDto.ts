@@ -15,4 +15,9 @@ name: string,
 /**
  * The store file.
  */
-store: string, };
+store: string, 
+/**
+ * Its fingerprint (`ABCD-EFGH-JKMN-PQRS-TVWX`): the lead compares it
+ * with what its own screen shows before approving this device.
+ */
+fingerprint: string, };

@@ -9,17 +9,30 @@ export type MemberDto = {
  */
 device: string, 
 /**
- * Its name.
+ * Its name (the one the lead certified, once certified).
  */
 name: string, 
 /**
- * `lead` or `member`.
+ * `lead`, `registrar`, `storekeeper`, `volunteer`, `legacy` (certified
+ * before roles) or `member` (pending).
  */
 role: string, 
 /**
  * `pending`, `approved` or `revoked`.
  */
 status: string, 
+/**
+ * Its fingerprint (`ABCD-EFGH-JKMN-PQRS-TVWX`), to compare with what
+ * its own screen shows before approving it.
+ */
+fingerprint: string, 
+/**
+ * For a pending device on the lead's screen: `true` when its keys are
+ * bound to a code this device made (approving needs no typed
+ * fingerprint), `false` when the binding fails (the relay swapped its
+ * keys: do not approve), absent when there is nothing to check.
+ */
+bound?: boolean, 
 /**
  * When the relay last heard from it (ms since the epoch), if it knows.
  */

@@ -40,4 +40,18 @@ issuer: number | null,
 /**
  * The issuing association, when the key is trusted.
  */
-association: string | null, };
+association: string | null, 
+/**
+ * A genuine card this device has reason to doubt: `not_issued` (its
+ * number was never seen issued here: the issuing record may not have
+ * synced yet, or the issuer's secret leaked).
+ */
+warning?: string, 
+/**
+ * What the warning means and what to do, in English.
+ */
+warning_message?: string, 
+/**
+ * The same, in Arabic.
+ */
+warning_message_ar?: string, };
