@@ -26,9 +26,9 @@ use qafila_domain::event::{EventBody, HandOut};
 use qafila_domain::ids::{BeneficiaryId, HouseholdId, VolunteerId};
 use qafila_domain::item::ItemCode;
 use qafila_domain::quantity::Quantity;
+use qafila_proto::cert::CertRole;
 use qafila_relay::storage::sqlite::SqliteStorage;
 use qafila_store::Store;
-use qafila_proto::cert::CertRole;
 use qafila_sync::convoy as ops;
 
 const DEVICES: usize = 20;

@@ -18,10 +18,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ed25519_dalek::SigningKey;
 use qafila_proto::Uid;
 use qafila_proto::batch::{Cursors, Fetch, Upload};
+use qafila_proto::cert::{CertRole, Certificate, Standing};
 use qafila_proto::control::{Approve, B64, CreateScope, DeviceKeys, Enroll, Invite, WrappedKey};
 use qafila_proto::record::{Record, RecordHeader, RecordKind};
 use qafila_relay::storage::sqlite::SqliteStorage;
-use qafila_proto::cert::{CertRole, Certificate, Standing};
 use qafila_sync::client::RelayClient;
 use qafila_sync::transport::Relay as _;
 use sha2::Digest;
@@ -118,22 +118,20 @@ async fn enroll_all(url: &str, total: usize) -> Vec<Device> {
                     scope,
                     keys.device,
                     &Approve {
-                        certificate: B64(
-                            Certificate {
-                                scope,
-                                device: keys.device,
-                                name: keys.name.clone(),
-                                signing: keys.signing.key().unwrap(),
-                                encryption: keys.encryption.key().unwrap(),
-                                role: CertRole::Volunteer,
-                                standing: Standing::Approved,
-                                version: 1,
-                                since: 1,
-                                prior_hash: [0; 32],
-                                rotated_to: 0,
-                            }
-                            .sign(&lead_signing),
-                        ),
+                        certificate: B64(Certificate {
+                            scope,
+                            device: keys.device,
+                            name: keys.name.clone(),
+                            signing: keys.signing.key().unwrap(),
+                            encryption: keys.encryption.key().unwrap(),
+                            role: CertRole::Volunteer,
+                            standing: Standing::Approved,
+                            version: 1,
+                            since: 1,
+                            prior_hash: [0; 32],
+                            rotated_to: 0,
+                        }
+                        .sign(&lead_signing)),
                         keys: vec![WrappedKey {
                             epoch: 1,
                             wrapped: B64(vec![2; 104]),

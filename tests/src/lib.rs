@@ -213,8 +213,16 @@ impl Drop for RelayProcess {
 /// A lead and `volunteers` enrolled, approved volunteer devices of a new
 /// convoy through `relay`, serving `site`; everyone has synced once.
 pub fn convoy(relay: &str, site: &str, volunteers: usize) -> (Device, Vec<Device>) {
+    convoy_with_roles(relay, site, &vec!["volunteer"; volunteers])
+}
+
+/// A lead's convoy with one device per role in `roles` (`volunteer`,
+/// `registrar`, `storekeeper`), named "Volunteer 1", "Volunteer 2"…,
+/// enrolled with the lead's codes (so their keys are bound: no fingerprint
+/// to type), approved with those roles, and synced once.
+pub fn convoy_with_roles(relay: &str, site: &str, roles: &[&str]) -> (Device, Vec<Device>) {
     let lead = Device::initialised("Lead");
-    let count = volunteers.to_string();
+    let count = roles.len().to_string();
     let created = lead.ok(&[
         "convoy",
         "create",
@@ -235,13 +243,19 @@ pub fn convoy(relay: &str, site: &str, volunteers: usize) -> (Device, Vec<Device
         .iter()
         .map(|c| c.as_str().expect("a code").to_owned())
         .collect();
-    assert_eq!(codes.len(), volunteers);
+    assert_eq!(codes.len(), roles.len());
     let mut devices = Vec::new();
-    for (i, code) in codes.iter().enumerate() {
-        let device = Device::initialised(&format!("Volunteer {}", i + 1));
+    for (i, (code, role)) in codes.iter().zip(roles).enumerate() {
+        let name = format!("Volunteer {}", i + 1);
+        let device = Device::initialised(&name);
         let enrolled = device.ok(&["enroll", "--relay", relay, "--code", code]);
         assert_eq!(enrolled["status"], "pending");
-        lead.ok(&["convoy", "approve", &format!("Volunteer {}", i + 1)]);
+        let approved = lead.ok(&["convoy", "approve", &name, "--role", role]);
+        assert_eq!(approved["role"], *role, "{approved}");
+        assert_eq!(
+            approved["fingerprint"], enrolled["fingerprint"],
+            "both screens show the same fingerprint"
+        );
         devices.push(device);
     }
     lead.ok(&["sync"]);

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use qafila_e2e::{Device, RelayProcess, convoy};
+use qafila_e2e::{Device, RelayProcess, convoy_with_roles};
 use serde_json::Value;
 
 const VILLAGE: &str = "كفر الشيخ سالم";
@@ -216,7 +216,7 @@ fn altered(text: &str, at: usize) -> String {
 fn from_an_arabic_xlsx_to_printed_cards_a_volunteer_trusts_offline() {
     let data = tempfile::tempdir().unwrap();
     let mut relay = RelayProcess::sqlite(&data.path().join("relay.db"));
-    let (_lead, devices) = convoy(&relay.url, VILLAGE, 2);
+    let (_lead, devices) = convoy_with_roles(&relay.url, VILLAGE, &["registrar", "volunteer"]);
     let (registrar, volunteer) = (&devices[0], &devices[1]);
 
     // Import: a dry run reports the bad row and registers nobody.

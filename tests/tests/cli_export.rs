@@ -525,7 +525,17 @@ fn hq_counts_a_family_served_by_two_convoys_on_one_day_once() {
     let fatma = register(&lead_a, FATMA, VILLAGE);
     let karim = register(&lead_a, KARIM, VILLAGE);
     lead_a.ok(&["enroll", "--relay", url, "--code", &codes_b[1]]);
-    lead_b.ok(&["convoy", "approve", "Lead A", "--convoy", &b]);
+    // As a registrar of B: only lead and registrar devices carry the
+    // registry into a convoy.
+    lead_b.ok(&[
+        "convoy",
+        "approve",
+        "Lead A",
+        "--convoy",
+        &b,
+        "--role",
+        "registrar",
+    ]);
     let huda = register(&lead_b, HUDA, OTHER_VILLAGE);
     lead_a.ok(&["sync", "--convoy", &a]);
     lead_a.ok(&["sync", "--convoy", &b]);

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use qafila_e2e::{Device, RelayProcess, convoy};
+use qafila_e2e::{Device, RelayProcess, convoy_with_roles};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -116,7 +116,7 @@ fn mode(path: &Path) -> u32 {
 fn the_day_report_prints_what_happened_and_where_to_sign() {
     let data = tempfile::tempdir().unwrap();
     let relay = RelayProcess::sqlite(&data.path().join("relay.db"));
-    let (lead, volunteers) = convoy(&relay.url, SITE, 2);
+    let (lead, volunteers) = convoy_with_roles(&relay.url, SITE, &["registrar", "volunteer"]);
     let volunteer = &volunteers[0];
 
     lead.ok(&[

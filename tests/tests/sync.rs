@@ -2,7 +2,7 @@
 //! real relay process, driven through the CLI as a lead and volunteers
 //! would.
 
-use qafila_e2e::{CutProxy, Device, RelayProcess, convoy};
+use qafila_e2e::{CutProxy, Device, RelayProcess, convoy, convoy_with_roles};
 use serde_json::Value;
 
 const SITE: &str = "دير مواس";
@@ -269,18 +269,32 @@ fn enrollment_codes_are_one_time_and_checked() {
     let (bad, _) =
         Device::initialised("C").fails(&["enroll", "--relay", &relay.url, "--code", "nonsense"]);
     assert_eq!(bad, "bad_code");
-    let (unknown, _) = Device::initialised("D").fails(&[
+    // A code from the version before (16 characters, a 30-bit lead
+    // fingerprint): refused, and the person is told why.
+    let old = Device::initialised("D0").run(&[
         "enroll",
         "--relay",
         &relay.url,
         "--code",
         "ABCDE-FGHJK-MNPQRS",
     ]);
+    assert_ne!(old.status, 0);
+    assert!(old.stderr.contains("earlier version"), "{}", old.stderr);
+    // A well-formed code the relay does not know.
+    let mut unknown_code = code.clone();
+    unknown_code.replace_range(0..4, "0000");
+    let (unknown, _) =
+        Device::initialised("D").fails(&["enroll", "--relay", &relay.url, "--code", &unknown_code]);
     assert_eq!(unknown, "unknown_code");
     // A code whose fingerprint does not match the convoy's lead is refused.
     let more = lead.ok(&["convoy", "invite"]);
     let mut forged = more["codes"][0].as_str().unwrap().to_owned();
-    forged.replace_range(12..18, "000000");
+    let last = if forged.ends_with("0000") {
+        "1111"
+    } else {
+        "0000"
+    };
+    forged.replace_range(35..39, last);
     let (mismatch, _) =
         Device::initialised("E").fails(&["enroll", "--relay", &relay.url, "--code", &forged]);
     assert_eq!(mismatch, "lead_mismatch");
@@ -299,9 +313,9 @@ fn erasing_a_person_reaches_every_device_and_the_relay() {
     let dir = tempfile::tempdir().unwrap();
     let relay_db = dir.path().join("relay.db");
     let relay = RelayProcess::sqlite(&relay_db);
-    let (lead, volunteers) = convoy(&relay.url, SITE, 1);
+    let (lead, volunteers) = convoy_with_roles(&relay.url, SITE, &["registrar"]);
     let v1 = &volunteers[0];
-    // A registrar's volunteer device registers; the lead receives it.
+    // A registrar's device registers; the lead receives it.
     let person = register(v1, "Zeinab Erasable Person", "29505051234563");
     v1.ok(&["sync"]);
     lead.ok(&["sync"]);
@@ -516,7 +530,7 @@ fn one_process_syncs_again_and_again() {
     use qafila_app::stock::{Movement, StockRequest};
     let dir = tempfile::tempdir().unwrap();
     let relay = RelayProcess::sqlite(&dir.path().join("relay.db"));
-    let (lead, volunteers) = convoy(&relay.url, SITE, 1);
+    let (lead, volunteers) = convoy_with_roles(&relay.url, SITE, &["storekeeper"]);
     let app = qafila_app::App::open(volunteers[0].dir(), qafila_app::system_clock()).unwrap();
     for round in 1..=3u32 {
         app.stock(

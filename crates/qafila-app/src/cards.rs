@@ -332,7 +332,9 @@ impl App {
             .ok_or_else(|| {
                 AppError::new(
                     "unknown_issuer",
-                    format!("no issuing key {key_id:05} on this device: see `qafila cards issuers`"),
+                    format!(
+                        "no issuing key {key_id:05} on this device: see `qafila cards issuers`"
+                    ),
                     format!("مفيش مفتاح إصدار رقم {key_id:05} على الجهاز ده"),
                 )
             })?;

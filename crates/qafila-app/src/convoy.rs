@@ -9,8 +9,8 @@ use qafila_proto::cert::CertRole;
 use qafila_store::sync::Convoy;
 use qafila_sync::SyncError;
 use qafila_sync::client::RelayClient;
-use qafila_sync::convoy::{self as ops, DeviceView};
 pub use qafila_sync::convoy::NewConvoy;
+use qafila_sync::convoy::{self as ops, DeviceView};
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -133,6 +133,8 @@ impl MemberDto {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct RevokedDto {
     /// The device, now revoked.
+    #[serde(flatten)]
+    #[ts(flatten)]
     pub member: MemberDto,
     /// The last record of its log that still counts.
     pub valid_through: u64,
@@ -397,8 +399,7 @@ impl App {
                 "جهاز قائد القافلة بس هو اللي يقدر يضيف أجهزة",
             ));
         }
-        let dto =
-            self.convoy_invite(None, usize::try_from(uses.max(1)).unwrap_or(1), None)?;
+        let dto = self.convoy_invite(None, usize::try_from(uses.max(1)).unwrap_or(1), None)?;
         let code = dto.codes.first().cloned().ok_or_else(|| {
             AppError::new(
                 "invite_failed",
@@ -482,7 +483,11 @@ impl App {
 
     /// Revokes a device for good: rotates the convoy's key and tells every
     /// relay the convoy is published on.
-    pub fn convoy_revoke(&self, convoy: Option<&str>, device: &str) -> Result<RevokedDto, AppError> {
+    pub fn convoy_revoke(
+        &self,
+        convoy: Option<&str>,
+        device: &str,
+    ) -> Result<RevokedDto, AppError> {
         let convoy = self.convoy(convoy)?;
         let client = relay_client(self, &convoy.relay)?;
         let others = convoy

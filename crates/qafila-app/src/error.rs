@@ -100,6 +100,7 @@ impl From<StoreError> for AppError {
             }
             StoreError::UnknownBeneficiary(_) => "المستفيد ده مش موجود في السجل".to_owned(),
             StoreError::Invalid(invalid) => format!("البيانات غير صحيحة: {invalid}"),
+            StoreError::Forbidden(forbidden) => forbidden.message_ar(),
             StoreError::CardSerialsExhausted => {
                 "مفتاح الإصدار ده خلّص أرقام الكروت؛ اعمل مفتاح جديد بأمر qafila cards issuer"
                     .to_owned()

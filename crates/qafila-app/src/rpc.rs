@@ -31,9 +31,7 @@ use ts_rs::{Config, TS, TypeVisitor};
 
 use crate::background::BackgroundSync;
 use crate::cards::{CardSheetDto, IssuedDto, ScanDto};
-use crate::convoy::{
-    ConvoyDto, InviteDto, MemberDto, RevokedDto, SyncChipDto, SyncDto, SyncState,
-};
+use crate::convoy::{ConvoyDto, InviteDto, MemberDto, RevokedDto, SyncChipDto, SyncDto, SyncState};
 use crate::dayend::{
     CountSheetDto, Counts, DayCloseDto, DeviceWaitDto, ReconciliationDto, ReviewDto, SitePlaceDto,
 };

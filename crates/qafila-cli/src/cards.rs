@@ -131,9 +131,10 @@ pub fn run(dir: &Path, command: CardsCommand, output: &Output) -> anyhow::Result
                 .map_err(Failure::from)?;
             output.emit(&Reissued { card, sheet })
         }
-        CardsCommand::Withdraw { key_id, reason } => {
-            output.emit(&app.withdraw_issuer(key_id, &reason).map_err(Failure::from)?)
-        }
+        CardsCommand::Withdraw { key_id, reason } => output.emit(
+            &app.withdraw_issuer(key_id, &reason)
+                .map_err(Failure::from)?,
+        ),
         CardsCommand::Revoke { serial, reason } => {
             output.emit(&app.revoke_card(&serial, &reason).map_err(Failure::from)?)
         }

@@ -359,11 +359,7 @@ impl Report for ConvoyDto {
         writeln!(out, "Convoy «{name}» {} / القافلة", self.day)?;
         writeln!(out, "  id      {}", self.id)?;
         writeln!(out, "  relay   {}", self.relay)?;
-        writeln!(
-            out,
-            "  role    {}  status {}",
-            self.my_role, self.status
-        )?;
+        writeln!(out, "  role    {}  status {}", self.my_role, self.status)?;
         for relay in &self.relays {
             writeln!(out, "  also on {relay}")?;
         }

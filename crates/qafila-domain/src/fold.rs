@@ -205,14 +205,11 @@ impl<'a> Index<'a> {
     /// a void that reached a closed day too late does not change it.
     fn is_voided_on(&self, event: &Event, site: SiteId, day: NaiveDate) -> bool {
         event.is_voidable()
-            && self
-                .voids
-                .get(&event.id)
-                .is_some_and(|voids| {
-                    voids
-                        .iter()
-                        .any(|v| event.is_cancelled_by(v) && self.counts_on(v, site, day))
-                })
+            && self.voids.get(&event.id).is_some_and(|voids| {
+                voids
+                    .iter()
+                    .any(|v| event.is_cancelled_by(v) && self.counts_on(v, site, day))
+            })
     }
 }
 

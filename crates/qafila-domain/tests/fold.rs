@@ -158,7 +158,11 @@ impl Log {
     fn void(&mut self, dev: u8, wall: u64, target: EventId) -> EventId {
         // The void names its target's device, as every void recorded since
         // roles exist does (one naming another device cancels nothing).
-        let target_device = self.events.iter().find(|e| e.id == target).map(|e| e.device);
+        let target_device = self
+            .events
+            .iter()
+            .find(|e| e.id == target)
+            .map(|e| e.device);
         self.at(
             dev,
             wall,

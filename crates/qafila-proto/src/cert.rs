@@ -342,7 +342,11 @@ pub fn grant_message(
     out.extend_from_slice(encryption);
     out.extend_from_slice(&epoch.to_le_bytes());
     out.extend_from_slice(&Sha256::digest(wrapped));
-    out.extend_from_slice(&u32::try_from(revocations.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(
+        &u32::try_from(revocations.len())
+            .unwrap_or(u32::MAX)
+            .to_le_bytes(),
+    );
     for revocation in revocations {
         out.extend_from_slice(&Sha256::digest(revocation));
     }
@@ -414,7 +418,10 @@ mod tests {
             version: 99,
             ..certificate()
         };
-        assert!(!revoked.is_replaced_by(&back), "no later approval undoes it");
+        assert!(
+            !revoked.is_replaced_by(&back),
+            "no later approval undoes it"
+        );
         assert!(!revoked.governs(12) && revoked.governs(13));
     }
 
@@ -424,18 +431,52 @@ mod tests {
         let key = lead.verifying_key().to_bytes();
         let c = certificate();
         let bytes = c.sign(&lead);
-        let ok = verify_member(&bytes, c.scope, c.device, "x", &c.signing, &c.encryption, &key);
-        assert_eq!(ok.unwrap().name, "تابلت ١", "the certified name, not the listed one");
+        let ok = verify_member(
+            &bytes,
+            c.scope,
+            c.device,
+            "x",
+            &c.signing,
+            &c.encryption,
+            &key,
+        );
         assert_eq!(
-            verify_member(&bytes, c.scope, c.device, "x", &[7; 32], &c.encryption, &key),
+            ok.unwrap().name,
+            "تابلت ١",
+            "the certified name, not the listed one"
+        );
+        assert_eq!(
+            verify_member(
+                &bytes,
+                c.scope,
+                c.device,
+                "x",
+                &[7; 32],
+                &c.encryption,
+                &key
+            ),
             Err(CertError::WrongKeys),
             "a relay that swapped the keys"
         );
         let legacy = lead
-            .sign(&legacy_message(&c.scope, &c.device, &c.signing, &c.encryption, false))
+            .sign(&legacy_message(
+                &c.scope,
+                &c.device,
+                &c.signing,
+                &c.encryption,
+                false,
+            ))
             .to_bytes();
-        let read = verify_member(&legacy, c.scope, c.device, "x", &c.signing, &c.encryption, &key)
-            .unwrap();
+        let read = verify_member(
+            &legacy,
+            c.scope,
+            c.device,
+            "x",
+            &c.signing,
+            &c.encryption,
+            &key,
+        )
+        .unwrap();
         assert_eq!((read.standing, read.version), (Standing::Revoked, 0));
         assert!(read.is_legacy());
     }

@@ -946,7 +946,16 @@ fn certificate() -> impl Strategy<Value = qafila_proto::cert::Certificate> {
         (any::<u32>(), any::<u64>(), any::<[u8; 32]>(), any::<u32>()),
     )
         .prop_map(
-            |(scope, device, name, signing, encryption, role, revoked, (version, since, prior_hash, rotated_to))| {
+            |(
+                scope,
+                device,
+                name,
+                signing,
+                encryption,
+                role,
+                revoked,
+                (version, since, prior_hash, rotated_to),
+            )| {
                 Certificate {
                     scope,
                     device,

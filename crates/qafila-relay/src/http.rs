@@ -26,9 +26,7 @@ use qafila_proto::{ApiError, Uid};
 use crate::config::Config;
 use crate::limits::{Nonces, RateLimiter};
 use crate::metrics::Metrics;
-use crate::storage::{
-    CertOutcome, CertificateRow, MemberRow, Role, Status, Storage, StorageError,
-};
+use crate::storage::{CertOutcome, CertificateRow, MemberRow, Role, Status, Storage, StorageError};
 
 struct Shared<S> {
     storage: S,
@@ -346,7 +344,9 @@ impl<S: Storage> Shared<S> {
             )
         })?;
         if certificate.scope != scope || certificate.device == lead.device {
-            return Err(bad_request("the certificate is for another convoy or the lead"));
+            return Err(bad_request(
+                "the certificate is for another convoy or the lead",
+            ));
         }
         let row = CertificateRow {
             keys: DeviceKeys {
@@ -527,7 +527,9 @@ async fn enroll<S: Storage>(State(st): St<S>, signed: Signed) -> Result<Response
         || request.device.encryption.key().is_none()
         || request.device.name.len() > qafila_proto::cert::MAX_NAME_BYTES
     {
-        return Err(bad_request("the device's keys, name or key binding are malformed"));
+        return Err(bad_request(
+            "the device's keys, name or key binding are malformed",
+        ));
     }
     let enrolled = st
         .storage
@@ -705,9 +707,8 @@ async fn upload<S: Storage>(
                 writer
             }
         };
-        let ok = writer.is_some_and(|w| {
-            matches!(record.header.kind, RecordKind::Log) || registry_role(&w)
-        });
+        let ok = writer
+            .is_some_and(|w| matches!(record.header.kind, RecordKind::Log) || registry_role(&w));
         if ok {
             allowed.push((i, record));
         } else {

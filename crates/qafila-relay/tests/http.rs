@@ -308,7 +308,10 @@ impl Relay {
     async fn approve(&self, lead: &Device, scope: Uid, device: &Device) -> Response {
         let approve = Approve {
             certificate: B64(certificate(lead, scope, device, Standing::Approved, 1)),
-            keys: vec![grant(1, format!("scope key 1 wrapped to {}", device.id).as_bytes())],
+            keys: vec![grant(
+                1,
+                format!("scope key 1 wrapped to {}", device.id).as_bytes(),
+            )],
         };
         self.post_json(
             lead,
@@ -431,7 +434,13 @@ fn grant(epoch: u32, wrapped: &[u8]) -> WrappedKey {
 }
 
 /// A certificate `lead` signs for `device`.
-fn certificate(lead: &Device, scope: Uid, device: &Device, standing: Standing, version: u32) -> Vec<u8> {
+fn certificate(
+    lead: &Device,
+    scope: Uid,
+    device: &Device,
+    standing: Standing,
+    version: u32,
+) -> Vec<u8> {
     Certificate {
         scope,
         device: device.id,
@@ -520,7 +529,10 @@ async fn enrollment_upload_download_and_revocation_over_http() {
     let keys: Vec<WrappedKey> = json_of(relay.get(&tablet, &keys_path).await).await;
     assert_eq!(
         keys,
-        vec![grant(1, format!("scope key 1 wrapped to {}", tablet.id).as_bytes())]
+        vec![grant(
+            1,
+            format!("scope key 1 wrapped to {}", tablet.id).as_bytes()
+        )]
     );
     let members: Vec<Member> = json_of(
         relay
@@ -1105,7 +1117,9 @@ async fn the_relay_refuses_replays_forgeries_and_undoing_a_revocation() {
         .await;
     assert_eq!(first.status(), StatusCode::OK);
     api_error(
-        relay.raw(Method::GET, &heads, Some(auth), JSON, Vec::new()).await,
+        relay
+            .raw(Method::GET, &heads, Some(auth), JSON, Vec::new())
+            .await,
         StatusCode::UNAUTHORIZED,
         "replayed",
     )
@@ -1134,7 +1148,10 @@ async fn the_relay_refuses_replays_forgeries_and_undoing_a_revocation() {
     .await;
     // Replayed after the code was used, to give it its use back: refused
     // as a replay, and as a fresh request the code is not renewed either.
-    assert_eq!(relay.enroll(&tablet, "attack code").await.status(), StatusCode::OK);
+    assert_eq!(
+        relay.enroll(&tablet, "attack code").await.status(),
+        StatusCode::OK
+    );
     api_error(
         relay.raw(Method::POST, &path, Some(auth), JSON, body).await,
         StatusCode::UNAUTHORIZED,
@@ -1162,7 +1179,9 @@ async fn the_relay_refuses_replays_forgeries_and_undoing_a_revocation() {
     };
     let auth = qafila_proto::auth::sign(&lead.key, lead.id, elsewhere, "GET", &heads, &[]);
     api_error(
-        relay.raw(Method::GET, &heads, Some(auth), JSON, Vec::new()).await,
+        relay
+            .raw(Method::GET, &heads, Some(auth), JSON, Vec::new())
+            .await,
         StatusCode::UNAUTHORIZED,
         "unauthenticated",
     )
@@ -1232,7 +1251,13 @@ async fn the_relay_refuses_replays_forgeries_and_undoing_a_revocation() {
                     &lead,
                     &approve_path,
                     &Approve {
-                        certificate: B64(certificate(&lead, scope, &tablet, Standing::Approved, version)),
+                        certificate: B64(certificate(
+                            &lead,
+                            scope,
+                            &tablet,
+                            Standing::Approved,
+                            version,
+                        )),
                         keys: Vec::new(),
                     },
                 )
@@ -1270,8 +1295,12 @@ async fn the_relay_refuses_replays_forgeries_and_undoing_a_revocation() {
         "revoked_final",
     )
     .await;
-    let members: Vec<Member> =
-        json_of(relay.get(&lead, &format!("/v1/scopes/{scope}/members")).await).await;
+    let members: Vec<Member> = json_of(
+        relay
+            .get(&lead, &format!("/v1/scopes/{scope}/members"))
+            .await,
+    )
+    .await;
     let listed = members.iter().find(|m| m.keys.device == tablet.id).unwrap();
     assert_eq!(listed.status, "revoked");
     assert_eq!(listed.certificate, B64(revocation));
@@ -1357,23 +1386,51 @@ async fn registry_records_supersede_only_their_own_devices_entries() {
         };
         r
     };
-    let live = |records: &[Record]| -> usize { records.iter().filter(|r| matches!(r.header.kind, RecordKind::Keyed { .. })).count() };
+    let live = |records: &[Record]| -> usize {
+        records
+            .iter()
+            .filter(|r| matches!(r.header.kind, RecordKind::Keyed { .. }))
+            .count()
+    };
     // Two registrars publish one person: both entries stay.
-    assert_eq!(relay.upload(&registrar_a, scope, &[keyed(&registrar_a, 1, 1)]).await, vec![Outcome::Stored]);
-    assert_eq!(relay.upload(&registrar_b, scope, &[keyed(&registrar_b, 1, 1)]).await, vec![Outcome::Stored]);
-    let (records, _) = relay.fetch(&lead, scope, 1 << 20, &Cursors::default()).await;
+    assert_eq!(
+        relay
+            .upload(&registrar_a, scope, &[keyed(&registrar_a, 1, 1)])
+            .await,
+        vec![Outcome::Stored]
+    );
+    assert_eq!(
+        relay
+            .upload(&registrar_b, scope, &[keyed(&registrar_b, 1, 1)])
+            .await,
+        vec![Outcome::Stored]
+    );
+    let (records, _) = relay
+        .fetch(&lead, scope, 1 << 20, &Cursors::default())
+        .await;
     assert_eq!(live(&records), 2, "a registrar cannot wipe another's entry");
     // A volunteer may not upload registry records.
     assert_eq!(
-        relay.upload(&volunteer, scope, &[keyed(&volunteer, 1, u64::MAX)]).await,
+        relay
+            .upload(&volunteer, scope, &[keyed(&volunteer, 1, u64::MAX)])
+            .await,
         vec![Outcome::Forbidden]
     );
     // A registrar's erasure wipes every copy, and nothing older comes back.
-    assert_eq!(relay.upload(&registrar_b, scope, &[keyed(&registrar_b, 2, u64::MAX)]).await, vec![Outcome::Stored]);
-    let (records, _) = relay.fetch(&lead, scope, 1 << 20, &Cursors::default()).await;
+    assert_eq!(
+        relay
+            .upload(&registrar_b, scope, &[keyed(&registrar_b, 2, u64::MAX)])
+            .await,
+        vec![Outcome::Stored]
+    );
+    let (records, _) = relay
+        .fetch(&lead, scope, 1 << 20, &Cursors::default())
+        .await;
     assert_eq!(live(&records), 1, "only the tombstone is served");
     assert_eq!(
-        relay.upload(&registrar_a, scope, &[keyed(&registrar_a, 2, 1)]).await,
+        relay
+            .upload(&registrar_a, scope, &[keyed(&registrar_a, 2, 1)])
+            .await,
         vec![Outcome::Superseded],
         "an erased person cannot be published again"
     );

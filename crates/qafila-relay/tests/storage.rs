@@ -263,7 +263,14 @@ fn member(n: u8, role: &str, status: &str, certificate: &[u8], version: u32) -> 
     }
 }
 
-fn row(n: u8, role: Role, role_name: &str, status: Status, certificate: &[u8], version: u32) -> MemberRow {
+fn row(
+    n: u8,
+    role: Role,
+    role_name: &str,
+    status: Status,
+    certificate: &[u8],
+    version: u32,
+) -> MemberRow {
     MemberRow {
         keys: keys(n),
         role,
@@ -288,9 +295,13 @@ async fn scopes_and_members<S: Storage>(s: &S, _: &Db) {
         .unwrap();
     // Members come with the lead's certificates (checked by the HTTP layer).
     assert_eq!(
-        s.put_certificate(SCOPE, cert(3, Status::Approved, 1, b"cert 3"), vec![wrapped(3, 1, "k3e1")])
-            .await
-            .unwrap(),
+        s.put_certificate(
+            SCOPE,
+            cert(3, Status::Approved, 1, b"cert 3"),
+            vec![wrapped(3, 1, "k3e1")]
+        )
+        .await
+        .unwrap(),
         CertOutcome::Applied
     );
     assert_eq!(
@@ -299,7 +310,14 @@ async fn scopes_and_members<S: Storage>(s: &S, _: &Db) {
     );
     assert_eq!(
         s.member(SCOPE, dev(3)).await.unwrap(),
-        Some(row(3, Role::Member, "volunteer", Status::Approved, b"cert 3", 1))
+        Some(row(
+            3,
+            Role::Member,
+            "volunteer",
+            Status::Approved,
+            b"cert 3",
+            1
+        ))
     );
     assert_eq!(s.member(SCOPE, dev(9)).await.unwrap(), None);
     assert_eq!(s.member(OTHER_SCOPE, dev(1)).await.unwrap(), None);
@@ -324,7 +342,9 @@ async fn scopes_and_members<S: Storage>(s: &S, _: &Db) {
     assert_eq!(s.keys(SCOPE, dev(1)).await.unwrap().len(), 2);
 
     // Another lead for the same scope: refused, and nothing changes.
-    let refused = s.create_scope(SCOPE, keys(9), vec![wrapped(9, 1, "k9")]).await;
+    let refused = s
+        .create_scope(SCOPE, keys(9), vec![wrapped(9, 1, "k9")])
+        .await;
     assert!(
         matches!(refused, Err(StorageError::Conflict(_))),
         "{refused:?}"
@@ -420,8 +440,12 @@ async fn invites<S: Storage>(s: &S, _: &Db) {
     s.add_invite(SCOPE, invite("twice", NOW + 1, 2))
         .await
         .unwrap();
-    s.enroll("twice".into(), keys(10), vec![], NOW).await.unwrap();
-    s.enroll("twice".into(), keys(11), vec![], NOW).await.unwrap();
+    s.enroll("twice".into(), keys(10), vec![], NOW)
+        .await
+        .unwrap();
+    s.enroll("twice".into(), keys(11), vec![], NOW)
+        .await
+        .unwrap();
     let third = s.enroll("twice".into(), keys(12), vec![], NOW).await;
     assert!(matches!(third, Err(StorageError::CodeSpent)), "{third:?}");
 
@@ -444,12 +468,9 @@ async fn invites<S: Storage>(s: &S, _: &Db) {
 
 async fn concurrent_enrollment<S: Storage + Clone>(s: &S, _: &Db) {
     create(s).await;
-    s.add_invite(
-        SCOPE,
-        invite("race", NOW + 60_000, 1),
-    )
-    .await
-    .unwrap();
+    s.add_invite(SCOPE, invite("race", NOW + 60_000, 1))
+        .await
+        .unwrap();
     let tasks: Vec<_> = (0..8u8)
         .map(|i| {
             let s = s.clone();
@@ -471,12 +492,9 @@ async fn concurrent_enrollment<S: Storage + Clone>(s: &S, _: &Db) {
     assert_eq!(s.members(SCOPE).await.unwrap().len(), 2);
 
     // One device enrolling eight times at once spends one use.
-    s.add_invite(
-        SCOPE,
-        invite("same", NOW + 60_000, 2),
-    )
-    .await
-    .unwrap();
+    s.add_invite(SCOPE, invite("same", NOW + 60_000, 2))
+        .await
+        .unwrap();
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let s = s.clone();
@@ -486,14 +504,18 @@ async fn concurrent_enrollment<S: Storage + Clone>(s: &S, _: &Db) {
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    s.enroll("same".into(), keys(41), vec![], NOW).await.unwrap();
+    s.enroll("same".into(), keys(41), vec![], NOW)
+        .await
+        .unwrap();
     let spent = s.enroll("same".into(), keys(42), vec![], NOW).await;
     assert!(matches!(spent, Err(StorageError::CodeSpent)), "{spent:?}");
 }
 
 async fn certificates_and_keys<S: Storage>(s: &S, _: &Db) {
     create(s).await;
-    s.add_invite(SCOPE, invite("code", NOW + 1, 1)).await.unwrap();
+    s.add_invite(SCOPE, invite("code", NOW + 1, 1))
+        .await
+        .unwrap();
     s.enroll("code".into(), keys(5), vec![], NOW).await.unwrap();
     assert!(s.keys(SCOPE, dev(5)).await.unwrap().is_empty());
 
@@ -510,7 +532,11 @@ async fn certificates_and_keys<S: Storage>(s: &S, _: &Db) {
     );
     let approved = s.member(SCOPE, dev(5)).await.unwrap().unwrap();
     assert_eq!(
-        (approved.status, approved.certificate.as_slice(), approved.version),
+        (
+            approved.status,
+            approved.certificate.as_slice(),
+            approved.version
+        ),
         (Status::Approved, &b"approval"[..], 1)
     );
     assert_eq!(
@@ -586,15 +612,22 @@ async fn certificates_and_keys<S: Storage>(s: &S, _: &Db) {
             CertOutcome::RevokedFinal
         );
     }
-    assert_eq!(s.member(SCOPE, dev(5)).await.unwrap().unwrap().status, Status::Revoked);
+    assert_eq!(
+        s.member(SCOPE, dev(5)).await.unwrap().unwrap().status,
+        Status::Revoked
+    );
     assert_eq!(s.keys(SCOPE, dev(5)).await.unwrap().len(), 2);
 
     // A certificate for a device the relay never saw adds it (a site relay
     // learning the roster from the lead's certificates).
     assert_eq!(
-        s.put_certificate(SCOPE, cert(7, Status::Approved, 4, b"cert 7"), vec![wrapped(7, 1, "k7")])
-            .await
-            .unwrap(),
+        s.put_certificate(
+            SCOPE,
+            cert(7, Status::Approved, 4, b"cert 7"),
+            vec![wrapped(7, 1, "k7")]
+        )
+        .await
+        .unwrap(),
         CertOutcome::Applied
     );
     assert_eq!(s.member(SCOPE, dev(7)).await.unwrap().unwrap().version, 4);
@@ -756,10 +789,16 @@ async fn compaction<S: Storage>(s: &S, db: &Db) {
     for marker in [V2, OTHERS] {
         assert!(!db.holds(marker).await, "an erased entry's bytes remain");
     }
-    assert_eq!(everything(s).await, encoded(&[&note, &not_authority, &gone]));
+    assert_eq!(
+        everything(s).await,
+        encoded(&[&note, &not_authority, &gone])
+    );
     // Nothing brings the person back afterwards, from any device.
     let after = entry(2, 2, 7, 3, AFTER);
-    assert_eq!(put_as(s, &[4], [after.clone()]).await, [Outcome::Superseded]);
+    assert_eq!(
+        put_as(s, &[4], [after.clone()]).await,
+        [Outcome::Superseded]
+    );
     assert!(!db.holds(AFTER).await);
 
     // Cursors move past compacted records: device 1's first page skips
@@ -934,8 +973,12 @@ async fn concurrent_compaction<S: Storage + Clone>(s: &S, db: &Db) {
     tasks.insert(
         4,
         tokio::spawn(async move {
-            s2.put_records(SCOPE, vec![dev(9)], vec![entry(9, 1, 42, ERASED, b"MARKER-GONE")])
-                .await
+            s2.put_records(
+                SCOPE,
+                vec![dev(9)],
+                vec![entry(9, 1, 42, ERASED, b"MARKER-GONE")],
+            )
+            .await
         }),
     );
     for task in tasks {
@@ -979,10 +1022,7 @@ async fn postgres_relays_share_a_database() {
     }
     create(&relays[0]).await;
     relays[1]
-        .add_invite(
-            SCOPE,
-            invite("shared", NOW + 60_000, 1),
-        )
+        .add_invite(SCOPE, invite("shared", NOW + 60_000, 1))
         .await
         .unwrap();
 
@@ -997,7 +1037,12 @@ async fn postgres_relays_share_a_database() {
             let records = records.clone();
             tokio::spawn(async move {
                 let enrolled = relay
-                    .enroll("shared".into(), keys(30 + u8::try_from(i).unwrap()), vec![], NOW)
+                    .enroll(
+                        "shared".into(),
+                        keys(30 + u8::try_from(i).unwrap()),
+                        vec![],
+                        NOW,
+                    )
                     .await;
                 let outcomes = relay.put_records(SCOPE, vec![], records).await.unwrap();
                 (enrolled.is_ok(), outcomes)
@@ -1037,13 +1082,20 @@ async fn serves_what_it_held<S: Storage>(s: &S, records_before: usize) {
     assert_ne!(s.relay_id(), Uid::default(), "a relay id was made");
     let scope = {
         // The fixture's one convoy: whichever scope its lead's records name.
-        let all = s.fetch(SCOPE, Cursors::default(), usize::MAX).await.unwrap();
+        let all = s
+            .fetch(SCOPE, Cursors::default(), usize::MAX)
+            .await
+            .unwrap();
         assert!(all.records.is_empty());
         let page = s
             .fetch(fixture_scope(), Cursors::default(), usize::MAX)
             .await
             .unwrap();
-        assert_eq!(page.records.len(), records_before, "every live record is served");
+        assert_eq!(
+            page.records.len(),
+            records_before,
+            "every live record is served"
+        );
         fixture_scope()
     };
     let members = s.members(scope).await.unwrap();
@@ -1089,7 +1141,11 @@ async fn a_sqlite_relay_database_from_before_the_trust_model_migrates() {
     std::fs::copy(fixture("relay.db"), &path).unwrap();
     let live: i64 = rusqlite::Connection::open(&path)
         .unwrap()
-        .query_row("SELECT COUNT(*) FROM records WHERE bytes IS NOT NULL", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM records WHERE bytes IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     let storage = SqliteStorage::open(&path).unwrap();
     serves_what_it_held(&storage, usize::try_from(live).unwrap()).await;
@@ -1108,11 +1164,22 @@ async fn a_postgres_relay_database_from_before_the_trust_model_migrates() {
     let load = url.clone();
     tokio::task::spawn_blocking(move || {
         let out = std::process::Command::new("psql")
-            .args(["--quiet", "--set", "ON_ERROR_STOP=1", "--dbname", &load, "--file"])
+            .args([
+                "--quiet",
+                "--set",
+                "ON_ERROR_STOP=1",
+                "--dbname",
+                &load,
+                "--file",
+            ])
             .arg(fixture("relay.pg.sql"))
             .output()
             .expect("psql runs (Debian's postgresql-client)");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     })
     .await
     .unwrap();

@@ -560,7 +560,10 @@ impl Store {
             )
             .optional()?;
         if let Some((Some(seq), Some(hash))) = known {
-            return Ok(ChainHead::Known(u64::try_from(seq).unwrap_or(0), id32(hash)));
+            return Ok(ChainHead::Known(
+                u64::try_from(seq).unwrap_or(0),
+                id32(hash),
+            ));
         }
         let last: Option<(i64, Vec<u8>)> = conn
             .query_row(
@@ -915,10 +918,11 @@ fn adopt_nid_secret(
     scope: [u8; 16],
     secret: [u8; 32],
 ) -> Result<Option<qafila_domain::nid::NidKey>, StoreError> {
-    let adopted: Option<Vec<u8>> =
-        tx.query_row("SELECT nid_scope FROM device WHERE singleton = 1", [], |r| {
-            r.get(0)
-        })?;
+    let adopted: Option<Vec<u8>> = tx.query_row(
+        "SELECT nid_scope FROM device WHERE singleton = 1",
+        [],
+        |r| r.get(0),
+    )?;
     if adopted.is_some() {
         return Ok(None);
     }
@@ -959,7 +963,10 @@ fn current_national_id(
         return Ok(None);
     };
     let event = qafila_doc::codec::decode(&body)?;
-    let EventBody::BeneficiaryRegistered { personal: sealed, .. } = &event.body else {
+    let EventBody::BeneficiaryRegistered {
+        personal: sealed, ..
+    } = &event.body
+    else {
         return Ok(None);
     };
     let Ok(person) = personal::open(key, beneficiary, sealed) else {
@@ -1039,10 +1046,7 @@ fn apply_all(
         };
         prepared.push((record.device, record.seq, record.chain, content));
     }
-    let nid_key = nid_key
-        .read()
-        .map_err(|_| StoreError::WriterGone)?
-        .clone();
+    let nid_key = nid_key.read().map_err(|_| StoreError::WriterGone)?.clone();
     let tx = w.conn.transaction()?;
     for (device, seq, chain, content) in prepared {
         if device == own {

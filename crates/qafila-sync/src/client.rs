@@ -85,9 +85,7 @@ impl RelayClient {
     /// The relay's id and its clock's offset from ours, asked once per
     /// client (again after the relay said our time was off).
     async fn hello(&self, fresh: bool) -> Result<(Uid, i64), SyncError> {
-        if !fresh
-            && let Some(known) = *self.hello.lock().unwrap_or_else(|p| p.into_inner())
-        {
+        if !fresh && let Some(known) = *self.hello.lock().unwrap_or_else(|p| p.into_inner()) {
             return Ok(known);
         }
         let asked = now_ms();
@@ -124,7 +122,10 @@ impl RelayClient {
         body: Vec<u8>,
         json: bool,
     ) -> Result<reqwest::Response, SyncError> {
-        match self.send_once(method.clone(), path, body.clone(), json, false).await {
+        match self
+            .send_once(method.clone(), path, body.clone(), json, false)
+            .await
+        {
             // Our idea of the relay's clock went stale (a phone's clock
             // jumped): ask again, once.
             Err(SyncError::Relay { error, .. }) if error.code == "clock_skew" => {
@@ -148,14 +149,8 @@ impl RelayClient {
             ts_ms: now_ms().saturating_add_signed(offset),
             nonce: crate::crypto::random()?,
         };
-        let auth = qafila_proto::auth::sign(
-            &self.key,
-            self.device,
-            stamp,
-            method.as_str(),
-            path,
-            &body,
-        );
+        let auth =
+            qafila_proto::auth::sign(&self.key, self.device, stamp, method.as_str(), path, &body);
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -208,7 +203,6 @@ impl RelayClient {
         serde_json::from_slice(&bytes)
             .map_err(|e| SyncError::Protocol(format!("the relay answered malformed JSON: {e}")))
     }
-
 }
 
 impl Relay for RelayClient {

@@ -508,7 +508,9 @@ async fn lead_action<R: Relay>(
     let (Some(signing), Some(encryption)) =
         (member.keys.signing.key(), member.keys.encryption.key())
     else {
-        return Err(SyncError::Protocol("the device's keys are malformed".into()));
+        return Err(SyncError::Protocol(
+            "the device's keys are malformed".into(),
+        ));
     };
     let roster = store.roster(convoy.id)?;
     Ok(LeadAction {
@@ -640,11 +642,7 @@ pub async fn approve<R: Relay>(
 /// The first record of `device`'s log this lead has not taken, and the
 /// chain hash of the last log record it has (zeros when that is not the
 /// record just before).
-fn resume_point(
-    store: &Store,
-    convoy: &Convoy,
-    device: Uid,
-) -> Result<(u64, [u8; 32]), SyncError> {
+fn resume_point(store: &Store, convoy: &Convoy, device: Uid) -> Result<(u64, [u8; 32]), SyncError> {
     let cursor = store
         .cursors(convoy.id)?
         .into_iter()
@@ -919,11 +917,8 @@ pub async fn forward<R: Relay>(
                         },
                     )
                     .await?;
-                forwarded.moved += outcomes
-                    .0
-                    .iter()
-                    .filter(|o| **o == Outcome::Stored)
-                    .count() as u64;
+                forwarded.moved +=
+                    outcomes.0.iter().filter(|o| **o == Outcome::Stored).count() as u64;
             }
             if !more {
                 break;
@@ -1180,8 +1175,8 @@ pub fn seal(
             Some(chain),
         )?;
     }
-    let keeps_registry = own_role(store, convoy)?
-        .is_none_or(|r| matches!(r, Role::Lead | Role::Registrar));
+    let keeps_registry =
+        own_role(store, convoy)?.is_none_or(|r| matches!(r, Role::Lead | Role::Registrar));
     while keeps_registry {
         let entries = store.unpublished_registry(convoy.id, &convoy.sites, 200)?;
         if entries.is_empty() {
@@ -1293,7 +1288,14 @@ fn filler(scope: Uid, me: &Me, seq: u64, key: &ScopeKey) -> Result<Vec<u8>, Sync
         epoch: key.epoch,
         kind: RecordKind::Log,
     };
-    Ok(payload::seal(header, &Content::Filler, Link::Outside, &me.identity, &key.key)?.encode())
+    Ok(payload::seal(
+        header,
+        &Content::Filler,
+        Link::Outside,
+        &me.identity,
+        &key.key,
+    )?
+    .encode())
 }
 
 /// Step 4 of a sync: downloads and applies what this device lacks; records
@@ -1321,7 +1323,11 @@ pub async fn download<R: Relay>(
             .map(|(device, state)| {
                 (
                     *device,
-                    if state.stopped { u64::MAX } else { state.cursor },
+                    if state.stopped {
+                        u64::MAX
+                    } else {
+                        state.cursor
+                    },
                 )
             })
             .collect();

@@ -168,7 +168,12 @@ mod tests {
         assert_eq!(secret, code.secret);
         assert_eq!(lead, lead_fingerprint(&[7; 32]));
         assert_ne!(lead, lead_fingerprint(&[8; 32]));
-        assert!(Code::parse("ABCDE-FGHJK-MNPQRS").unwrap_err().to_string().contains("earlier version"));
+        assert!(
+            Code::parse("ABCDE-FGHJK-MNPQRS")
+                .unwrap_err()
+                .to_string()
+                .contains("earlier version")
+        );
         assert!(Code::parse("nonsense").is_err());
         let other = Code::new(&[7; 32]).unwrap();
         assert_ne!(other.secret, code.secret, "a fresh secret each time");
@@ -178,7 +183,10 @@ mod tests {
     fn the_relay_learns_a_lookup_it_cannot_turn_into_a_binding() {
         let secret = "0123456789ABCDEF";
         let bound = binding(secret, &[1; 16], "تابلت", &[2; 32], &[3; 32]);
-        assert!(same_binding(&bound, &binding(secret, &[1; 16], "تابلت", &[2; 32], &[3; 32])));
+        assert!(same_binding(
+            &bound,
+            &binding(secret, &[1; 16], "تابلت", &[2; 32], &[3; 32])
+        ));
         // Any swapped key, id or name, or another secret, gives another binding.
         for other in [
             binding(secret, &[9; 16], "تابلت", &[2; 32], &[3; 32]),

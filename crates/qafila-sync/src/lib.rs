@@ -148,9 +148,7 @@ pub enum SyncError {
         device: String,
     },
     /// The fingerprint typed is not the device's.
-    #[error(
-        "the fingerprint does not match {0}'s keys as the relay lists them: do not approve it"
-    )]
+    #[error("the fingerprint does not match {0}'s keys as the relay lists them: do not approve it")]
     FingerprintMismatch(String),
     /// A revoked device cannot come back.
     #[error("{0} was revoked, and a revocation is final: enroll it again as a new device")]

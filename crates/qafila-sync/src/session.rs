@@ -186,9 +186,9 @@ impl Hold {
             Hold::NotAuthentic { device, seq } => format!(
                 "record {device}#{seq} was not made by that device (altered or made up on the way)"
             ),
-            Hold::Withheld { device, after, seq } => format!(
-                "records of {device} between #{after} and #{seq} were not delivered"
-            ),
+            Hold::Withheld { device, after, seq } => {
+                format!("records of {device} between #{after} and #{seq} were not delivered")
+            }
         }
     }
 }
@@ -254,9 +254,7 @@ pub fn open_records(
             // lead's point is nobody's business.
             state.cursor = seq;
             opened.remotes.push(remote(
-                RemoteContent::Quarantine(
-                    "sealed after the convoy lead revoked the device".into(),
-                ),
+                RemoteContent::Quarantine("sealed after the convoy lead revoked the device".into()),
                 Chain::Keep,
             ));
             continue;
@@ -280,9 +278,10 @@ pub fn open_records(
             Err(e @ OpenError::Malformed { .. }) => {
                 state.cursor = seq;
                 state.chain = None;
-                opened
-                    .remotes
-                    .push(remote(RemoteContent::Quarantine(e.to_string()), Chain::Unknown));
+                opened.remotes.push(remote(
+                    RemoteContent::Quarantine(e.to_string()),
+                    Chain::Unknown,
+                ));
                 continue;
             }
         };
@@ -307,9 +306,9 @@ pub fn open_records(
                     Content::Store(content) => {
                         forked(signer, seq, &this).map_or(content, RemoteContent::Quarantine)
                     }
-                    Content::Filler => RemoteContent::Quarantine(
-                        "a filler inside the chain of log records".into(),
-                    ),
+                    Content::Filler => {
+                        RemoteContent::Quarantine("a filler inside the chain of log records".into())
+                    }
                 };
                 (content, Chain::Set(seq, this))
             }
@@ -334,7 +333,9 @@ pub fn open_records(
                         )
                     }
                     RemoteContent::Registry { .. } => content,
-                    _ => RemoteContent::Quarantine("a keyed record that is not a registry entry".into()),
+                    _ => RemoteContent::Quarantine(
+                        "a keyed record that is not a registry entry".into(),
+                    ),
                 };
                 (content, Chain::Keep)
             }
@@ -393,7 +394,13 @@ mod tests {
         Identity::from_secrets([3; 32], [4; 32])
     }
 
-    fn certified(who: &Identity, id: Uid, role: CertRole, standing: Standing, since: u64) -> RosterEntry {
+    fn certified(
+        who: &Identity,
+        id: Uid,
+        role: CertRole,
+        standing: Standing,
+        since: u64,
+    ) -> RosterEntry {
         let c = Certificate {
             scope: SCOPE,
             device: id,
@@ -458,17 +465,34 @@ mod tests {
 
     #[test]
     fn authentic_records_in_order_are_taken_with_their_role() {
-        let keyring = keyring(vec![certified(&alice(), A, CertRole::Volunteer, Standing::Approved, 1)]);
+        let keyring = keyring(vec![certified(
+            &alice(),
+            A,
+            CertRole::Volunteer,
+            Standing::Approved,
+            1,
+        )]);
         let opened = open(&chain(&alice(), A, 3), &keyring);
         assert!(opened.held.is_empty(), "{:?}", opened.held);
         assert_eq!(opened.remotes.len(), 3);
-        assert!(opened.remotes.iter().all(|r| r.role == Some(Role::Volunteer)));
+        assert!(
+            opened
+                .remotes
+                .iter()
+                .all(|r| r.role == Some(Role::Volunteer))
+        );
         assert!(matches!(opened.remotes[2].chain, Chain::Set(3, _)));
     }
 
     #[test]
     fn a_dropped_or_reordered_record_stops_that_log_and_is_reported() {
-        let keyring = keyring(vec![certified(&alice(), A, CertRole::Volunteer, Standing::Approved, 1)]);
+        let keyring = keyring(vec![certified(
+            &alice(),
+            A,
+            CertRole::Volunteer,
+            Standing::Approved,
+            1,
+        )]);
         let records = chain(&alice(), A, 4);
         // The relay drops #2.
         let dropped = [records[0].clone(), records[2].clone(), records[3].clone()];
@@ -476,7 +500,11 @@ mod tests {
         assert_eq!(opened.remotes.len(), 1, "only #1 is taken");
         assert_eq!(
             opened.held,
-            vec![Hold::Withheld { device: A, after: 1, seq: 3 }]
+            vec![Hold::Withheld {
+                device: A,
+                after: 1,
+                seq: 3
+            }]
         );
         assert!(opened.held[0].is_tampering());
         // Reordered: #2 after #3.
@@ -484,7 +512,12 @@ mod tests {
         let opened = open(&reordered, &keyring);
         assert_eq!(opened.remotes.len(), 1);
         // Replayed: duplicates are skipped, nothing is held.
-        let replayed = [records[0].clone(), records[0].clone(), records[1].clone(), records[1].clone()];
+        let replayed = [
+            records[0].clone(),
+            records[0].clone(),
+            records[1].clone(),
+            records[1].clone(),
+        ];
         let opened = open(&replayed, &keyring);
         assert_eq!((opened.remotes.len(), opened.held.len()), (2, 0));
     }
@@ -492,20 +525,35 @@ mod tests {
     #[test]
     fn records_not_made_by_their_device_are_held_not_taken() {
         let mallory = Identity::from_secrets([5; 32], [6; 32]);
-        let keyring = keyring(vec![certified(&alice(), A, CertRole::Volunteer, Standing::Approved, 1)]);
+        let keyring = keyring(vec![certified(
+            &alice(),
+            A,
+            CertRole::Volunteer,
+            Standing::Approved,
+            1,
+        )]);
         let mut tampered = chain(&alice(), A, 1);
         tampered[0].ciphertext[30] ^= 1;
         let opened = open(&tampered, &keyring);
         assert_eq!(opened.held, vec![Hold::NotAuthentic { device: A, seq: 1 }]);
         // A member who knows the scope key signs as someone else.
         let forged = chain(&mallory, A, 1);
-        assert_eq!(open(&forged, &keyring).held, vec![Hold::NotAuthentic { device: A, seq: 1 }]);
+        assert_eq!(
+            open(&forged, &keyring).held,
+            vec![Hold::NotAuthentic { device: A, seq: 1 }]
+        );
         // Uncertified, and a key generation not held: held, not quarantined.
         let stranger = chain(&mallory, Uid([0xb; 16]), 1);
-        assert!(matches!(open(&stranger, &keyring).held[0], Hold::UnknownSigner { .. }));
+        assert!(matches!(
+            open(&stranger, &keyring).held[0],
+            Hold::UnknownSigner { .. }
+        ));
         let mut later = chain(&alice(), A, 1);
         later[0].header.epoch = 9;
-        assert!(matches!(open(&later, &keyring).held[0], Hold::MissingKey { epoch: 9, .. }));
+        assert!(matches!(
+            open(&later, &keyring).held[0],
+            Hold::MissingKey { epoch: 9, .. }
+        ));
     }
 
     #[test]
@@ -533,7 +581,10 @@ mod tests {
         let lead = lead();
         let mut keyring = keyring(vec![]);
         keyring.lead = A;
-        keyring.roster.insert(A, trust::lead_entry(A, "lead", lead.signing_public(), lead.encryption_public()));
+        keyring.roster.insert(
+            A,
+            trust::lead_entry(A, "lead", lead.signing_public(), lead.encryption_public()),
+        );
         let header = RecordHeader {
             scope: SCOPE,
             device: A,
@@ -544,7 +595,10 @@ mod tests {
         let plan = payload::seal(
             header,
             &Content::Store(RemoteContent::Plan(Plan::default())),
-            Link::After { seq: 0, hash: [0; 32] },
+            Link::After {
+                seq: 0,
+                hash: [0; 32],
+            },
             &lead,
             &[7; 32],
         )
@@ -565,7 +619,11 @@ mod tests {
         let s = settle(&[4, 5], &[Outcome::Stored, Outcome::Conflict]);
         assert_eq!(s.done, vec![4]);
         assert!(s.problem.unwrap().contains("different record #5"));
-        assert!(settle(&[1], &[Outcome::Gap { expected: 1 }]).problem.is_some());
+        assert!(
+            settle(&[1], &[Outcome::Gap { expected: 1 }])
+                .problem
+                .is_some()
+        );
         assert!(settle(&[1], &[Outcome::Forbidden]).problem.is_some());
     }
 }

@@ -356,14 +356,34 @@ mod tests {
         let signed = |c: &Certificate| c.sign(lead.signing_key());
         let members = vec![
             member(&lead, 1, vec![]),
-            member(&device, 2, signed(&certificate(&device, 2, 1, Standing::Approved))),
-            member(&device, 3, signed(&certificate(&device, 3, 2, Standing::Revoked))),
+            member(
+                &device,
+                2,
+                signed(&certificate(&device, 2, 1, Standing::Approved)),
+            ),
+            member(
+                &device,
+                3,
+                signed(&certificate(&device, 3, 2, Standing::Revoked)),
+            ),
             // The relay swapped the keys under a genuine certificate.
-            member(&mallory, 4, signed(&certificate(&device, 4, 1, Standing::Approved))),
+            member(
+                &mallory,
+                4,
+                signed(&certificate(&device, 4, 1, Standing::Approved)),
+            ),
             // A certificate for someone else.
-            member(&device, 5, signed(&certificate(&device, 2, 1, Standing::Approved))),
+            member(
+                &device,
+                5,
+                signed(&certificate(&device, 2, 1, Standing::Approved)),
+            ),
             // Forged by the relay.
-            member(&device, 6, certificate(&device, 6, 1, Standing::Approved).sign(mallory.signing_key())),
+            member(
+                &device,
+                6,
+                certificate(&device, 6, 1, Standing::Approved).sign(mallory.signing_key()),
+            ),
         ];
         let roster = roster_from_members(&members, SCOPE, Uid([1; 16]), &lead.signing_public());
         let seen: Vec<(u8, &str, &str)> = roster
@@ -393,7 +413,10 @@ mod tests {
         let revoked = merge(&known, vec![entry(2, Standing::Revoked)]);
         assert_eq!(revoked[0].status, "revoked");
         // An old approval served again, or a later one, changes nothing.
-        let again = merge(&revoked, vec![entry(1, Standing::Approved), entry(3, Standing::Approved)]);
+        let again = merge(
+            &revoked,
+            vec![entry(1, Standing::Approved), entry(3, Standing::Approved)],
+        );
         assert_eq!(again[0].status, "revoked");
         assert_eq!(revoked.len(), 1);
         assert_eq!(revocations(&again).len(), 1);
@@ -414,7 +437,15 @@ mod tests {
         };
         let revoked = certificate(&relay, 9, 2, Standing::Revoked).sign(lead.signing_key());
         let me_id = Uid([3; 16]);
-        let grant = make_grant(&lead, SCOPE, me_id, &me.encryption_public(), &key, &[revoked]).unwrap();
+        let grant = make_grant(
+            &lead,
+            SCOPE,
+            me_id,
+            &me.encryption_public(),
+            &key,
+            &[revoked],
+        )
+        .unwrap();
         let (opened, revocations) =
             open_grant(&grant, SCOPE, &me, me_id, &lead.signing_public()).unwrap();
         assert_eq!(opened, key);

@@ -1,9 +1,14 @@
 //! Test support shared by Qafila's crates: proptest strategies that generate
 //! any [`Event`] (valid or not, as a decoder or a fold may receive), so every
-//! encode/decode and every projection is checked over the whole event space.
+//! encode/decode and every projection is checked over the whole event space;
+//! realistic registries ([`names`]); a throwaway PostgreSQL ([`postgres`]);
+//! and, with the `relay` feature, an in-memory relay that can turn hostile
+//! (`relay`).
 
 pub mod names;
 pub mod postgres;
+#[cfg(feature = "relay")]
+pub mod relay;
 
 use chrono::NaiveDate;
 use proptest::prelude::*;
@@ -284,10 +289,8 @@ pub fn event_body() -> impl Strategy<Value = EventBody> {
                 association,
             }
         }),
-        (any::<u16>(), text()).prop_map(|(key_id, reason)| EventBody::CardIssuerWithdrawn {
-            key_id,
-            reason
-        }),
+        (any::<u16>(), text())
+            .prop_map(|(key_id, reason)| EventBody::CardIssuerWithdrawn { key_id, reason }),
         (beneficiary_id(), beneficiary_id(), text()).prop_map(|(kept, merged, reason)| {
             EventBody::BeneficiaryMerged {
                 kept,

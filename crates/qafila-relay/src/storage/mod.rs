@@ -343,7 +343,8 @@ pub fn supersede<D: AsRef<[u8]> + Clone>(
     let cleared = current
         .iter()
         .filter(|(d, _, v)| {
-            as_version(*v) < version.min(i64::MAX.unsigned_abs()) && (d.as_ref() == device || erasing)
+            as_version(*v) < version.min(i64::MAX.unsigned_abs())
+                && (d.as_ref() == device || erasing)
         })
         .map(|(d, seq, _)| (d.clone(), *seq))
         .collect();

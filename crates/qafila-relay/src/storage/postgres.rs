@@ -141,7 +141,8 @@ const PUT_CERTIFICATE: &str = "INSERT INTO members
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
      ON CONFLICT (scope, device) DO UPDATE SET name = excluded.name, role = excluded.role,
          status = excluded.status, certificate = excluded.certificate, version = excluded.version";
-const PUT_KEY: &str = "INSERT INTO wrapped_keys (scope, device, epoch, wrapped, signature, revocations)
+const PUT_KEY: &str =
+    "INSERT INTO wrapped_keys (scope, device, epoch, wrapped, signature, revocations)
      VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (scope, device, epoch) DO UPDATE SET wrapped = excluded.wrapped,
          signature = excluded.signature, revocations = excluded.revocations";
@@ -746,7 +747,9 @@ async fn add_invite_on(conn: &mut PgConn, scope: Uid, invite: Invite) -> Result<
         )
         .await?;
     if added == 0 {
-        return Err(StorageError::Conflict("this enrollment code already exists"));
+        return Err(StorageError::Conflict(
+            "this enrollment code already exists",
+        ));
     }
     Ok(())
 }

@@ -107,7 +107,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(at) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(i + 1).unwrap_or(i64::MAX),
+        )?;
         tx.commit()?;
     }
     let id = new_relay_id()?;
@@ -573,7 +577,9 @@ impl Storage for SqliteStorage {
                 ],
             )?;
             if added == 0 {
-                return Err(StorageError::Conflict("this enrollment code already exists"));
+                return Err(StorageError::Conflict(
+                    "this enrollment code already exists",
+                ));
             }
             Ok(())
         })
