@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+pub mod inprocess;
+
 /// Path of a binary built in this workspace's target directory, next to the
 /// running test executable (`target/<profile>/deps/..`).
 ///

@@ -12,6 +12,7 @@
 //! the real relay).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use qafila_proto::ApiError;
@@ -565,7 +566,7 @@ impl Relay for MemoryClient {
             'devices: for (device, log) in &s.logs {
                 let after = held.get(device).copied().unwrap_or(0);
                 let mut mine: Vec<Record> = Vec::new();
-                for (seq, stored) in log.range(after + 1..) {
+                for (seq, stored) in log.range((Bound::Excluded(after), Bound::Unbounded)) {
                     if size >= fetch.max_bytes as usize {
                         more = true;
                         page.extend(std::mem::take(&mut mine));

@@ -1,0 +1,669 @@
+//! The trust model's attacks (`SECURITY.md`), mounted. Devices are real
+//! stores in temporary directories driven through the app façade and the
+//! real sync client; the relay is `qafila-testkit`'s in-memory one, which
+//! turns hostile on command; rogue devices are real devices whose software
+//! was changed to record and send whatever they like. Each test fails if
+//! its attack works.
+
+use qafila_domain::event::EventBody;
+use qafila_domain::ids::{SiteId, VolunteerId};
+use qafila_domain::quantity::Quantity;
+use qafila_proto::Uid;
+use qafila_proto::cert::CertRole;
+use qafila_proto::control::{B64, DeviceKeys};
+use qafila_proto::record::{Record, RecordHeader, RecordKind};
+use qafila_store::sync::{Plan, RemoteContent};
+use qafila_sync::SyncError;
+use qafila_sync::convoy as ops;
+use qafila_sync::crypto::Identity;
+use qafila_sync::payload;
+use qafila_testkit::relay::MemoryRelay;
+
+use qafila_e2e::inprocess::{Dev, NOW, SITE, block, convoy, today};
+
+#[test]
+fn a_relay_that_plants_a_key_generation_reads_nothing() {
+    let relay = MemoryRelay::new("hostile");
+    let (lead, devices) = convoy(&relay, &[CertRole::Registrar]);
+    let registrar = &devices[0];
+    // The relay wraps a key of its own to the registrar, as generation 9
+    // (and as generation 1 again), and signs it with a key of its own.
+    let relay_identity = Identity::from_secrets([0x66; 32], [0x67; 32]);
+    let planted = qafila_store::sync::ScopeKey {
+        epoch: 9,
+        key: [0x99; 32],
+        index_secret: [0x98; 32],
+        nid_secret: None,
+        signed: true,
+    };
+    let encryption = registrar.store().roster(registrar.convoy().id).unwrap();
+    let encryption = encryption
+        .iter()
+        .find(|e| e.device == registrar.store().device().id)
+        .unwrap()
+        .encryption;
+    for epoch in [9, 1] {
+        let grant = qafila_sync::trust::make_grant(
+            &relay_identity,
+            Uid(registrar.convoy().id),
+            registrar.id(),
+            &encryption,
+            &qafila_store::sync::ScopeKey {
+                epoch,
+                ..planted.clone()
+            },
+            &[],
+        )
+        .unwrap();
+        relay.set_hostility(|h| h.extra_grants.push((registrar.id(), grant)));
+    }
+    let secret_name = "Nour Planted-Key Hassan";
+    registrar.register(secret_name, Some("29506061234560"));
+    registrar.synced(&relay);
+
+    // The registrar took neither generation, and nothing it sent opens
+    // with the relay's key.
+    let keys = registrar.store().scope_keys(registrar.convoy().id).unwrap();
+    assert!(keys.iter().all(|k| k.key != planted.key), "{keys:?}");
+    let scope = Uid(registrar.convoy().id);
+    let signer = registrar.store().identity().unwrap();
+    let signer = Identity::from_secrets(signer.signing, signer.encryption).signing_public();
+    let sent: Vec<Record> = relay
+        .records(scope)
+        .into_iter()
+        .filter(|r| r.header.device == registrar.id())
+        .collect();
+    assert!(!sent.is_empty());
+    for record in &sent {
+        assert!(
+            payload::open(record, &planted.key, &signer).is_err(),
+            "the relay read a record with its planted key"
+        );
+    }
+    // The lead, who holds the real key, reads the person.
+    lead.synced(&relay);
+    let found = lead.app.search("Nour Planted", 5).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+}
+
+#[test]
+fn a_relay_that_swaps_a_devices_keys_at_enrollment_is_caught_at_approval() {
+    let relay = MemoryRelay::new("swapper");
+    let (lead, _) = convoy(&relay, &[]);
+    let codes = block(ops::invite(
+        lead.store(),
+        &lead.on(&relay),
+        &lead.convoy(),
+        1,
+        ops::CODE_LIFETIME_MS,
+        NOW,
+    ))
+    .unwrap();
+    let tablet = Dev::new("Tablet");
+    block(ops::enroll(tablet.store(), &tablet.on(&relay), &codes[0])).unwrap();
+    let screen = ops::own_fingerprint(tablet.store()).unwrap();
+    // The relay shows the lead its own keys under the tablet's id and name.
+    let mallory = Identity::from_secrets([0x51; 32], [0x52; 32]);
+    relay.set_hostility(|h| {
+        h.swapped_keys.insert(
+            tablet.id(),
+            DeviceKeys {
+                device: tablet.id(),
+                name: "Tablet".into(),
+                signing: B64(mallory.signing_public().to_vec()),
+                encryption: B64(mallory.encryption_public().to_vec()),
+            },
+        );
+    });
+    let approve = |fingerprint: Option<&str>| {
+        block(ops::approve(
+            lead.store(),
+            &lead.on(&relay),
+            &lead.convoy(),
+            "Tablet",
+            CertRole::Volunteer,
+            fingerprint,
+        ))
+    };
+    // The binding to the lead's code does not hold for the relay's keys.
+    assert!(
+        matches!(approve(None), Err(SyncError::KeyBindingMismatch(_))),
+        "approved keys the relay swapped in"
+    );
+    // Nor does the fingerprint the tablet's own screen shows.
+    assert!(approve(Some(&screen)).is_err());
+    let devices = block(ops::devices(lead.store(), &lead.on(&relay), &lead.convoy())).unwrap();
+    let shown = devices.iter().find(|d| d.device == tablet.id()).unwrap();
+    assert_eq!(
+        shown.bound,
+        Some(false),
+        "the lead's list says the keys do not match"
+    );
+    assert_ne!(
+        shown.fingerprint, screen,
+        "and shows another fingerprint than the tablet's"
+    );
+    // Nothing was granted: the relay's keys never received a generation.
+    assert_eq!(
+        relay.member(Uid(lead.convoy().id), tablet.id()).unwrap().0,
+        "pending"
+    );
+
+    // An honest relay: the binding holds and the fingerprints agree.
+    relay.set_hostility(|h| h.swapped_keys.clear());
+    let approved = approve(None).unwrap();
+    assert_eq!(approved.fingerprint, screen);
+    tablet.synced(&relay);
+    assert_eq!(tablet.convoy().status, "approved");
+}
+
+#[test]
+fn a_device_without_a_binding_is_approved_only_by_its_fingerprint() {
+    let relay = MemoryRelay::new("unbound");
+    let (lead, _) = convoy(&relay, &[]);
+    let codes = block(ops::invite(
+        lead.store(),
+        &lead.on(&relay),
+        &lead.convoy(),
+        1,
+        ops::CODE_LIFETIME_MS,
+        NOW,
+    ))
+    .unwrap();
+    let tablet = Dev::new("Tablet");
+    block(ops::enroll(tablet.store(), &tablet.on(&relay), &codes[0])).unwrap();
+    // The lead's device lost the code's secret (another lead device made
+    // it): nothing binds the keys.
+    let conn = rusqlite::Connection::open(lead.store().path()).unwrap();
+    conn.execute("DELETE FROM lead_invites", []).unwrap();
+    drop(conn);
+    let approve = |fingerprint: Option<&str>| {
+        block(ops::approve(
+            lead.store(),
+            &lead.on(&relay),
+            &lead.convoy(),
+            "Tablet",
+            CertRole::Volunteer,
+            fingerprint,
+        ))
+    };
+    assert!(matches!(
+        approve(None),
+        Err(SyncError::FingerprintRequired { .. })
+    ));
+    assert!(matches!(
+        approve(Some("AAAA-BBBB-CCCC-DDDD-EEEE")),
+        Err(SyncError::FingerprintMismatch(_))
+    ));
+    let screen = ops::own_fingerprint(tablet.store()).unwrap();
+    approve(Some(&screen.to_lowercase().replace('-', " "))).unwrap();
+}
+
+#[test]
+fn records_dropped_reordered_or_altered_by_the_relay_are_noticed_and_not_applied() {
+    let relay = MemoryRelay::new("dropper");
+    let (lead, devices) = convoy(&relay, &[CertRole::Volunteer, CertRole::Volunteer]);
+    let [v1, v2] = [&devices[0], &devices[1]];
+    let person = lead.register("سعاد حسن علي", None);
+    lead.synced(&relay);
+    v1.synced(&relay);
+    // Three syncs: three log records of v1 on the relay.
+    for _ in 0..3 {
+        v1.hand_out(&person);
+        v1.synced(&relay);
+    }
+    let scope = Uid(lead.convoy().id);
+    let v1_logs: Vec<u64> = relay
+        .records(scope)
+        .into_iter()
+        .filter(|r| r.header.device == v1.id() && r.header.kind == RecordKind::Log)
+        .map(|r| r.header.seq)
+        .collect();
+    assert!(v1_logs.len() >= 3, "{v1_logs:?}");
+    let middle = v1_logs[v1_logs.len() - 2];
+
+    // The relay drops the middle one: v2 notices, and applies nothing of
+    // v1 after the gap.
+    relay.set_hostility(|h| {
+        h.dropped.insert((v1.id(), middle));
+    });
+    let error = v2.sync(&relay).unwrap_err();
+    assert_eq!(error.code(), "relay_tampering", "{error}");
+    assert!(error.to_string().contains("not delivered"), "{error}");
+    assert!(v2.handed_out() != "3", "a withheld record went unnoticed");
+    let seen = v2.handed_out();
+
+    // Reordered: the same.
+    relay.set_hostility(|h| {
+        h.dropped.clear();
+        h.reorder = true;
+    });
+    assert_eq!(v2.sync(&relay).unwrap_err().code(), "relay_tampering");
+    assert_eq!(v2.handed_out(), seen);
+
+    // Altered: refused as not made by v1.
+    relay.set_hostility(|h| {
+        h.reorder = false;
+        h.altered.insert((v1.id(), middle));
+    });
+    let error = v2.sync(&relay).unwrap_err();
+    assert!(
+        error.to_string().contains("not made by that device"),
+        "{error}"
+    );
+
+    // Duplicated: harmless. And once the relay delivers them all, in
+    // order, everything applies, nothing twice.
+    relay.set_hostility(|h| {
+        h.altered.clear();
+        h.duplicate = true;
+    });
+    v2.synced(&relay);
+    assert_eq!(v2.handed_out(), "3");
+    assert!(v2.quarantined().is_empty(), "{:?}", v2.quarantined());
+}
+
+#[test]
+fn records_the_relay_makes_up_are_never_applied() {
+    let relay = MemoryRelay::new("forger");
+    let (lead, devices) = convoy(&relay, &[CertRole::Volunteer]);
+    let v1 = &devices[0];
+    let person = lead.register("هدى سمير", None);
+    lead.synced(&relay);
+    v1.synced(&relay);
+    // The relay knows the convoy's member list but no key: it makes up a
+    // record in v1's log, and one from a device nobody certified.
+    let scope = Uid(lead.convoy().id);
+    for (device, seq) in [(v1.id(), 50), (Uid([0x42; 16]), 1)] {
+        relay.set_hostility(|h| {
+            h.injected.push(Record {
+                header: RecordHeader {
+                    scope,
+                    device,
+                    seq,
+                    epoch: 1,
+                    kind: RecordKind::Log,
+                },
+                ciphertext: vec![7; 300],
+            })
+        });
+    }
+    let error = lead.sync(&relay).unwrap_err();
+    assert_eq!(error.code(), "relay_tampering", "{error}");
+    v1.hand_out(&person);
+    relay.set_hostility(|h| h.injected.clear());
+    v1.synced(&relay);
+    lead.synced(&relay);
+    assert_eq!(lead.handed_out(), "1", "the genuine record still applies");
+}
+
+#[test]
+fn a_rogue_volunteer_can_do_no_more_than_its_role() {
+    let relay = MemoryRelay::new("honest");
+    let (lead, devices) = convoy(&relay, &[CertRole::Volunteer, CertRole::Volunteer]);
+    let [rogue, honest] = [&devices[0], &devices[1]];
+    let person = lead.register("فاطمة محمد عبد الرحمن", Some("29001011234567"));
+    let without_card = lead.register("كريم محمود سيد", None);
+    lead.app.create_issuer("جمعية الخير").unwrap();
+    let card = lead
+        .app
+        .issue_cards(None, Some(&person), None)
+        .unwrap()
+        .issued[0]
+        .number
+        .clone();
+    lead.synced(&relay);
+    rogue.synced(&relay);
+    honest.synced(&relay);
+    let round_before = lead.store().current_round().unwrap();
+
+    // Its own software refuses what its role does not allow.
+    let refused = rogue.app.create_issuer("جمعية مزيفة").unwrap_err();
+    assert_eq!(refused.code, "role_forbidden");
+    assert!(!refused.message_ar.is_empty());
+
+    // Changed software records it anyway: an issuing key, a card
+    // revocation, an erasure, a stock count and a day close; and a plan
+    // with ten times the entitlements.
+    rogue.go_rogue();
+    rogue.app.create_issuer("جمعية مزيفة").unwrap();
+    let rogue_card = rogue
+        .app
+        .issue_cards(None, Some(&without_card), None)
+        .unwrap()
+        .issued[0]
+        .number
+        .clone();
+    let volunteer = VolunteerId::from_parts(1, [1; 10]);
+    let serial = qafila_app::cards::parse_serial(&card).unwrap();
+    let site = rogue.store().site(SITE).unwrap().id;
+    let beneficiary = person.parse().unwrap();
+    for body in [
+        EventBody::CardRevoked {
+            serial,
+            reason: "forged".into(),
+        },
+        EventBody::BeneficiaryErased {
+            beneficiary,
+            reason: "forged".into(),
+        },
+        EventBody::StockCount {
+            site,
+            day: today(),
+            item: qafila_domain::item::ItemCode::FoodBox,
+            counted: Quantity::units(0),
+            reason: Some(qafila_domain::event::VarianceReason::Theft),
+            note: None,
+        },
+        EventBody::DayClose {
+            site,
+            day: today(),
+            covered: Vec::new(),
+            outstanding: Vec::new(),
+            signature: vec![0; 64],
+        },
+    ] {
+        rogue.store().record(volunteer, body, NOW).unwrap();
+    }
+    let mut plan = Plan {
+        name: "قافلة الشتاء".into(),
+        day: "2026-12-01".into(),
+        sites: vec![(SiteId::from_bytes(site.to_bytes()), SITE.into())],
+        rounds: Vec::new(),
+    };
+    plan.rounds.push((
+        qafila_domain::ids::RoundId::from_parts(NOW, [9; 10]),
+        "جولة مزيفة".into(),
+        "food_box=10;meat_kg=10".into(),
+    ));
+    rogue.forge(RemoteContent::Plan(plan));
+    // The relay refuses its registry records (a volunteer's), which stops
+    // its upload there; everything before went up.
+    let _ = rogue.sync(&relay);
+
+    for device in [&lead, honest] {
+        device.synced(&relay);
+        let store = device.store();
+        // The plan's round is the lead's.
+        assert_eq!(store.current_round().unwrap().id, round_before.id);
+        assert_eq!(
+            store.current_round().unwrap().entitlements,
+            round_before.entitlements
+        );
+        // The rogue's issuing key is not trusted.
+        assert!(
+            store
+                .trusted_issuers()
+                .unwrap()
+                .iter()
+                .all(|t| t.association != "جمعية مزيفة"),
+            "a volunteer's issuing key is trusted"
+        );
+        // The card is not revoked, the person not erased.
+        assert_eq!(store.card_revocation(serial).unwrap(), None);
+        let shown = store.beneficiary(beneficiary).unwrap().unwrap();
+        assert_eq!(shown.name.as_deref(), Some("فاطمة محمد عبد الرحمن"));
+        // No count, no close.
+        let status = device.app.day_status(SITE, None).unwrap();
+        assert!(!status.closed);
+        assert!(
+            status.items.iter().all(|i| i.counted.is_none()),
+            "{:?}",
+            status.items
+        );
+        // And the lead is told.
+        let quarantined = device.quarantined();
+        let reasons: Vec<&str> = quarantined
+            .iter()
+            .filter(|(d, _, _)| *d == rogue.store().device().id)
+            .map(|(_, _, r)| r.as_str())
+            .collect();
+        assert!(reasons.iter().any(|r| r.contains("may not")), "{reasons:?}");
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("only the convoy lead may change the plan")),
+            "{reasons:?}"
+        );
+    }
+    // A card the rogue signed with its own key is refused where it counts.
+    let text = rogue.app.card_texts(&[rogue_card]).unwrap().join("");
+    let verdict = lead.app.verify_card(&text).unwrap();
+    assert!(!verdict.valid, "{verdict:?}");
+    assert_eq!(verdict.reason, Some("unknown_issuer"));
+}
+
+#[test]
+fn a_revoked_device_counts_nowhere_after_its_revocation_point_even_through_a_stale_relay() {
+    let central = MemoryRelay::new("central");
+    let site = MemoryRelay::new("site");
+    let (lead, devices) = convoy(&central, &[CertRole::Volunteer, CertRole::Volunteer]);
+    let [v1, lost] = [&devices[0], &devices[1]];
+    let person = lead.register("منى عادل", None);
+    lead.synced(&central);
+    // The convoy is on the site relay too.
+    block(ops::publish(
+        lead.store(),
+        &lead.on(&central),
+        &lead.on(&site),
+        &lead.convoy(),
+    ))
+    .unwrap();
+    for device in [v1, lost] {
+        device.synced(&central);
+        device.synced(&site);
+    }
+    // Before it is lost, the phone hands out once; the lead receives it.
+    lost.hand_out(&person);
+    lost.synced(&central);
+    lead.synced(&central);
+    assert_eq!(lead.handed_out(), "1");
+
+    // The lead revokes it; the site relay is out of reach.
+    let revoked = block(ops::revoke(
+        lead.store(),
+        &lead.on(&central),
+        &[],
+        &lead.convoy(),
+        &lost.name,
+        NOW,
+    ))
+    .unwrap();
+    assert_eq!(revoked.device.status, "revoked");
+
+    // The thief keeps using it through the site relay, which has not heard.
+    lost.hand_out(&person);
+    lost.hand_out(&person);
+    lost.synced(&site);
+    // The central relay refuses it.
+    assert_eq!(lost.sync(&central).unwrap_err().code(), "device_revoked");
+
+    // v1 learns of the revocation from the central relay, then syncs with
+    // the site relay: it passes the revocation on, and takes none of what
+    // the lost phone sent after its revocation point.
+    v1.synced(&central);
+    let report = v1.synced(&site);
+    assert!(report.applied.quarantined >= 1, "{report:?}");
+    assert_eq!(
+        v1.handed_out(),
+        "1",
+        "only what came before the revocation counts"
+    );
+    assert_eq!(
+        site.member(Uid(lead.convoy().id), lost.id()).unwrap().0,
+        "revoked",
+        "the site relay learnt the revocation from a volunteer"
+    );
+    assert_eq!(lost.sync(&site).unwrap_err().code(), "device_revoked");
+
+    // A relay that will not learn it is refused by devices that know.
+    let stale = MemoryRelay::new("stale");
+    block(ops::publish(
+        lead.store(),
+        &lead.on(&central),
+        &lead.on(&stale),
+        &lead.convoy(),
+    ))
+    .unwrap();
+    stale.set_hostility(|h| h.stale = true);
+    assert_eq!(v1.sync(&stale).unwrap_err().code(), "relay_stale");
+
+    // The new key generation reached v1 and the lead; the lost phone,
+    // which kept the old ones, cannot open what v1 seals now.
+    let keys = v1.store().scope_keys(v1.convoy().id).unwrap();
+    assert_eq!(keys.last().unwrap().epoch, 2);
+    v1.hand_out(&person);
+    v1.synced(&central);
+    let lost_keys = lost.store().scope_keys(lost.convoy().id).unwrap();
+    assert!(lost_keys.iter().all(|k| k.epoch < 2));
+    let newest: Vec<Record> = central
+        .records(Uid(lead.convoy().id))
+        .into_iter()
+        .filter(|r| r.header.device == v1.id() && r.header.epoch == 2)
+        .collect();
+    assert!(!newest.is_empty());
+    let v1_signer = v1.store().identity().unwrap();
+    let v1_signer =
+        Identity::from_secrets(v1_signer.signing, v1_signer.encryption).signing_public();
+    for record in &newest {
+        for key in &lost_keys {
+            assert!(payload::open(record, &key.key, &v1_signer).is_err());
+        }
+    }
+    // An old approval served again by a hostile relay brings nothing back.
+    let approval = central.member(Uid(lead.convoy().id), lost.id()).unwrap();
+    assert_eq!(approval.0, "revoked");
+    lead.synced(&central);
+    assert_eq!(
+        lead.handed_out(),
+        "2",
+        "the lead counts the one before, and v1's"
+    );
+}
+
+#[test]
+fn an_old_approval_served_after_a_revocation_changes_nothing() {
+    let relay = MemoryRelay::new("replayer");
+    let (lead, devices) = convoy(&relay, &[CertRole::Volunteer, CertRole::Volunteer]);
+    let [v1, lost] = [&devices[0], &devices[1]];
+    let scope = Uid(lead.convoy().id);
+    // The approval as the relay listed it, kept by a hostile relay.
+    let roster = v1.store().roster(scope.0).unwrap();
+    let old = roster
+        .iter()
+        .find(|e| e.device == lost.store().device().id)
+        .unwrap()
+        .certificates[0]
+        .bytes
+        .clone();
+    block(ops::revoke(
+        lead.store(),
+        &lead.on(&relay),
+        &[],
+        &lead.convoy(),
+        &lost.name,
+        NOW,
+    ))
+    .unwrap();
+    v1.synced(&relay);
+    relay.set_hostility(|h| {
+        h.served_certificates
+            .insert(lost.id(), (old, "approved".into()));
+    });
+    v1.synced(&relay);
+    let entry = v1
+        .store()
+        .roster(scope.0)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.device == lost.store().device().id)
+        .unwrap();
+    assert_eq!(entry.status, "revoked", "revoked is final");
+}
+
+#[test]
+fn the_relay_lets_no_device_wipe_anothers_registry_entry_and_a_forwarded_forgery_stops_at_the_lead()
+{
+    let central = MemoryRelay::new("central");
+    let site = MemoryRelay::new("site");
+    let (lead, devices) = convoy(&central, &[CertRole::Registrar, CertRole::Volunteer]);
+    let [registrar, volunteer] = [&devices[0], &devices[1]];
+    block(ops::publish(
+        lead.store(),
+        &lead.on(&central),
+        &lead.on(&site),
+        &lead.convoy(),
+    ))
+    .unwrap();
+    let person = registrar.register("زينب علي حسن", Some("29505051234563"));
+    registrar.synced(&site);
+    // The site relay makes up a record in the volunteer's log; the lead
+    // forwards the site's records to the central relay.
+    let scope = Uid(lead.convoy().id);
+    site.set_hostility(|h| {
+        h.injected.push(Record {
+            header: RecordHeader {
+                scope,
+                device: volunteer.id(),
+                seq: 1,
+                epoch: 1,
+                kind: RecordKind::Log,
+            },
+            ciphertext: vec![3; 200],
+        });
+    });
+    let forwarded = block(ops::forward(
+        lead.store(),
+        &lead.convoy(),
+        &lead.on(&site),
+        &lead.on(&central),
+    ))
+    .unwrap();
+    assert!(forwarded.refused >= 1, "{forwarded:?}");
+    assert!(forwarded.moved >= 1, "{forwarded:?}");
+    assert!(
+        central
+            .records(scope)
+            .iter()
+            .all(|r| r.header.device != volunteer.id() || r.ciphertext != vec![3; 200]),
+        "the forgery reached the central relay"
+    );
+    lead.synced(&central);
+    assert_eq!(lead.app.search("زينب", 5).unwrap().len(), 1);
+    let _ = person;
+}
+
+#[test]
+fn one_person_registered_on_two_offline_registrars_is_a_likely_duplicate_everywhere() {
+    let relay = MemoryRelay::new("registry");
+    let (lead, devices) = convoy(
+        &relay,
+        &[
+            CertRole::Registrar,
+            CertRole::Registrar,
+            CertRole::Volunteer,
+        ],
+    );
+    let [a, b, volunteer] = [&devices[0], &devices[1], &devices[2]];
+    // Offline, two spellings of one person with one national ID.
+    a.register("فاطمة محمد عبد الرحمن", Some("29001011234567"));
+    b.register("فاطمه محمد عبدالرحمن", Some("٢٩٠٠١٠١١٢٣٤٥٦٧"));
+    for _ in 0..2 {
+        for device in [a, b, &lead, volunteer] {
+            device.synced(&relay);
+        }
+    }
+    for device in [&lead, a, b, volunteer] {
+        let pairs = device.app.duplicates().unwrap();
+        assert_eq!(pairs.len(), 1, "{}: {pairs:?}", device.name);
+    }
+    // No logged event carries a national-ID hash: the secret every device
+    // holds cannot be tried against the logs.
+    for device in [&lead, a, b, volunteer] {
+        for event in device.store().events().unwrap() {
+            if let EventBody::BeneficiaryRegistered { nid_hash, .. } = &event.body {
+                assert_eq!(*nid_hash, None, "a national-ID hash in a logged event");
+            }
+        }
+    }
+}
