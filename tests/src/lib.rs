@@ -67,6 +67,18 @@ impl Device {
         device
     }
 
+    /// A device whose data directory is a copy of `source` (a store kept
+    /// as a fixture from an earlier build).
+    pub fn copy_of(source: &std::path::Path) -> Self {
+        let device = Device::new();
+        for entry in std::fs::read_dir(source).expect("the fixture exists") {
+            let entry = entry.expect("a fixture file");
+            std::fs::copy(entry.path(), device.dir().join(entry.file_name()))
+                .expect("the fixture copies");
+        }
+        device
+    }
+
     /// Its data directory.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()
