@@ -667,3 +667,150 @@ fn one_person_registered_on_two_offline_registrars_is_a_likely_duplicate_everywh
         }
     }
 }
+
+/// A card signed with its issuer's key for a number never issued.
+fn unissued_card(registrar: &Dev, beneficiary: &str) -> String {
+    let own = registrar.store().own_issuer().unwrap().unwrap();
+    let key = qafila_cards::IssuerKey::from_secret_bytes(&own.secret);
+    let serial = qafila_domain::ids::CardSerial::new((u64::from(own.key_id) << 32) | 999);
+    let round = registrar.store().current_round().unwrap().id;
+    qafila_cards::Card::new(&key, serial, beneficiary.parse().unwrap(), round).encode(&key)
+}
+
+#[test]
+fn card_issuers_are_trusted_under_the_right_signature_only() {
+    let relay = MemoryRelay::new("cards");
+    let (lead, devices) = convoy(&relay, &[CertRole::Registrar, CertRole::Volunteer]);
+    let [registrar, volunteer] = [&devices[0], &devices[1]];
+    let person = registrar.register("هالة منصور", None);
+    registrar.app.create_issuer("جمعية النور").unwrap();
+    let number = registrar
+        .app
+        .issue_cards(None, Some(&person), None)
+        .unwrap()
+        .issued[0]
+        .number
+        .clone();
+    let text = registrar
+        .app
+        .card_texts(&[number.clone()])
+        .unwrap()
+        .remove(0);
+    registrar.synced(&relay);
+    lead.synced(&relay);
+    volunteer.synced(&relay);
+
+    // A registrar's key, announced under a registrar's certificate: trusted.
+    let verdict = volunteer.app.verify_card(&text).unwrap();
+    assert!(verdict.valid, "{verdict:?}");
+    assert_eq!(verdict.warning, None);
+    // A genuine signature on a number never issued: a warning.
+    let forged = unissued_card(registrar, &person);
+    let verdict = volunteer.app.verify_card(&forged).unwrap();
+    assert!(verdict.valid, "{verdict:?}");
+    assert_eq!(verdict.warning, Some("not_issued"));
+    assert!(verdict.warning_message_ar.is_some());
+
+    // A volunteer cannot revoke the card.
+    let refused = volunteer.app.revoke_card(&number, "x");
+    assert_eq!(refused.unwrap_err().code, "role_forbidden");
+
+    // The registrar's phone is lost: the lead revokes it. Cards its key
+    // signed that were issued stay good; any other number it signs now is
+    // refused.
+    block(ops::revoke(
+        lead.store(),
+        &lead.on(&relay),
+        &[],
+        &lead.convoy(),
+        &registrar.name,
+        NOW,
+    ))
+    .unwrap();
+    volunteer.synced(&relay);
+    assert!(volunteer.app.verify_card(&text).unwrap().valid);
+    let verdict = volunteer.app.verify_card(&forged).unwrap();
+    assert!(!verdict.valid);
+    assert_eq!(verdict.reason, Some("issuer_device_revoked"));
+
+    // Only the lead may withdraw a key; once it does, every card it signed
+    // is refused on every device that syncs.
+    let key_id = registrar.store().own_issuer().unwrap().unwrap().key_id;
+    assert_eq!(
+        volunteer
+            .app
+            .withdraw_issuer(key_id, "stolen")
+            .unwrap_err()
+            .code,
+        "role_forbidden"
+    );
+    lead.app
+        .withdraw_issuer(key_id, "the phone was stolen")
+        .unwrap();
+    lead.synced(&relay);
+    volunteer.synced(&relay);
+    for device in [&lead, volunteer] {
+        let verdict = device.app.verify_card(&text).unwrap();
+        assert!(!verdict.valid);
+        assert_eq!(verdict.reason, Some("issuer_withdrawn"));
+    }
+}
+
+#[test]
+fn only_the_lead_voids_another_devices_records() {
+    let relay = MemoryRelay::new("voids");
+    let (lead, devices) = convoy(&relay, &[CertRole::Volunteer, CertRole::Volunteer]);
+    let [v1, rogue] = [&devices[0], &devices[1]];
+    let person = lead.register("سامية رجب", None);
+    lead.synced(&relay);
+    v1.synced(&relay);
+    let event = v1.hand_out(&person);
+    v1.synced(&relay);
+    rogue.synced(&relay);
+    // The app refuses it to a volunteer.
+    assert_eq!(
+        rogue.app.void(&event, "mistake").unwrap_err().code,
+        "role_forbidden"
+    );
+    // Changed software sends it anyway, three ways: naming v1's device, as
+    // an old-style void naming none, and naming itself (which a volunteer
+    // may send, but which cancels nothing of another device's).
+    rogue.go_rogue();
+    let target = event.parse().unwrap();
+    let volunteer = VolunteerId::from_parts(1, [1; 10]);
+    for target_device in [
+        Some(v1.store().device().id),
+        None,
+        Some(rogue.store().device().id),
+    ] {
+        rogue
+            .store()
+            .record(
+                volunteer,
+                EventBody::Void {
+                    target,
+                    target_device,
+                    reason: "mistake".into(),
+                },
+                NOW,
+            )
+            .unwrap();
+    }
+    let _ = rogue.sync(&relay);
+    lead.synced(&relay);
+    v1.synced(&relay);
+    for device in [&lead, v1] {
+        assert_eq!(
+            device.handed_out(),
+            "1",
+            "a volunteer voided another's hand-out"
+        );
+    }
+    // The lead may.
+    lead.app.void(&event, "served the wrong family").unwrap();
+    lead.synced(&relay);
+    v1.synced(&relay);
+    for device in [&lead, v1] {
+        assert_eq!(device.handed_out(), "0");
+    }
+}

@@ -316,3 +316,118 @@ fn registry_entries_bring_people_in_and_erasures_take_them_out() {
         "erasure is final"
     );
 }
+
+#[test]
+fn the_first_convoy_national_id_secret_rekeys_every_hash_on_the_device() {
+    let (_dir, registrar) = store("Registrar");
+    let nid = NationalId::parse("29001011234567", NaiveDate::MAX).unwrap();
+    let before = registrar.nid_hash(&nid);
+    registrar
+        .register(
+            Registration {
+                name: "فاطمة محمد".into(),
+                national_id: Some(nid.clone()),
+                phone: None,
+                household: None,
+                household_size: 3,
+                village: "ميت غمر".into(),
+            },
+            VolunteerId::from_parts(1, [2; 10]),
+            NOW,
+        )
+        .unwrap();
+    let key = |epoch, nid_secret| qafila_store::sync::ScopeKey {
+        epoch,
+        key: [1; 32],
+        index_secret: [2; 32],
+        nid_secret,
+        signed: true,
+    };
+    registrar
+        .put_scope_keys(SCOPE, vec![key(1, Some([7; 32]))])
+        .unwrap();
+    let after = registrar.nid_hash(&nid);
+    assert_ne!(before, after, "hashed with the convoy's secret now");
+    // The person registered before is found under the new key: the same
+    // national ID is refused again.
+    let again = registrar.register(
+        Registration {
+            name: "فاطمه محمد".into(),
+            national_id: Some(nid.clone()),
+            phone: None,
+            household: None,
+            household_size: 3,
+            village: "ميت غمر".into(),
+        },
+        VolunteerId::from_parts(1, [2; 10]),
+        NOW,
+    );
+    assert!(
+        matches!(
+            again,
+            Err(qafila_store::StoreError::DuplicateNationalId { .. })
+        ),
+        "{again:?}"
+    );
+    // A second convoy's secret changes nothing: one key per device.
+    registrar
+        .put_scope_keys([9; 16], vec![key(1, Some([8; 32]))])
+        .unwrap();
+    assert_eq!(registrar.nid_hash(&nid), after);
+    // And the registration event itself carries no hash.
+    for event in registrar.events().unwrap() {
+        if let EventBody::BeneficiaryRegistered { nid_hash, .. } = event.body {
+            assert_eq!(nid_hash, None);
+        }
+    }
+}
+
+#[test]
+fn this_devices_role_decides_what_it_may_record() {
+    let (_dir, device) = store("Tablet");
+    let record = |body| device.record(VolunteerId::from_parts(1, [2; 10]), body, NOW);
+    let count = || EventBody::StockCount {
+        site: SiteId::from_parts(NOW, [9; 10]),
+        day: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+        item: qafila_domain::item::ItemCode::FoodBox,
+        counted: qafila_domain::quantity::Quantity::units(3),
+        reason: None,
+        note: None,
+    };
+    // Certified before roles: as before.
+    record(count()).unwrap();
+    // Certified as a volunteer: a count is refused, a check-in is not.
+    let entry = |role: &str, version| qafila_store::sync::RosterEntry {
+        device: device.device().id,
+        name: "Tablet".into(),
+        signing: [0; 32],
+        encryption: [0; 32],
+        status: "approved".into(),
+        role: role.into(),
+        version,
+        certificates: Vec::new(),
+    };
+    device
+        .put_roster(SCOPE, vec![entry("volunteer", 1)])
+        .unwrap();
+    let refused = record(count()).unwrap_err();
+    assert_eq!(refused.code(), "role_forbidden", "{refused}");
+    check_in(&device, 3);
+    // A storekeeper may.
+    device
+        .put_roster(SCOPE, vec![entry("storekeeper", 2)])
+        .unwrap();
+    record(count()).unwrap();
+    // Outside every convoy (revoked from its only one), a device is on its own.
+    let convoy = device.convoys().unwrap().remove(0);
+    device
+        .put_roster(SCOPE, vec![entry("volunteer", 3)])
+        .unwrap();
+    device
+        .put_convoy(Convoy {
+            status: "revoked".into(),
+            ..convoy
+        })
+        .unwrap();
+    record(count()).unwrap();
+}
