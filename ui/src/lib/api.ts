@@ -148,7 +148,10 @@ export const voidEvent = (event: string, reason: string) => call('void', { event
 export const dayStatus = (site: string, date?: string) => call('day_status', { site, date });
 export const anomalies = () => call('anomalies', {});
 export const devices = (convoy?: string) => call('devices', { convoy });
-export const approve = (device: string, convoy?: string) => call('approve', { device, convoy });
+export const approve = (device: string, role: string, fingerprint?: string, convoy?: string) =>
+  call('approve', { device, role, fingerprint, convoy });
+export const setRole = (device: string, role: string, convoy?: string) =>
+  call('set_role', { device, role, convoy });
 export const revoke = (device: string, convoy?: string) => call('revoke', { device, convoy });
 export const importFile = (name: string, bytes_base64: string, dry_run: boolean) =>
   call('import_file', { name, bytes_base64, dry_run });

@@ -49,13 +49,23 @@ describe('the .ftl files', () => {
   test('the ids built from backend codes exist for every code the contract names', () => {
     const ar = new Set(ids(SOURCES['ar-EG']));
     const built = [
-      ...['ok', 'already_served', 'unknown_beneficiary', 'malformed', 'unknown_issuer', 'bad_signature', 'revoked'].map(
+      ...[
+        'ok',
+        'already_served',
+        'unknown_beneficiary',
+        'malformed',
+        'unknown_issuer',
+        'bad_signature',
+        'revoked',
+        'issuer_withdrawn',
+        'issuer_device_revoked',
+      ].map(
         (s) => `status-${s}`,
       ),
       ...['local_only', 'never', 'idle', 'syncing', 'offline', 'error'].map((s) => `sync-state-${s}`),
       ...['box', 'meal', 'kg', 'piece', 'pack', 'service'].map((u) => `unit-${u}`),
       ...['pending', 'approved', 'revoked'].map((s) => `convoy-status-${s}`),
-      ...['lead', 'member'].map((r) => `member-role-${r}`),
+      ...['lead', 'member', 'volunteer', 'registrar', 'storekeeper', 'legacy'].map((r) => `member-role-${r}`),
       ...['same_national_id', 'similar_name'].map((r) => `dup-reason-${r}`),
       ...['transport', 'unreachable', 'bad_answer'].map((c) => `error-${c}`),
       ...['insecure', 'denied', 'not-found', 'busy', 'decoder', 'stopped', 'failed'].map(

@@ -15,6 +15,11 @@ export interface Outcome {
   serial: string | null;
   /** The check-in, when one was recorded. */
   checkIn: CheckInDto | null;
+  /**
+   * A genuine card this device has reason to doubt (its number was never
+   * seen issued here), in English and Arabic.
+   */
+  warning?: { message: string; message_ar: string } | null;
 }
 
 /** Thousandths, so "0.5" + "0.5" adds up exactly. */
@@ -53,6 +58,10 @@ export function fromScan(scan: ScanDto): Outcome {
     cardNumber: scan.card.number ?? null,
     serial: scan.card.serial ?? null,
     checkIn: scan.check_in ?? null,
+    warning:
+      scan.card.warning_message && scan.card.warning_message_ar
+        ? { message: scan.card.warning_message, message_ar: scan.card.warning_message_ar }
+        : null,
   };
 }
 

@@ -30,6 +30,7 @@ export type { MergedDto } from './bindings/MergedDto';
 export type { RecordedDto } from './bindings/RecordedDto';
 export type { RefusedRowDto } from './bindings/RefusedRowDto';
 export type { RemainingDto } from './bindings/RemainingDto';
+export type { RevokedDto } from './bindings/RevokedDto';
 export type { RowProblemDto } from './bindings/RowProblemDto';
 export type { ScanDto } from './bindings/ScanDto';
 export type { SheetDto } from './bindings/SheetDto';
@@ -67,7 +68,9 @@ export type ScanStatus =
   | 'malformed'
   | 'unknown_issuer'
   | 'bad_signature'
-  | 'revoked';
+  | 'revoked'
+  | 'issuer_withdrawn'
+  | 'issuer_device_revoked';
 
 /** The colour family a scan status shows: green, amber, red or blue. */
 export type ScanTone = 'ok' | 'warn' | 'refused' | 'unknown';

@@ -19,7 +19,12 @@ export function status(overrides: Partial<AppStatusDto> = {}): AppStatusDto {
   return {
     version: '0.1.0',
     initialised: true,
-    device: { id: '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b', name: 'تابلت منى', store: '/tmp/q/store.db' },
+    device: {
+      id: '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b',
+      name: 'تابلت منى',
+      store: '/tmp/q/store.db',
+      fingerprint: 'EJ72-F52R-M6PD-7H5Z-T21H',
+    },
     convoys: [
       {
         id: '0190a1b2-0000-7000-8000-000000000001',
@@ -29,6 +34,9 @@ export function status(overrides: Partial<AppStatusDto> = {}): AppStatusDto {
         role: 'lead',
         status: 'approved',
         sites: [SITE, 'الوحدة الصحية'],
+        my_role: 'lead',
+        lead_fingerprint: '3M780VS9PSG05950',
+        relays: [],
       },
     ],
     sites: [SITE],
