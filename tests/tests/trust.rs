@@ -693,7 +693,7 @@ fn card_issuers_are_trusted_under_the_right_signature_only() {
         .clone();
     let text = registrar
         .app
-        .card_texts(&[number.clone()])
+        .card_texts(std::slice::from_ref(&number))
         .unwrap()
         .remove(0);
     registrar.synced(&relay);

@@ -1177,7 +1177,10 @@ pub fn seal(
     }
     let keeps_registry =
         own_role(store, convoy)?.is_none_or(|r| matches!(r, Role::Lead | Role::Registrar));
-    while keeps_registry {
+    if !keeps_registry {
+        return Ok(());
+    }
+    loop {
         let entries = store.unpublished_registry(convoy.id, &convoy.sites, 200)?;
         if entries.is_empty() {
             break;
