@@ -1122,12 +1122,13 @@ async fn serves_what_it_held<S: Storage>(s: &S, records_before: usize) {
     );
 }
 
+/// The fixture's one convoy, read from a copy (opening the fixture itself,
+/// even read-only, would leave WAL files beside it in the repository).
 fn fixture_scope() -> Uid {
-    let conn = rusqlite::Connection::open_with_flags(
-        fixture("relay.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("relay.db");
+    std::fs::copy(fixture("relay.db"), &copy).unwrap();
+    let conn = rusqlite::Connection::open(&copy).unwrap();
     let scope: Vec<u8> = conn
         .query_row("SELECT scope FROM scopes", [], |r| r.get(0))
         .unwrap();
