@@ -226,6 +226,23 @@ impl Dev {
     }
 }
 
+/// A new device `name` enrolled in `lead`'s convoy with a fresh code from
+/// the lead, waiting for approval.
+pub fn enrolled(lead: &Dev, relay: &MemoryRelay, name: &str) -> Dev {
+    let codes = block(ops::invite(
+        lead.store(),
+        &lead.on(relay),
+        &lead.convoy(),
+        1,
+        ops::CODE_LIFETIME_MS,
+        NOW,
+    ))
+    .unwrap();
+    let device = Dev::new(name);
+    block(ops::enroll(device.store(), &device.on(relay), &codes[0])).unwrap();
+    device
+}
+
 /// A lead's convoy on `relay`, with one device per role, each enrolled with
 /// the lead's code, approved, and synced.
 pub fn convoy(relay: &MemoryRelay, roles: &[CertRole]) -> (Dev, Vec<Dev>) {

@@ -328,3 +328,17 @@ impl CutProxy {
         CutProxy { url }
     }
 }
+
+/// Whether a day report's anomalies (`expected["anomalies"]`) hold a double
+/// hand-out or over-entitlement naming one of `hand_outs` (event ids): what
+/// a household served more than once must show.
+pub fn anomaly_names_any(anomalies: &serde_json::Value, hand_outs: &[String]) -> bool {
+    anomalies.as_array().into_iter().flatten().any(|a| {
+        matches!(
+            a["code"].as_str(),
+            Some("double_hand_out" | "over_entitlement")
+        ) && a["events"]
+            .as_array()
+            .is_some_and(|events| events.iter().any(|e| hand_outs.iter().any(|m| e == m)))
+    })
+}

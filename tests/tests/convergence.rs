@@ -159,21 +159,8 @@ fn devices_converge_under_partitions_cuts_duplicates_and_relay_crashes() {
         );
     }
     let flagged = expected["anomalies"].to_string();
-    let anomalies = expected["anomalies"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
     for (household, count) in &served {
-        // An over-entitlement anomaly naming one of this household's hand-outs.
-        let mine = &hand_outs[household];
-        let over = anomalies.iter().any(|a| {
-            matches!(
-                a["code"].as_str(),
-                Some("double_hand_out" | "over_entitlement")
-            ) && a["events"]
-                .as_array()
-                .is_some_and(|events| events.iter().any(|e| mine.iter().any(|m| e == m)))
-        });
+        let over = qafila_e2e::anomaly_names_any(&expected["anomalies"], &hand_outs[household]);
         assert_eq!(
             *count > 1,
             over,

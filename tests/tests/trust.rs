@@ -19,7 +19,7 @@ use qafila_sync::crypto::Identity;
 use qafila_sync::payload;
 use qafila_testkit::relay::MemoryRelay;
 
-use qafila_e2e::inprocess::{Dev, NOW, SITE, block, convoy, today};
+use qafila_e2e::inprocess::{Dev, NOW, SITE, block, convoy, enrolled, today};
 
 #[test]
 fn a_relay_that_plants_a_key_generation_reads_nothing() {
@@ -90,17 +90,7 @@ fn a_relay_that_plants_a_key_generation_reads_nothing() {
 fn a_relay_that_swaps_a_devices_keys_at_enrollment_is_caught_at_approval() {
     let relay = MemoryRelay::new("swapper");
     let (lead, _) = convoy(&relay, &[]);
-    let codes = block(ops::invite(
-        lead.store(),
-        &lead.on(&relay),
-        &lead.convoy(),
-        1,
-        ops::CODE_LIFETIME_MS,
-        NOW,
-    ))
-    .unwrap();
-    let tablet = Dev::new("Tablet");
-    block(ops::enroll(tablet.store(), &tablet.on(&relay), &codes[0])).unwrap();
+    let tablet = enrolled(&lead, &relay, "Tablet");
     let screen = ops::own_fingerprint(tablet.store()).unwrap();
     // The relay shows the lead its own keys under the tablet's id and name.
     let mallory = Identity::from_secrets([0x51; 32], [0x52; 32]);
@@ -161,17 +151,7 @@ fn a_relay_that_swaps_a_devices_keys_at_enrollment_is_caught_at_approval() {
 fn a_device_without_a_binding_is_approved_only_by_its_fingerprint() {
     let relay = MemoryRelay::new("unbound");
     let (lead, _) = convoy(&relay, &[]);
-    let codes = block(ops::invite(
-        lead.store(),
-        &lead.on(&relay),
-        &lead.convoy(),
-        1,
-        ops::CODE_LIFETIME_MS,
-        NOW,
-    ))
-    .unwrap();
-    let tablet = Dev::new("Tablet");
-    block(ops::enroll(tablet.store(), &tablet.on(&relay), &codes[0])).unwrap();
+    let tablet = enrolled(&lead, &relay, "Tablet");
     // The lead's device lost the code's secret (another lead device made
     // it): nothing binds the keys.
     let conn = rusqlite::Connection::open(lead.store().path()).unwrap();

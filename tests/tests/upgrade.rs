@@ -145,24 +145,7 @@ fn a_sqlite_relay_and_stores_from_before_the_trust_model_carry_on() {
 #[test]
 fn a_postgres_relay_from_before_the_trust_model_carries_on() {
     let server = TempPostgres::start();
-    let url = server.create_database("upgrade");
-    let out = std::process::Command::new("psql")
-        .args([
-            "--quiet",
-            "--set",
-            "ON_ERROR_STOP=1",
-            "--dbname",
-            &url,
-            "--file",
-        ])
-        .arg(fixture("relay.pg.sql"))
-        .output()
-        .expect("psql runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let url = server.create_database_from("upgrade", &fixture("relay.pg.sql"));
     let relay = RelayProcess::postgres(&url);
     carries_on(&relay.url);
 }

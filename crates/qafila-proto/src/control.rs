@@ -87,6 +87,26 @@ pub struct CreateScope {
     pub keys: Vec<DeviceKey>,
 }
 
+impl CreateScope {
+    /// The members published with a lead certificate (the lead itself
+    /// aside), each with its wrapped keys: what a relay must check like an
+    /// approval or a revocation before it takes the scope.
+    pub fn certified_members(&self) -> impl Iterator<Item = (&Member, Vec<DeviceKey>)> {
+        self.members
+            .iter()
+            .filter(|m| m.keys.device != self.lead.device && !m.certificate.0.is_empty())
+            .map(|m| {
+                let keys = self
+                    .keys
+                    .iter()
+                    .filter(|k| k.device == m.keys.device)
+                    .cloned()
+                    .collect();
+                (m, keys)
+            })
+    }
+}
+
 /// Who a relay is and what its clock says: devices sign every request for
 /// this relay's id, with its clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

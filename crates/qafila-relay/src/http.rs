@@ -435,18 +435,9 @@ async fn create_scope<S: Storage>(State(st): St<S>, signed: Signed) -> Result<St
         .await?;
     // Members published from another relay come with the lead's
     // certificates: each is checked like an approval or a revocation.
-    for member in request.members {
-        if member.keys.device == lead.device || member.certificate.0.is_empty() {
-            continue;
-        }
-        let keys = request
-            .keys
-            .iter()
-            .filter(|k| k.device == member.keys.device)
-            .cloned()
-            .collect();
+    for (member, keys) in request.certified_members() {
         let (_, outcome) = st
-            .certify(request.scope, &lead, member.certificate.0, keys)
+            .certify(request.scope, &lead, member.certificate.0.clone(), keys)
             .await?;
         if let Some(refused) = certificate_refused(outcome)
             && outcome != CertOutcome::Older

@@ -1158,29 +1158,8 @@ async fn a_sqlite_relay_database_from_before_the_trust_model_migrates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_relay_database_from_before_the_trust_model_migrates() {
-    let name = "storage_fixture".to_string();
-    let url = tokio::task::spawn_blocking(move || POSTGRES.create_database(&name))
-        .await
-        .unwrap();
-    let load = url.clone();
-    tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new("psql")
-            .args([
-                "--quiet",
-                "--set",
-                "ON_ERROR_STOP=1",
-                "--dbname",
-                &load,
-                "--file",
-            ])
-            .arg(fixture("relay.pg.sql"))
-            .output()
-            .expect("psql runs (Debian's postgresql-client)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let url = tokio::task::spawn_blocking(|| {
+        POSTGRES.create_database_from("storage_fixture", &fixture("relay.pg.sql"))
     })
     .await
     .unwrap();

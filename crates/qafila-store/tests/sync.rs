@@ -10,45 +10,9 @@ use qafila_store::Store;
 use qafila_store::registry::Registration;
 use qafila_store::sync::{Chain, Convoy, LogEntry, Remote, RemoteContent};
 
-const NOW: u64 = 1_796_000_000_000;
-const SCOPE: [u8; 16] = [4; 16];
+mod common;
 
-fn store(name: &str) -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::create(dir.path(), name, NOW).unwrap();
-    store
-        .put_convoy(Convoy {
-            id: SCOPE,
-            name: "ق".into(),
-            day: "2026-12-01".into(),
-            relay: "http://127.0.0.1:1".into(),
-            role: "member".into(),
-            status: "approved".into(),
-            lead: DeviceId::from_parts(1, [1; 10]),
-            lead_signing: [0; 32],
-            sites: Vec::new(),
-            relays: Vec::new(),
-        })
-        .unwrap();
-    // Certified before roles existed: these tests are about applying
-    // records, not about roles (`roles.rs` is).
-    store
-        .put_roster(
-            SCOPE,
-            vec![qafila_store::sync::RosterEntry {
-                device: store.device().id,
-                name: name.into(),
-                signing: [0; 32],
-                encryption: [0; 32],
-                status: "approved".into(),
-                role: "legacy".into(),
-                version: 0,
-                certificates: Vec::new(),
-            }],
-        )
-        .unwrap();
-    (dir, store)
-}
+use common::{NOW, SCOPE, store};
 
 fn check_in(store: &Store, n: u8) -> qafila_domain::event::Event {
     let body = EventBody::CheckIn(CheckIn {

@@ -418,6 +418,24 @@ impl TempPostgres {
         run(psql, &format!("psql (creating the test database {name})"));
         self.url(name)
     }
+
+    /// Creates database `name` as [`create_database`](Self::create_database)
+    /// does and runs the SQL file `dump` in it (a relay database kept as a
+    /// fixture); any statement failing fails the test.
+    pub fn create_database_from(&self, name: &str, dump: &std::path::Path) -> String {
+        let url = self.create_database(name);
+        let mut psql = Command::new(&self.psql);
+        psql.args(["-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-d"])
+            .arg(&url)
+            .arg("-f")
+            .arg(dump)
+            .env("PGCONNECT_TIMEOUT", "10");
+        run(
+            psql,
+            &format!("psql (loading {} into {name})", dump.display()),
+        );
+        url
+    }
 }
 
 /// Splits `scheme://authority/db?query` into (`scheme://authority/`, `?query`).

@@ -341,16 +341,7 @@ impl Relay for MemoryClient {
                 invite: None,
                 binding: Vec::new(),
             });
-        for member in &request.members {
-            if member.certificate.0.is_empty() || member.keys.device == request.lead.device {
-                continue;
-            }
-            let keys = request
-                .keys
-                .iter()
-                .filter(|k| k.device == member.keys.device)
-                .cloned()
-                .collect();
+        for (member, keys) in request.certified_members() {
             if Self::certify(scope, &member.certificate.0, keys) == CertOutcome::RevokedFinal {
                 return Err(refused(409, "revoked_final", "revoked"));
             }
