@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 # Chromium prints card sheets to PDF, and the card tests render those PDFs
 # (poppler's pdftoppm) and read their QR codes back with an independent
 # reader (zbar's zbarimg). The export tests open the CSV and XLSX files with a
-# spreadsheet reader that is not ours (Python's openpyxl).
+# spreadsheet reader that is not ours (Python's openpyxl). libfaketime runs a
+# device whose clock is wrong (a phone set to 2000, or a day fast).
 debian_packages=(
   build-essential pkg-config curl file
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
@@ -21,6 +22,7 @@ debian_packages=(
   postgresql
   chromium poppler-utils zbar-tools
   python3-openpyxl
+  faketime
 )
 
 missing=()

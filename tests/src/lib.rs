@@ -33,6 +33,9 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 #[derive(Debug)]
 pub struct Device {
     dir: tempfile::TempDir,
+    /// `faketime` arguments this device's clock runs under (a phone whose
+    /// clock is wrong), or none for the machine's clock.
+    clock: Option<Vec<String>>,
 }
 
 /// What a finished command left behind.
@@ -57,6 +60,18 @@ impl Device {
     pub fn new() -> Self {
         Device {
             dir: tempfile::tempdir().expect("a temp dir"),
+            clock: None,
+        }
+    }
+
+    /// A device with an empty data directory whose every command runs
+    /// under `faketime -m FAKETIME_ARGS...` (Debian's libfaketime, the
+    /// multi-threaded variant): `&["2000-01-01 08:00:00"]` starts its clock
+    /// there, `&["-f", "+1d"]` runs it a day fast.
+    pub fn with_clock(faketime_args: &[&str]) -> Self {
+        Device {
+            clock: Some(faketime_args.iter().map(|&a| a.to_owned()).collect()),
+            ..Device::new()
         }
     }
 
@@ -86,7 +101,18 @@ impl Device {
 
     /// Runs `qafila --data-dir DIR ARGS...`.
     pub fn run(&self, args: &[&str]) -> Run {
-        let out = std::process::Command::new(workspace_binary("qafila"))
+        let mut command = match &self.clock {
+            None => std::process::Command::new(workspace_binary("qafila")),
+            Some(faketime) => {
+                let mut command = std::process::Command::new("faketime");
+                command
+                    .arg("-m")
+                    .args(faketime)
+                    .arg(workspace_binary("qafila"));
+                command
+            }
+        };
+        let out = command
             .arg("--data-dir")
             .arg(self.dir.path())
             .args(args)
