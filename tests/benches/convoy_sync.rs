@@ -183,6 +183,7 @@ fn fixture() -> PathBuf {
             &format!("Device {}", i + 1),
             CertRole::Volunteer,
             None,
+            START_MS,
         ))
         .unwrap();
         stores.push(store);

@@ -130,6 +130,7 @@ async fn enroll_all(url: &str, total: usize) -> Vec<Device> {
                             since: 1,
                             prior_hash: [0; 32],
                             rotated_to: 0,
+                            earlier: Vec::new(),
                         }
                         .sign(&lead_signing)),
                         keys: vec![WrappedKey {

@@ -188,6 +188,16 @@ impl Dev {
     /// software could (chained, signed, sealed with the convoy key), to go
     /// up with its next sync.
     pub fn forge(&self, content: RemoteContent) {
+        self.forge_linked(content, true);
+    }
+
+    /// Like [`Dev::forge`], but sealed as records were before chains (a
+    /// legacy link): what modified software could send to skip the chain.
+    pub fn forge_unchained(&self, content: RemoteContent) {
+        self.forge_linked(content, false);
+    }
+
+    fn forge_linked(&self, content: RemoteContent, chained: bool) {
         let store = self.store();
         let convoy = self.convoy();
         let secrets = store.identity().unwrap();
@@ -209,7 +219,11 @@ impl Dev {
         let record = payload::seal(
             header,
             &Content::Store(content),
-            Link::After { seq: prev, hash },
+            if chained {
+                Link::After { seq: prev, hash }
+            } else {
+                Link::Legacy
+            },
             &identity,
             &key.key,
         )
@@ -270,6 +284,7 @@ pub fn convoy(relay: &MemoryRelay, roles: &[CertRole]) -> (Dev, Vec<Dev>) {
             &device.name,
             *role,
             None,
+            NOW,
         ))
         .unwrap();
         devices.push(device);

@@ -113,6 +113,7 @@ fn a_relay_that_swaps_a_devices_keys_at_enrollment_is_caught_at_approval() {
             "Tablet",
             CertRole::Volunteer,
             fingerprint,
+            NOW,
         ))
     };
     // The binding to the lead's code does not hold for the relay's keys.
@@ -165,6 +166,7 @@ fn a_device_without_a_binding_is_approved_only_by_its_fingerprint() {
             "Tablet",
             CertRole::Volunteer,
             fingerprint,
+            NOW,
         ))
     };
     assert!(matches!(
@@ -792,5 +794,257 @@ fn only_the_lead_voids_another_devices_records() {
     v1.synced(&relay);
     for device in [&lead, v1] {
         assert_eq!(device.handed_out(), "0");
+    }
+}
+
+/// The lead changes a role or revokes with `who`'s keys as the relay lists
+/// them.
+fn role_change(
+    lead: &Dev,
+    relay: &MemoryRelay,
+    who: &str,
+    role: CertRole,
+) -> Result<(), SyncError> {
+    block(ops::approve(
+        lead.store(),
+        &lead.on(relay),
+        &lead.convoy(),
+        who,
+        role,
+        None,
+        NOW,
+    ))
+    .map(|_| ())
+}
+
+fn revoke(lead: &Dev, relay: &MemoryRelay, who: &str) -> Result<ops::Revoked, SyncError> {
+    block(ops::revoke(
+        lead.store(),
+        &lead.on(relay),
+        &[],
+        &lead.convoy(),
+        who,
+        NOW,
+    ))
+}
+
+fn status_of(device: &Dev, of: &Dev) -> String {
+    device
+        .store()
+        .roster(device.convoy().id)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.device == of.store().device().id)
+        .map(|e| e.status)
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_relay_that_swaps_keys_when_the_lead_revokes_or_changes_a_role_changes_nothing() {
+    let relay = MemoryRelay::new("swapper");
+    let (lead, devices) = convoy(&relay, &[CertRole::Volunteer, CertRole::Volunteer]);
+    let [v1, lost] = [&devices[0], &devices[1]];
+    // The relay lists its own keys under the lost phone's id: a revocation
+    // signed for them would revoke nobody.
+    let mallory = Identity::from_secrets([0x61; 32], [0x62; 32]);
+    relay.set_hostility(|h| {
+        h.swapped_keys.insert(
+            lost.id(),
+            DeviceKeys {
+                device: lost.id(),
+                name: lost.name.clone(),
+                signing: B64(mallory.signing_public().to_vec()),
+                encryption: B64(mallory.encryption_public().to_vec()),
+            },
+        );
+    });
+    // A role change is refused: the keys are not the ones the lead certified.
+    assert!(matches!(
+        role_change(&lead, &relay, &lost.name, CertRole::Registrar),
+        Err(SyncError::KeyBindingMismatch(_))
+    ));
+    // A revocation goes through, about the keys the lead certified.
+    revoke(&lead, &relay, &lost.name).unwrap();
+    assert_eq!(status_of(&lead, lost), "revoked");
+    v1.synced(&relay);
+    assert_eq!(status_of(v1, lost), "revoked");
+    assert_eq!(lost.sync(&relay).unwrap_err().code(), "device_revoked");
+}
+
+#[test]
+fn a_relay_that_lists_an_impossible_certificate_version_cannot_make_one_without_a_role() {
+    let relay = MemoryRelay::new("versions");
+    let (lead, devices) = convoy(&relay, &[CertRole::Volunteer]);
+    let tablet = enrolled(&lead, &relay, "Tablet");
+    // Version 0 is what certificates from before roles have: a version
+    // that wrapped to it would leave the device unrestricted.
+    relay.set_hostility(|h| {
+        h.listed_versions.insert(tablet.id(), u32::MAX);
+        h.listed_versions.insert(devices[0].id(), u32::MAX);
+    });
+    assert!(role_change(&lead, &relay, "Tablet", CertRole::Volunteer).is_err());
+    assert_eq!(
+        relay.member(Uid(lead.convoy().id), tablet.id()).unwrap().0,
+        "pending"
+    );
+    // A device the lead certified goes on from the lead's own version.
+    role_change(&lead, &relay, &devices[0].name, CertRole::Storekeeper).unwrap();
+    assert_eq!(
+        relay
+            .member(Uid(lead.convoy().id), devices[0].id())
+            .unwrap(),
+        ("approved".to_owned(), 2)
+    );
+}
+
+#[test]
+fn a_used_code_binds_no_second_device_whatever_the_relay_allows() {
+    let relay = MemoryRelay::new("reuse");
+    let (lead, _) = convoy(&relay, &[]);
+    relay.set_hostility(|h| h.codes_never_spent = true);
+    let codes = block(ops::invite(
+        lead.store(),
+        &lead.on(&relay),
+        &lead.convoy(),
+        1,
+        ops::CODE_LIFETIME_MS,
+        NOW,
+    ))
+    .unwrap();
+    let tablet = Dev::new("Tablet");
+    block(ops::enroll(tablet.store(), &tablet.on(&relay), &codes[0])).unwrap();
+    role_change(&lead, &relay, "Tablet", CertRole::Volunteer).unwrap();
+    // Someone who photographed the code enrolls with it too.
+    let thief = Dev::new("Tablet 2");
+    block(ops::enroll(thief.store(), &thief.on(&relay), &codes[0])).unwrap();
+    assert!(matches!(
+        role_change(&lead, &relay, "Tablet 2", CertRole::Volunteer),
+        Err(SyncError::FingerprintRequired { .. })
+    ));
+    let devices = block(ops::devices(lead.store(), &lead.on(&relay), &lead.convoy())).unwrap();
+    let shown = devices.iter().find(|d| d.device == thief.id()).unwrap();
+    assert_eq!(shown.bound, None, "shown as bound to nothing: {shown:?}");
+}
+
+#[test]
+fn a_device_that_joins_later_judges_earlier_records_as_everyone_did() {
+    let relay = MemoryRelay::new("history");
+    let (lead, devices) = convoy(
+        &relay,
+        &[
+            CertRole::Volunteer,
+            CertRole::Volunteer,
+            CertRole::Volunteer,
+        ],
+    );
+    let [rogue, old, lost] = [&devices[0], &devices[1], &devices[2]];
+    let person = lead.register("هدى سالم", None);
+    lead.synced(&relay);
+    lost.synced(&relay);
+    // As a volunteer, the rogue makes itself an issuing key.
+    rogue.go_rogue();
+    rogue.app.create_issuer("جمعية مزيفة").unwrap();
+    rogue.synced(&relay);
+    // The lost phone hands out once, as it may.
+    lost.hand_out(&person);
+    lost.synced(&relay);
+    old.synced(&relay);
+    lead.synced(&relay);
+    // Then the lead makes the rogue a registrar and revokes the lost
+    // phone: the relay keeps only each one's newest certificate.
+    role_change(&lead, &relay, &rogue.name, CertRole::Registrar).unwrap();
+    revoke(&lead, &relay, &lost.name).unwrap();
+    old.synced(&relay);
+    lead.synced(&relay);
+    let newcomer = enrolled(&lead, &relay, "Newcomer");
+    role_change(&lead, &relay, "Newcomer", CertRole::Volunteer).unwrap();
+    newcomer.synced(&relay);
+    for device in [&lead, old, &newcomer] {
+        assert!(
+            device
+                .store()
+                .trusted_issuers()
+                .unwrap()
+                .iter()
+                .all(|t| t.association != "جمعية مزيفة"),
+            "{}: a key a volunteer made counts once it is a registrar",
+            device.name
+        );
+        assert_eq!(
+            device.handed_out(),
+            "1",
+            "{}: the lost phone's hand-out before its revocation",
+            device.name
+        );
+    }
+}
+
+#[test]
+fn a_void_naming_the_wrong_device_cannot_take_the_place_of_the_leads() {
+    let relay = MemoryRelay::new("voids");
+    let (lead, devices) = convoy(
+        &relay,
+        &[
+            CertRole::Volunteer,
+            CertRole::Volunteer,
+            CertRole::Volunteer,
+        ],
+    );
+    let [v1, rogue, late] = [&devices[0], &devices[1], &devices[2]];
+    let scope = Uid(lead.convoy().id);
+    let person = lead.register("سامية رجب", None);
+    lead.synced(&relay);
+    v1.synced(&relay);
+    late.synced(&relay);
+    let event = v1.hand_out(&person);
+    v1.synced(&relay);
+    lead.synced(&relay);
+    rogue.synced(&relay);
+    let last_of = |device: &Dev| {
+        relay
+            .records(scope)
+            .iter()
+            .filter(|r| r.header.device == device.id())
+            .map(|r| r.header.seq)
+            .max()
+            .unwrap()
+    };
+    // The late device will get the hand-out last.
+    let hand_out = (v1.id(), last_of(v1));
+    relay.set_hostility(|h| {
+        h.dropped.insert(hand_out);
+    });
+    // The rogue voids it naming itself (which cancels nothing), and the
+    // lead voids it for real; the late device gets the rogue's first.
+    rogue.go_rogue();
+    rogue
+        .store()
+        .record(
+            VolunteerId::from_parts(1, [1; 10]),
+            EventBody::Void {
+                target: event.parse().unwrap(),
+                target_device: Some(rogue.store().device().id),
+                reason: "mistake".into(),
+            },
+            NOW,
+        )
+        .unwrap();
+    rogue.synced(&relay);
+    lead.app.void(&event, "served the wrong family").unwrap();
+    lead.synced(&relay);
+    let lead_void = (lead.id(), last_of(&lead));
+    relay.set_hostility(|h| {
+        h.dropped.insert(lead_void);
+    });
+    late.synced(&relay);
+    relay.set_hostility(|h| {
+        h.dropped.remove(&lead_void);
+    });
+    late.synced(&relay);
+    relay.set_hostility(|h| h.dropped.clear());
+    late.synced(&relay);
+    assert!(late.store().is_voided(event.parse().unwrap()).unwrap());
+    for device in [&lead, late] {
+        assert_eq!(device.handed_out(), "0", "{}", device.name);
     }
 }

@@ -131,6 +131,10 @@ fn carries_on(url: &str) {
     newcomer.ok(&["sync"]);
     let found = newcomer.ok(&["beneficiary", "search", "فاطمة"]).to_string();
     assert!(found.contains(&lead_person), "{found}");
+    // It counts what the revoked phone did before its revocation as every
+    // device did before the upgrade (a revocation then named no point).
+    let day = newcomer.ok(&["day", "status", "--site", SITE, "--date", "2026-12-07"]);
+    assert_eq!(day["items"][0]["handed_out"], "2", "{day}");
 }
 
 #[test]

@@ -470,6 +470,7 @@ impl App {
     ) -> Result<MemberDto, AppError> {
         let convoy = self.convoy(convoy)?;
         let client = relay_client(self, &convoy.relay)?;
+        let (now, _) = self.now();
         let view = runtime()?.block_on(ops::approve(
             self.store(),
             &client,
@@ -477,6 +478,7 @@ impl App {
             device,
             role,
             fingerprint.filter(|f| !f.trim().is_empty()),
+            now,
         ))?;
         Ok(MemberDto::of(view))
     }

@@ -7,7 +7,7 @@
 //! ```text
 //! certificate := 2 scope:[16] device:[16] name:str signing:[32] encryption:[32]
 //!                role:u8 standing:u8 version:u32 since:u64 prior_hash:[32]
-//!                rotated_to:u32 signature:[64]
+//!                rotated_to:u32 count:u8 (since:u64 role:u8)* signature:[64]
 //! signed      := "qafila-certificate-v2" certificate-without-signature
 //! grant       := "qafila-key-grant-v1" scope:[16] device:[16] encryption:[32]
 //!                epoch:u32 sha256(wrapped) count:u32 sha256(revocation)*
@@ -26,6 +26,21 @@ use crate::{DecodeError, Uid};
 
 /// Longest device name a certificate carries, in bytes.
 pub const MAX_NAME_BYTES: usize = 200;
+
+/// Most earlier periods a certificate lists (a device whose role changed
+/// more often is enrolled again).
+pub const MAX_PERIODS: usize = 64;
+
+/// Part of a device's log before a certificate's `since`: from record
+/// `since` on (to the next period, or the certificate's own `since`), the
+/// device held `role` (`None`: a certificate from before roles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Period {
+    /// Its first record.
+    pub since: u64,
+    /// What the device could do then.
+    pub role: Option<CertRole>,
+}
 
 /// What a certified device may do (the lead is not certified: its key is
 /// the convoy's root).
@@ -125,6 +140,10 @@ pub struct Certificate {
     /// For a revocation: the key generation made without the device. A
     /// device that knows of it seals nothing with an older one.
     pub rotated_to: u32,
+    /// The roles the device held before `since`, oldest first: a device
+    /// that never saw the earlier certificates (the relay keeps only the
+    /// newest) judges the earlier records as every other device does.
+    pub earlier: Vec<Period>,
 }
 
 const CERT_V2: u8 = 2;
@@ -147,6 +166,11 @@ impl Certificate {
         out.u64(self.since);
         out.raw(&self.prior_hash);
         out.u32(self.rotated_to);
+        out.u8(u8::try_from(self.earlier.len()).unwrap_or(u8::MAX));
+        for period in &self.earlier {
+            out.u64(period.since);
+            out.u8(period.role.map_or(0, CertRole::code));
+        }
         out.0
     }
 
@@ -199,6 +223,26 @@ impl Certificate {
         let since = input.u64()?;
         let prior_hash = input.array()?;
         let rotated_to = input.u32()?;
+        let count = usize::from(input.u8()?);
+        if count > MAX_PERIODS {
+            return Err(DecodeError::Invalid("certificate periods").into());
+        }
+        let mut earlier = Vec::with_capacity(count);
+        for _ in 0..count {
+            let since = input.u64()?;
+            let role = match input.u8()? {
+                0 => None,
+                code => Some(
+                    CertRole::from_code(code).ok_or(DecodeError::Invalid("certificate role"))?,
+                ),
+            };
+            earlier.push(Period { since, role });
+        }
+        if earlier.windows(2).any(|w| w[0].since >= w[1].since)
+            || earlier.last().is_some_and(|p| p.since > since)
+        {
+            return Err(DecodeError::Invalid("certificate periods out of order").into());
+        }
         let _signature: [u8; 64] = input.array()?;
         input.finish()?;
         Ok(Certificate {
@@ -213,6 +257,7 @@ impl Certificate {
             since,
             prior_hash,
             rotated_to,
+            earlier,
         })
     }
 
@@ -309,6 +354,7 @@ pub fn verify_member(
                     since: 0,
                     prior_hash: [0; 32],
                     rotated_to: 0,
+                    earlier: Vec::new(),
                 });
             }
         }
@@ -372,9 +418,19 @@ mod tests {
             role: CertRole::Registrar,
             standing: Standing::Approved,
             version: 3,
-            since: 1,
+            since: 10,
             prior_hash: [0; 32],
             rotated_to: 0,
+            earlier: vec![
+                Period {
+                    since: 0,
+                    role: None,
+                },
+                Period {
+                    since: 5,
+                    role: Some(CertRole::Volunteer),
+                },
+            ],
         }
     }
 
@@ -395,6 +451,38 @@ mod tests {
             assert!(Certificate::open(&altered, &key).is_err(), "byte {i}");
         }
         assert!(Certificate::open(&bytes[..bytes.len() - 1], &key).is_err());
+    }
+
+    #[test]
+    fn earlier_periods_are_signed_in_order_and_bounded() {
+        let lead = SigningKey::from_bytes(&[9; 32]);
+        let key = lead.verifying_key().to_bytes();
+        let reordered = Certificate {
+            earlier: certificate().earlier.into_iter().rev().collect(),
+            ..certificate()
+        };
+        assert!(Certificate::open(&reordered.sign(&lead), &key).is_err());
+        let past_since = Certificate {
+            since: 4,
+            ..certificate()
+        };
+        assert!(Certificate::open(&past_since.sign(&lead), &key).is_err());
+        let many = Certificate {
+            since: 1_000,
+            earlier: (0..=MAX_PERIODS as u64)
+                .map(|since| Period {
+                    since,
+                    role: Some(CertRole::Volunteer),
+                })
+                .collect(),
+            ..certificate()
+        };
+        assert!(Certificate::open(&many.sign(&lead), &key).is_err());
+        let most = Certificate {
+            earlier: many.earlier[..MAX_PERIODS].to_vec(),
+            ..many
+        };
+        assert_eq!(Certificate::open(&most.sign(&lead), &key).unwrap(), most);
     }
 
     #[test]

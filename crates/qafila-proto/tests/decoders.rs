@@ -934,7 +934,7 @@ fn member_json_carries_standard_base64() {
 // ---------------------------------------------------------------------------
 
 fn certificate() -> impl Strategy<Value = qafila_proto::cert::Certificate> {
-    use qafila_proto::cert::{CertRole, Certificate, Standing};
+    use qafila_proto::cert::{CertRole, Certificate, Period, Standing};
     (
         uid(),
         uid(),
@@ -944,6 +944,13 @@ fn certificate() -> impl Strategy<Value = qafila_proto::cert::Certificate> {
         prop::sample::select(CertRole::ALL.to_vec()),
         prop::bool::ANY,
         (any::<u32>(), any::<u64>(), any::<[u8; 32]>(), any::<u32>()),
+        vec(
+            (
+                any::<u64>(),
+                prop::option::of(prop::sample::select(CertRole::ALL.to_vec())),
+            ),
+            0..6,
+        ),
     )
         .prop_map(
             |(
@@ -955,7 +962,16 @@ fn certificate() -> impl Strategy<Value = qafila_proto::cert::Certificate> {
                 role,
                 revoked,
                 (version, since, prior_hash, rotated_to),
+                periods,
             )| {
+                // Valid periods: in order, none after the certificate's own.
+                let mut earlier: Vec<Period> = periods
+                    .into_iter()
+                    .filter(|(at, _)| *at <= since)
+                    .map(|(since, role)| Period { since, role })
+                    .collect();
+                earlier.sort_by_key(|p| p.since);
+                earlier.dedup_by_key(|p| p.since);
                 Certificate {
                     scope,
                     device,
@@ -972,6 +988,7 @@ fn certificate() -> impl Strategy<Value = qafila_proto::cert::Certificate> {
                     since,
                     prior_hash,
                     rotated_to,
+                    earlier,
                 }
             },
         )

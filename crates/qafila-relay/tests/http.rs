@@ -453,6 +453,7 @@ fn certificate(
         since: 1,
         prior_hash: [0; 32],
         rotated_to: 0,
+        earlier: Vec::new(),
     }
     .sign(&lead.key)
 }
@@ -1362,6 +1363,7 @@ async fn registry_records_supersede_only_their_own_devices_entries() {
             since: 1,
             prior_hash: [0; 32],
             rotated_to: 0,
+            earlier: Vec::new(),
         }
         .sign(&lead.key);
         no_content(

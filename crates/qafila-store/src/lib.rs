@@ -259,7 +259,8 @@ impl Store {
         Ok(self
             .reader()
             .query_row(
-                "SELECT 1 FROM voided WHERE target = ?1",
+                "SELECT 1 FROM voided v JOIN events e ON e.id = v.target
+                 WHERE v.target = ?1 AND (v.target_device IS NULL OR v.target_device = e.device)",
                 [id.to_bytes()],
                 |_| Ok(()),
             )

@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_day_end.sql"),
     include_str!("migrations/0006_day_close_index.sql"),
     include_str!("migrations/0007_trust.sql"),
+    include_str!("migrations/0008_trust_periods.sql"),
 ];
 
 /// FNV-1a: a stable checksum (std's hasher may change between releases).

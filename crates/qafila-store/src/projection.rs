@@ -87,22 +87,28 @@ pub fn apply(tx: &Transaction<'_>, event: &Event) -> Result<(), StoreError> {
             target_device,
             ..
         } => {
-            // The first void that cancels its target undoes it (one naming
-            // another device than the target's cancels nothing).
+            // The first void that cancels its target undoes it; one naming
+            // another device than the target's cancels nothing. Every void
+            // is kept until its target arrives, so one that names the wrong
+            // device cannot take the place of the right one.
             let target_event = load(tx, *target)?;
             let cancels = target_event
                 .as_ref()
                 .is_none_or(|t| t.is_cancelled_by(event));
             if cancels {
-                let first = tx.execute(
+                let already = match &target_event {
+                    Some(t) => is_voided(tx, t)?,
+                    None => false,
+                };
+                tx.execute(
                     "INSERT OR IGNORE INTO voided (target, void, target_device) VALUES (?1, ?2, ?3)",
                     params![
                         target.to_bytes(),
                         event.id.to_bytes(),
                         target_device.map(|d| d.to_bytes())
                     ],
-                )? == 1;
-                if first
+                )?;
+                if !already
                     && let Some(target_event) = target_event
                     && target_event.is_voidable()
                 {
@@ -246,7 +252,7 @@ fn replay_corrections(tx: &Transaction<'_>, household: [u8; 16]) -> Result<(), S
     Ok(())
 }
 
-/// Whether a void that arrived before `event` cancels it.
+/// Whether a void already taken cancels `event`.
 fn is_voided(tx: &Transaction<'_>, event: &Event) -> Result<bool, StoreError> {
     Ok(tx
         .prepare_cached(

@@ -84,8 +84,21 @@ pub struct CertRecord {
     pub prior_hash: [u8; 32],
     /// For a revocation: the key generation made without the device.
     pub rotated_to: u32,
+    /// The roles the device held before `since`, as the lead signed them:
+    /// `(since, role)` oldest first, role as in [`CertRecord::role`].
+    pub earlier: Vec<(u64, String)>,
     /// The signed bytes, to pass on to relays that lack it.
     pub bytes: Vec<u8>,
+}
+
+/// What governs one record of a device's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Governing {
+    /// What the device could do when it made the record (`None`: it was
+    /// certified before roles, and its records are taken as they were).
+    pub role: Option<Role>,
+    /// Made after the lead's revocation point.
+    pub revoked: bool,
 }
 
 impl CertRecord {
@@ -123,24 +136,69 @@ pub struct RosterEntry {
 }
 
 impl RosterEntry {
-    /// The certificate governing record `seq` of this device's log: the
-    /// highest version whose `since` it has reached (a certificate from
-    /// before roles starts at 0), else the oldest known.
-    pub fn certificate_at(&self, seq: u64) -> Option<&CertRecord> {
-        self.certificates
+    /// What governs record `seq` of this device's log, judged the same on
+    /// every device whichever certificates it happened to see: the
+    /// revocation (final) or else the newest certificate from its `since`
+    /// on; before that, the earlier roles that certificate lists, else the
+    /// older certificates this device holds. A revocation from before roles
+    /// names no point: the relay alone stopped the device then, and its
+    /// records are taken as they were. `None`: no certificate known.
+    pub fn governing(&self, seq: u64) -> Option<Governing> {
+        let head = self
+            .revocation()
+            .or_else(|| self.certificates.iter().max_by_key(|c| c.version))?;
+        if head.is_revocation() && head.version == 0 {
+            return Some(Governing {
+                role: None,
+                revoked: false,
+            });
+        }
+        if seq >= head.since {
+            return Some(Governing {
+                role: head.role(),
+                revoked: head.is_revocation(),
+            });
+        }
+        let role = match head
+            .earlier
             .iter()
-            .filter(|c| c.since <= seq)
-            .max_by_key(|c| c.version)
-            .or_else(|| self.certificates.iter().min_by_key(|c| c.version))
+            .rev()
+            .find(|(since, _)| *since <= seq)
+            .or(head.earlier.first())
+        {
+            Some((_, role)) => Role::parse(role),
+            None => self
+                .certificates
+                .iter()
+                .filter(|c| !c.is_revocation() && c.since <= seq)
+                .max_by_key(|c| c.version)
+                .unwrap_or(head)
+                .role(),
+        };
+        Some(Governing {
+            role,
+            revoked: false,
+        })
     }
 
-    /// The newest revocation, if the device is revoked.
+    /// The revocation, if the device is revoked: the first one (a
+    /// revocation is final), a current one before one from before roles.
     pub fn revocation(&self) -> Option<&CertRecord> {
         self.certificates
             .iter()
             .filter(|c| c.is_revocation())
-            .min_by_key(|c| c.version)
+            .min_by_key(|c| (c.version == 0, c.version))
     }
+}
+
+/// Reads the `earlier` column: "since role" lines.
+fn periods(text: &str) -> Vec<(u64, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let (since, role) = line.split_once(' ')?;
+            Some((since.parse().ok()?, role.to_owned()))
+        })
+        .collect()
 }
 
 /// A scope key generation.
@@ -476,10 +534,15 @@ impl Store {
                         ],
                     )?;
                     for cert in &entry.certificates {
+                        let earlier: Vec<String> = cert
+                            .earlier
+                            .iter()
+                            .map(|(since, role)| format!("{since} {role}"))
+                            .collect();
                         tx.execute(
                             "INSERT OR IGNORE INTO roster_certs
-                                 (scope, device, version, role, standing, since, prior_hash, rotated_to, certificate)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                 (scope, device, version, role, standing, since, prior_hash, rotated_to, certificate, earlier)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                             params![
                                 scope,
                                 entry.device.to_bytes(),
@@ -489,7 +552,8 @@ impl Store {
                                 i64_of(cert.since),
                                 cert.prior_hash,
                                 cert.rotated_to,
-                                cert.bytes
+                                cert.bytes,
+                                earlier.join("\n")
                             ],
                         )?;
                     }
@@ -507,8 +571,8 @@ impl Store {
         let mut certs: std::collections::HashMap<Vec<u8>, Vec<CertRecord>> =
             std::collections::HashMap::new();
         let mut stmt = conn.prepare_cached(
-            "SELECT device, version, role, standing, since, prior_hash, rotated_to, certificate
-             FROM roster_certs WHERE scope = ?1 ORDER BY device, version",
+            "SELECT device, version, role, standing, since, prior_hash, rotated_to, certificate, earlier
+             FROM roster_certs WHERE scope = ?1 ORDER BY device, version, standing",
         )?;
         let rows = stmt.query_map([scope], |r| {
             Ok((
@@ -521,6 +585,7 @@ impl Store {
                     prior_hash: id32(r.get(5)?),
                     rotated_to: r.get(6)?,
                     bytes: r.get(7)?,
+                    earlier: periods(&r.get::<_, String>(8)?),
                 },
             ))
         })?;
@@ -599,16 +664,38 @@ impl Store {
         })
     }
 
-    /// The secret of an invite this lead made, by its lookup hash.
-    pub fn lead_invite(&self, code_hash: &str) -> Result<Option<String>, StoreError> {
+    /// The secret of an invite this lead made, by its lookup hash, and the
+    /// device whose keys it bound at an approval, if any.
+    pub fn lead_invite(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<(String, Option<DeviceId>)>, StoreError> {
         Ok(self
             .reader()
             .query_row(
-                "SELECT secret FROM lead_invites WHERE code_hash = ?1",
+                "SELECT secret, used_by FROM lead_invites WHERE code_hash = ?1",
                 [code_hash],
-                |r| r.get(0),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get::<_, Option<Vec<u8>>>(1)?
+                            .map(|d| DeviceId::from_bytes(id16(d))),
+                    ))
+                },
             )
             .optional()?)
+    }
+
+    /// Records that an invite bound `device`'s keys at its approval: the
+    /// code binds no other device after.
+    pub fn use_lead_invite(&self, code_hash: String, device: DeviceId) -> Result<(), StoreError> {
+        self.writer.call(move |w| {
+            w.conn.execute(
+                "UPDATE lead_invites SET used_by = ?2 WHERE code_hash = ?1 AND used_by IS NULL",
+                params![code_hash, device.to_bytes()],
+            )?;
+            Ok(())
+        })
     }
 
     /// This device's changes not yet sealed into a record of `scope`, in

@@ -395,3 +395,57 @@ fn this_devices_role_decides_what_it_may_record() {
         .unwrap();
     record(count()).unwrap();
 }
+
+#[test]
+fn every_certificate_is_kept_with_the_roles_it_lists_before_it() {
+    use qafila_store::sync::{CertRecord, RosterEntry};
+    let (_dir, store) = store("Lead");
+    let other = DeviceId::from_parts(2, [7; 10]);
+    let cert = |version, standing: &str, since, earlier: Vec<(u64, String)>| CertRecord {
+        version,
+        role: if version == 0 { "legacy" } else { "registrar" }.into(),
+        standing: standing.into(),
+        since,
+        prior_hash: [0; 32],
+        rotated_to: 0,
+        earlier,
+        bytes: vec![version as u8; 64],
+    };
+    let entry = |certificates: Vec<CertRecord>| RosterEntry {
+        device: other,
+        name: "تابلت".into(),
+        signing: [1; 32],
+        encryption: [2; 32],
+        status: certificates.last().unwrap().standing.clone(),
+        role: "registrar".into(),
+        version: certificates.last().unwrap().version,
+        certificates,
+    };
+    // The approval and the revocation from before roles share version 0.
+    store
+        .put_roster(SCOPE, vec![entry(vec![cert(0, "approved", 0, Vec::new())])])
+        .unwrap();
+    store
+        .put_roster(SCOPE, vec![entry(vec![cert(0, "revoked", 0, Vec::new())])])
+        .unwrap();
+    let periods = vec![(0, "legacy".to_owned()), (4, "volunteer".to_owned())];
+    store
+        .put_roster(
+            SCOPE,
+            vec![entry(vec![cert(2, "approved", 9, periods.clone())])],
+        )
+        .unwrap();
+    let roster = store.roster(SCOPE).unwrap();
+    let kept = roster.iter().find(|e| e.device == other).unwrap();
+    assert_eq!(kept.status, "revoked");
+    let standings: Vec<(u32, &str)> = kept
+        .certificates
+        .iter()
+        .map(|c| (c.version, c.standing.as_str()))
+        .collect();
+    assert_eq!(
+        standings,
+        vec![(0, "approved"), (0, "revoked"), (2, "approved")]
+    );
+    assert_eq!(kept.certificates[2].earlier, periods);
+}

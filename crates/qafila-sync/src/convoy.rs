@@ -384,8 +384,9 @@ fn fingerprint_of(member: &Member) -> String {
 }
 
 /// Whether a pending member's keys carry a binding to an invite this lead
-/// made: `None` when there is nothing to check (no binding, or an invite
-/// this device did not make).
+/// made: `None` when there is nothing to check (no binding, an invite this
+/// device did not make, or one that already bound another device: a relay
+/// may let anyone holding a used code enroll).
 fn binding_holds(store: &Store, member: &Member) -> Result<Option<bool>, SyncError> {
     let (Some(invite), Some(signing), Some(encryption)) = (
         member.invite.as_deref(),
@@ -397,9 +398,12 @@ fn binding_holds(store: &Store, member: &Member) -> Result<Option<bool>, SyncErr
     if member.binding.0.is_empty() {
         return Ok(None);
     }
-    let Some(secret) = store.lead_invite(invite)? else {
+    let Some((secret, used_by)) = store.lead_invite(invite)? else {
         return Ok(None);
     };
+    if used_by.is_some_and(|d| d.to_bytes() != member.keys.device.0) {
+        return Ok(None);
+    }
     let expected = enrollment::binding(
         &secret,
         &member.keys.device.0,
@@ -463,13 +467,21 @@ fn known_roster(
     ))
 }
 
-fn find<'a>(members: &'a [Member], who: &str) -> Result<&'a Member, SyncError> {
+/// Whether `who` (as the lead typed it) names this device: the start of its
+/// id, or its whole name.
+fn names(who: &str, device: &str, name: &str) -> bool {
     let wanted = who.trim().to_lowercase();
+    device.starts_with(&wanted) || name.to_lowercase() == wanted
+}
+
+fn find_by(entry: &RosterEntry, who: &str) -> bool {
+    names(who, &entry.device.to_string(), &entry.name)
+}
+
+fn find<'a>(members: &'a [Member], who: &str) -> Result<&'a Member, SyncError> {
     let matches: Vec<&Member> = members
         .iter()
-        .filter(|m| {
-            m.keys.device.to_string().starts_with(&wanted) || m.keys.name.to_lowercase() == wanted
-        })
+        .filter(|m| names(who, &m.keys.device.to_string(), &m.keys.name))
         .collect();
     match matches.as_slice() {
         [one] => Ok(one),
@@ -483,8 +495,12 @@ struct LeadAction {
     scope: Uid,
     member: Member,
     roster: Vec<RosterEntry>,
+    /// The keys the next certificate is about: the ones this lead already
+    /// certified, else the relay's (checked at approval).
     signing: [u8; 32],
     encryption: [u8; 32],
+    /// The relay lists other keys than this lead certified.
+    keys_differ: bool,
 }
 
 async fn lead_action<R: Relay>(
@@ -513,6 +529,12 @@ async fn lead_action<R: Relay>(
         ));
     };
     let roster = store.roster(convoy.id)?;
+    let known = roster
+        .iter()
+        .find(|e| e.device.to_bytes() == member.keys.device.0)
+        .map(|e| (e.signing, e.encryption));
+    let keys_differ = known.is_some_and(|k| k != (signing, encryption));
+    let (signing, encryption) = known.unwrap_or((signing, encryption));
     Ok(LeadAction {
         me,
         scope,
@@ -520,6 +542,7 @@ async fn lead_action<R: Relay>(
         roster,
         signing,
         encryption,
+        keys_differ,
     })
 }
 
@@ -531,11 +554,23 @@ impl LeadAction {
             .find(|e| e.device.to_bytes() == self.member.keys.device.0)
     }
 
-    fn next_version(&self) -> u32 {
+    /// The next version: after the newest this lead signed, else after the
+    /// relay's. Never wraps to 0 (a version no current certificate has).
+    fn next_version(&self) -> Result<u32, SyncError> {
         self.known()
-            .map_or(0, |e| e.version)
-            .max(self.member.version)
-            + 1
+            .map_or(self.member.version, |e| e.version)
+            .checked_add(1)
+            .ok_or_else(|| {
+                SyncError::Protocol(format!(
+                    "the relay lists certificate version {} for {}, which no lead signs: it may be tampering",
+                    self.member.version, self.member.keys.name
+                ))
+            })
+    }
+
+    /// The roles the device held before `since`, for its next certificate.
+    fn earlier(&self, since: u64) -> Result<Vec<qafila_proto::cert::Period>, SyncError> {
+        trust::earlier_for(self.known(), since).map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
     fn certificate(&self, certificate: &Certificate) -> (Vec<u8>, RosterEntry) {
@@ -562,12 +597,29 @@ pub async fn approve<R: Relay>(
     who: &str,
     role: CertRole,
     fingerprint: Option<&str>,
+    now_ms: u64,
 ) -> Result<DeviceView, SyncError> {
+    if convoy.lead != store.device().id {
+        return Err(SyncError::NotLead);
+    }
+    // A role change takes effect from the first record the lead has not
+    // received: sync first, so that is as late as it can be.
+    if store
+        .roster(convoy.id)?
+        .iter()
+        .any(|e| find_by(e, who) && e.role != "lead")
+        && let Err(error) = sync(store, relay, convoy, now_ms).await
+    {
+        tracing::warn!(%error, "the sync before a role change failed; changing it anyway");
+    }
     let action = lead_action(store, relay, convoy, who).await?;
     let member = &action.member;
     let expected = fingerprint_of(member);
     if action.known().is_some_and(|e| e.status == "revoked") || member.status == "revoked" {
         return Err(SyncError::RevokedFinal(member.keys.name.clone()));
+    }
+    if action.keys_differ {
+        return Err(SyncError::KeyBindingMismatch(member.keys.name.clone()));
     }
     let first_approval = action.known().is_none();
     if first_approval {
@@ -602,10 +654,11 @@ pub async fn approve<R: Relay>(
         encryption: action.encryption,
         role,
         standing: Standing::Approved,
-        version: action.next_version(),
+        version: action.next_version()?,
         since,
         prior_hash,
         rotated_to: 0,
+        earlier: action.earlier(since)?,
     };
     let (bytes, entry) = action.certificate(&certificate);
     let revocations = trust::revocations(&action.roster);
@@ -633,6 +686,9 @@ pub async fn approve<R: Relay>(
         )
         .await?;
     store.put_roster(convoy.id, vec![entry.clone()])?;
+    if first_approval && let Some(invite) = member.invite.clone() {
+        store.use_lead_invite(invite, DeviceId::from_bytes(member.keys.device.0))?;
+    }
     let roster = store.roster(convoy.id)?;
     let mut shown = member.clone();
     shown.status = "approved".into();
@@ -714,10 +770,11 @@ pub async fn revoke<R: Relay>(
             .and_then(|e| trust::cert_role(&e.role))
             .unwrap_or(CertRole::Volunteer),
         standing: Standing::Revoked,
-        version: action.next_version(),
+        version: action.next_version()?,
         since,
         prior_hash,
         rotated_to: next.epoch,
+        earlier: action.earlier(since)?,
     };
     let (bytes, entry) = action.certificate(&certificate);
     let mut revocations = trust::revocations(&action.roster);
@@ -989,8 +1046,8 @@ fn checked_for_forwarding(
             && keyring
                 .roster
                 .get(&at.0)
-                .and_then(|e| e.certificate_at(at.1))
-                .is_some_and(qafila_store::sync::CertRecord::is_revocation);
+                .and_then(|e| e.governing(at.1))
+                .is_some_and(|g| g.revoked);
         if !taken.contains(&at) || after_revocation {
             stopped.insert(at.0);
             refused.push(at);
@@ -1117,6 +1174,8 @@ pub async fn refresh_trust<R: Relay>(
 
 /// Step 2 of a sync: seals this device's changes (and, for a lead or a
 /// registrar, registry entries) into outbox records, log records chained.
+///
+/// Sealed with [`trust::sealing_key`].
 pub fn seal(
     store: &Store,
     convoy: &Convoy,
@@ -1126,7 +1185,7 @@ pub fn seal(
     let me = me(store)?;
     let scope = scope_of(convoy);
     let keys = store.scope_keys(convoy.id)?;
-    let Some(latest) = keys.last().cloned() else {
+    let Some(latest) = trust::sealing_key(&keys).cloned() else {
         return Err(SyncError::Protocol(
             "the relay holds no key for this device yet: ask the lead to approve it again".into(),
         ));
@@ -1245,7 +1304,7 @@ pub async fn upload<R: Relay>(
         });
     }
     store.outbox_held(convoy.id, held)?;
-    let Some(latest) = store.scope_keys(convoy.id)?.last().cloned() else {
+    let Some(latest) = trust::sealing_key(&store.scope_keys(convoy.id)?).cloned() else {
         return Ok(());
     };
     let mut after = held;

@@ -8,7 +8,7 @@ use qafila_domain::role::Role;
 use qafila_proto::Uid;
 use qafila_proto::batch::Outcome;
 use qafila_proto::record::{Record, RecordKind};
-use qafila_store::sync::{CertRecord, Chain, Cursor, Remote, RemoteContent, RosterEntry};
+use qafila_store::sync::{Chain, Cursor, ERASED_VERSION, Remote, RemoteContent, RosterEntry};
 
 use crate::crypto;
 use crate::payload::{self, Content, Link, OpenError};
@@ -236,11 +236,11 @@ pub fn open_records(
             hold(state, Hold::UnknownSigner { device });
             continue;
         };
-        let certificate = signer.certificate_at(seq);
+        let governing = signer.governing(seq);
         let role = if device == keyring.lead {
             Some(Role::Lead)
         } else {
-            certificate.and_then(CertRecord::role)
+            governing.and_then(|g| g.role)
         };
         let remote = |content, chain| Remote {
             device: DeviceId::from_bytes(device.0),
@@ -249,7 +249,7 @@ pub fn open_records(
             chain,
             content,
         };
-        if device != keyring.lead && certificate.is_some_and(CertRecord::is_revocation) {
+        if device != keyring.lead && governing.is_some_and(|g| g.revoked) {
             // Quarantined unopened: what a revoked device sealed after the
             // lead's point is nobody's business.
             state.cursor = seq;
@@ -312,32 +312,21 @@ pub fn open_records(
                 };
                 (content, Chain::Set(seq, this))
             }
-            (Link::Legacy, Content::Store(content)) => (content, Chain::Unknown),
+            // Records from before chains: only while the device was
+            // certified before roles (or is the lead), whose records were
+            // sealed so; a device certified since chains every record.
+            (Link::Legacy, Content::Store(content)) if role.is_none() || device == keyring.lead => {
+                if logged {
+                    (content, Chain::Unknown)
+                } else {
+                    (keyed(record, content, keyring), Chain::Keep)
+                }
+            }
             (Link::Outside, Content::Filler) if logged => {
                 (RemoteContent::Changes(Vec::new()), Chain::Keep)
             }
             (Link::Outside, Content::Store(content)) if !logged => {
-                let content = match &content {
-                    RemoteContent::Registry { beneficiary, .. }
-                        if record.header.kind
-                            != (RecordKind::Keyed {
-                                key: crypto::registry_key(
-                                    &keyring.index_secret,
-                                    &beneficiary.to_bytes(),
-                                ),
-                                version: keyed_version(record),
-                            }) =>
-                    {
-                        RemoteContent::Quarantine(
-                            "a registry entry filed under another person's key".into(),
-                        )
-                    }
-                    RemoteContent::Registry { .. } => content,
-                    _ => RemoteContent::Quarantine(
-                        "a keyed record that is not a registry entry".into(),
-                    ),
-                };
-                (content, Chain::Keep)
+                (keyed(record, content, keyring), Chain::Keep)
             }
             _ => (
                 RemoteContent::Quarantine("a record outside its place in the log".into()),
@@ -359,6 +348,32 @@ fn keyed_version(record: &Record) -> u64 {
     match record.header.kind {
         RecordKind::Keyed { version, .. } => version,
         RecordKind::Log => 0,
+    }
+}
+
+/// A keyed record's content, if it is what its header says: a registry
+/// entry filed under its own person's key, erased exactly when its
+/// version says so (the relay, which cannot read it, acts on the header).
+fn keyed(record: &Record, content: RemoteContent, keyring: &Keyring) -> RemoteContent {
+    let version = keyed_version(record);
+    match &content {
+        RemoteContent::Registry { beneficiary, .. }
+            if record.header.kind
+                != (RecordKind::Keyed {
+                    key: crypto::registry_key(&keyring.index_secret, &beneficiary.to_bytes()),
+                    version,
+                }) =>
+        {
+            RemoteContent::Quarantine("a registry entry filed under another person's key".into())
+        }
+        RemoteContent::Registry { live, .. } if live.is_none() != (version == ERASED_VERSION) => {
+            RemoteContent::Quarantine(
+                "a registry entry whose version says erased and content says not, or the reverse"
+                    .into(),
+            )
+        }
+        RemoteContent::Registry { .. } => content,
+        _ => RemoteContent::Quarantine("a keyed record that is not a registry entry".into()),
     }
 }
 
@@ -413,6 +428,7 @@ mod tests {
             since,
             prior_hash: [0; 32],
             rotated_to: 0,
+            earlier: Vec::new(),
         };
         trust::entry_of(&c, c.sign(lead().signing_key()))
     }
@@ -574,6 +590,123 @@ mod tests {
             .map(|r| r.seq)
             .collect();
         assert_eq!(quarantined, vec![3, 4]);
+    }
+
+    fn sealed(
+        who: &Identity,
+        device: Uid,
+        kind: RecordKind,
+        link: Link,
+        content: RemoteContent,
+    ) -> Record {
+        let header = RecordHeader {
+            scope: SCOPE,
+            device,
+            seq: 1,
+            epoch: 1,
+            kind,
+        };
+        payload::seal(header, &Content::Store(content), link, who, &[7; 32]).unwrap()
+    }
+
+    fn reason(opened: &Opened) -> String {
+        match &opened.remotes[..] {
+            [one] => match &one.content {
+                RemoteContent::Quarantine(reason) => reason.clone(),
+                _ => String::new(),
+            },
+            other => panic!("one record expected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_certified_device_cannot_step_out_of_its_chain() {
+        // Sealed as before chains, by a device certified since: it would
+        // reset the chain and skip the checks chained records get.
+        let ring = keyring(vec![certified(
+            &alice(),
+            A,
+            CertRole::Volunteer,
+            Standing::Approved,
+            1,
+        )]);
+        let unchained = sealed(
+            &alice(),
+            A,
+            RecordKind::Log,
+            Link::Legacy,
+            RemoteContent::Changes(Vec::new()),
+        );
+        assert!(
+            reason(&open(std::slice::from_ref(&unchained), &ring)).contains("outside its place")
+        );
+        // A device certified before roles still sends them.
+        let mut legacy = certified(&alice(), A, CertRole::Volunteer, Standing::Approved, 0);
+        legacy.certificates[0].version = 0;
+        legacy.certificates[0].role = trust::LEGACY_ROLE.into();
+        let opened = open(&[unchained], &keyring(vec![legacy]));
+        assert_eq!(reason(&opened), "");
+    }
+
+    #[test]
+    fn a_registry_entry_is_what_its_header_says() {
+        use qafila_domain::ids::BeneficiaryId;
+        let ring = keyring(vec![certified(
+            &alice(),
+            A,
+            CertRole::Registrar,
+            Standing::Approved,
+            1,
+        )]);
+        let person = BeneficiaryId::from_parts(1, [5; 10]);
+        let key = crypto::registry_key(&ring.index_secret, &person.to_bytes());
+        let entry = |version, live: Option<([u8; 32], Vec<u8>)>| {
+            sealed(
+                &alice(),
+                A,
+                RecordKind::Keyed { key, version },
+                Link::Outside,
+                RemoteContent::Registry {
+                    beneficiary: person,
+                    live,
+                },
+            )
+        };
+        // Live content at the version a relay takes for an erasure (it
+        // would wipe every copy while devices kept the entry), and an
+        // erasure at a live version.
+        for record in [
+            entry(ERASED_VERSION, Some(([1; 32], vec![1, 2, 3]))),
+            entry(1, None),
+        ] {
+            assert!(
+                reason(&open(&[record], &ring)).contains("says erased"),
+                "taken"
+            );
+        }
+        assert_eq!(reason(&open(&[entry(ERASED_VERSION, None)], &ring)), "");
+        assert_eq!(
+            reason(&open(&[entry(1, Some(([1; 32], vec![1])))], &ring)),
+            ""
+        );
+        // Filed under another person's key, chained or not.
+        let other = BeneficiaryId::from_parts(1, [6; 10]);
+        for link in [Link::Outside, Link::Legacy] {
+            let misfiled = sealed(
+                &alice(),
+                A,
+                RecordKind::Keyed { key, version: 1 },
+                link,
+                RemoteContent::Registry {
+                    beneficiary: other,
+                    live: None,
+                },
+            );
+            let mut legacy = certified(&alice(), A, CertRole::Registrar, Standing::Approved, 0);
+            legacy.certificates[0].version = 0;
+            legacy.certificates[0].role = trust::LEGACY_ROLE.into();
+            assert!(reason(&open(&[misfiled], &keyring(vec![legacy]))).contains("another person"),);
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use qafila_domain::ids::DeviceId;
 use qafila_proto::Uid;
-use qafila_proto::cert::{self, CertRole, Certificate, Standing};
+use qafila_proto::cert::{self, CertRole, Certificate, Period, Standing};
 use qafila_proto::control::{B64, Member, WrappedKey};
 use qafila_store::sync::{CertRecord, RosterEntry, ScopeKey};
 
@@ -38,8 +38,56 @@ pub fn record_of(certificate: &Certificate, bytes: Vec<u8>) -> CertRecord {
         since: certificate.since,
         prior_hash: certificate.prior_hash,
         rotated_to: certificate.rotated_to,
+        earlier: certificate
+            .earlier
+            .iter()
+            .map(|p| (p.since, role_name(p.role).to_owned()))
+            .collect(),
         bytes,
     }
+}
+
+fn role_name(role: Option<CertRole>) -> &'static str {
+    role.map_or(LEGACY_ROLE, CertRole::as_str)
+}
+
+/// Why the lead cannot sign a device's next certificate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HistoryError {
+    /// The device's role changed too often for one certificate to list.
+    #[error(
+        "the device's role changed more than {} times: enrol it again",
+        cert::MAX_PERIODS
+    )]
+    TooManyPeriods,
+}
+
+/// The earlier periods the lead signs into a device's next certificate,
+/// which governs from `since`: the periods of the newest certificate it
+/// holds, then that certificate's own; any from `since` on are replaced.
+pub fn earlier_for(known: Option<&RosterEntry>, since: u64) -> Result<Vec<Period>, HistoryError> {
+    let Some(newest) = known.and_then(|e| e.certificates.iter().max_by_key(|c| c.version)) else {
+        return Ok(Vec::new());
+    };
+    let mut earlier: Vec<Period> = newest
+        .earlier
+        .iter()
+        .map(|(since, role)| Period {
+            since: *since,
+            role: CertRole::parse(role),
+        })
+        .collect();
+    if !newest.is_revocation() {
+        earlier.push(Period {
+            since: newest.since,
+            role: CertRole::parse(&newest.role),
+        });
+    }
+    earlier.retain(|p| p.since < since);
+    if earlier.len() > cert::MAX_PERIODS {
+        return Err(HistoryError::TooManyPeriods);
+    }
+    Ok(earlier)
 }
 
 /// One device's roster entry from one certificate.
@@ -124,11 +172,11 @@ pub fn merge(known: &[RosterEntry], learnt: Vec<RosterEntry>) -> Vec<RosterEntry
                     continue;
                 }
                 for certificate in entry.certificates {
-                    if !current
-                        .certificates
-                        .iter()
-                        .any(|c| c.version == certificate.version)
-                    {
+                    // The approval and the revocation from before roles are
+                    // both version 0: both are kept.
+                    if !current.certificates.iter().any(|c| {
+                        c.version == certificate.version && c.standing == certificate.standing
+                    }) {
                         if certificate.version >= current.version {
                             current.name.clone_from(&entry.name);
                         }
@@ -141,7 +189,9 @@ pub fn merge(known: &[RosterEntry], learnt: Vec<RosterEntry>) -> Vec<RosterEntry
     by_device
         .into_values()
         .map(|mut entry| {
-            entry.certificates.sort_by_key(|c| c.version);
+            entry
+                .certificates
+                .sort_by_key(|c| (c.version, c.is_revocation()));
             if let Some(newest) = entry.certificates.last() {
                 entry.role.clone_from(&newest.role);
                 entry.version = newest.version;
@@ -175,6 +225,13 @@ pub fn required_epoch(roster: &[RosterEntry]) -> u32 {
         .map(|c| c.rotated_to)
         .max()
         .unwrap_or(0)
+}
+
+/// The generation a device seals with: the newest the lead signed; one
+/// from before signed grants only while there is none (a relay could have
+/// planted a newer one then).
+pub fn sealing_key(keys: &[ScopeKey]) -> Option<&ScopeKey> {
+    keys.iter().rev().find(|k| k.signed).or(keys.last())
 }
 
 /// Why a key grant was not taken.
@@ -327,6 +384,7 @@ mod tests {
             since: 1,
             prior_hash: [0; 32],
             rotated_to: if standing == Standing::Revoked { 2 } else { 0 },
+            earlier: Vec::new(),
         }
     }
 
@@ -421,6 +479,131 @@ mod tests {
         assert_eq!(revoked.len(), 1);
         assert_eq!(revocations(&again).len(), 1);
         assert_eq!(required_epoch(&again), 2);
+    }
+
+    #[test]
+    fn an_old_approval_cannot_undo_a_revocation_from_before_roles() {
+        let lead = Identity::from_secrets([1; 32], [2; 32]);
+        let device = Identity::from_secrets([3; 32], [4; 32]);
+        let scope = SCOPE;
+        let id = Uid([2; 16]);
+        let legacy = |approved| {
+            let message = cert::legacy_message(
+                &scope,
+                &id,
+                &device.signing_public(),
+                &device.encryption_public(),
+                approved,
+            );
+            let mut keys = member(&device, 2, Vec::new());
+            keys.certificate = B64(lead.sign(&message).to_vec());
+            roster_from_members(&[keys], scope, Uid([1; 16]), &lead.signing_public())
+        };
+        // Both signatures are version 0: whichever arrives first, the
+        // device ends revoked, and stays so after the store keeps it.
+        for (first, then) in [(true, false), (false, true)] {
+            let merged = merge(&merge(&[], legacy(first)), legacy(then));
+            assert_eq!(merged[0].status, "revoked");
+            assert_eq!(merged[0].certificates.len(), 2);
+            let again = merge(&merged, legacy(true));
+            assert_eq!(again[0].status, "revoked");
+            // A revocation from before roles names no point: the device's
+            // records are taken as every device took them then.
+            assert_eq!(
+                again[0].governing(5),
+                Some(qafila_store::sync::Governing {
+                    role: None,
+                    revoked: false
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn earlier_roles_travel_in_the_next_certificate_and_govern_older_records() {
+        use qafila_domain::role::Role;
+        use qafila_store::sync::Governing;
+        let lead = Identity::from_secrets([1; 32], [2; 32]);
+        let device = Identity::from_secrets([3; 32], [4; 32]);
+        let sign = |c: &Certificate| entry_of(c, c.sign(lead.signing_key()));
+        // Before roles, then a volunteer from 1, a registrar from 50, and
+        // revoked from 80.
+        let legacy = Certificate {
+            role: CertRole::Volunteer,
+            version: 0,
+            since: 0,
+            ..certificate(&device, 2, 0, Standing::Approved)
+        };
+        let mut known = entry_of(&legacy, vec![0; 64]);
+        known.certificates[0].role = LEGACY_ROLE.into();
+        let mut steps = vec![
+            (1, CertRole::Volunteer, Standing::Approved),
+            (50, CertRole::Registrar, Standing::Approved),
+            (80, CertRole::Registrar, Standing::Revoked),
+        ];
+        let mut newest = None;
+        for (version, (since, role, standing)) in (1..).zip(steps.drain(..)) {
+            let c = Certificate {
+                role,
+                since,
+                version,
+                earlier: earlier_for(Some(&known), since).unwrap(),
+                ..certificate(&device, 2, version, standing)
+            };
+            known = merge(std::slice::from_ref(&known), vec![sign(&c)]).remove(0);
+            newest = Some(c);
+        }
+        let newest = newest.unwrap();
+        assert_eq!(
+            newest.earlier,
+            vec![
+                Period {
+                    since: 0,
+                    role: None
+                },
+                Period {
+                    since: 1,
+                    role: Some(CertRole::Volunteer)
+                },
+                Period {
+                    since: 50,
+                    role: Some(CertRole::Registrar)
+                },
+            ]
+        );
+        // A device that only ever saw the revocation judges as the lead.
+        let only_revocation = sign(&newest);
+        for entry in [&known, &only_revocation] {
+            let at = |seq| entry.governing(seq).unwrap();
+            assert_eq!(
+                at(12),
+                Governing {
+                    role: Some(Role::Volunteer),
+                    revoked: false
+                }
+            );
+            assert_eq!(at(50).role, Some(Role::Registrar));
+            assert!(!at(79).revoked);
+            assert!(at(80).revoked);
+        }
+    }
+
+    #[test]
+    fn a_device_seals_with_the_newest_generation_the_lead_signed() {
+        let key = |epoch, signed| ScopeKey {
+            epoch,
+            key: [epoch as u8; 32],
+            index_secret: [0; 32],
+            nid_secret: None,
+            signed,
+        };
+        // A generation planted before grants were signed is passed over
+        // once the lead has signed one.
+        let keys = [key(1, false), key(2, true), key(9, false)];
+        assert_eq!(sealing_key(&keys).unwrap().epoch, 2);
+        let before = [key(1, false), key(2, false)];
+        assert_eq!(sealing_key(&before).unwrap().epoch, 2);
+        assert!(sealing_key(&[]).is_none());
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub struct Hostility {
     /// Certificates passed on by devices are ignored, and revoked devices
     /// are shown approved (a relay that will not learn a revocation).
     pub stale: bool,
+    /// Members listed with another certificate version.
+    pub listed_versions: BTreeMap<Uid, u32>,
+    /// Invite codes stay usable however often they are used, and after
+    /// they expire (a relay letting whoever holds an old code enroll).
+    pub codes_never_spent: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -308,6 +313,9 @@ fn member_of(row: &MemberRow, hostility: &Hostility) -> Member {
     if hostility.stale && member.status == "revoked" {
         member.status = "approved".into();
     }
+    if let Some(version) = hostility.listed_versions.get(&row.keys.device) {
+        member.version = *version;
+    }
     member
 }
 
@@ -376,6 +384,7 @@ impl Relay for MemoryClient {
     async fn enroll(&self, request: &Enroll) -> Result<Enrolled, SyncError> {
         let mut state = self.relay.state();
         let now = state.now_ms;
+        let never_spent = state.hostility.codes_never_spent;
         let (scope_id, expires, uses) = *state
             .invites
             .get(&request.code_hash)
@@ -393,7 +402,7 @@ impl Relay for MemoryClient {
             Some(existing) if existing.keys == request.device => {}
             Some(_) => return Err(refused(409, "conflict", "other keys")),
             None => {
-                if expires < now || uses == 0 {
+                if !never_spent && (expires < now || uses == 0) {
                     return Err(refused(410, "code_spent", "spent"));
                 }
                 scope.members.insert(
@@ -410,7 +419,7 @@ impl Relay for MemoryClient {
                     },
                 );
                 if let Some(invite) = state.invites.get_mut(&request.code_hash) {
-                    invite.2 -= 1;
+                    invite.2 = invite.2.saturating_sub(1);
                 }
             }
         }
