@@ -872,28 +872,33 @@ fn a_relay_that_swaps_keys_when_the_lead_revokes_or_changes_a_role_changes_nothi
 }
 
 #[test]
-fn a_relay_that_lists_an_impossible_certificate_version_cannot_make_one_without_a_role() {
+fn a_relay_that_lists_other_certificate_versions_decides_no_version() {
     let relay = MemoryRelay::new("versions");
     let (lead, devices) = convoy(&relay, &[CertRole::Volunteer]);
+    let scope = Uid(lead.convoy().id);
     let tablet = enrolled(&lead, &relay, "Tablet");
-    // Version 0 is what certificates from before roles have: a version
-    // that wrapped to it would leave the device unrestricted.
+    // Versions one short of wrapping: a version that wrapped to 0 would be
+    // one from before roles (unrestricted), and one at the top would leave
+    // no version for the revocation.
     relay.set_hostility(|h| {
-        h.listed_versions.insert(tablet.id(), u32::MAX);
+        h.listed_versions.insert(tablet.id(), u32::MAX - 1);
         h.listed_versions.insert(devices[0].id(), u32::MAX);
     });
-    assert!(role_change(&lead, &relay, "Tablet", CertRole::Volunteer).is_err());
+    role_change(&lead, &relay, "Tablet", CertRole::Volunteer).unwrap();
     assert_eq!(
-        relay.member(Uid(lead.convoy().id), tablet.id()).unwrap().0,
-        "pending"
+        relay.member(scope, tablet.id()).unwrap(),
+        ("approved".to_owned(), 1)
     );
-    // A device the lead certified goes on from the lead's own version.
+    // Each next version follows the lead's own.
     role_change(&lead, &relay, &devices[0].name, CertRole::Storekeeper).unwrap();
     assert_eq!(
-        relay
-            .member(Uid(lead.convoy().id), devices[0].id())
-            .unwrap(),
+        relay.member(scope, devices[0].id()).unwrap(),
         ("approved".to_owned(), 2)
+    );
+    revoke(&lead, &relay, "Tablet").unwrap();
+    assert_eq!(
+        relay.member(scope, tablet.id()).unwrap(),
+        ("revoked".to_owned(), 2)
     );
 }
 
@@ -1047,4 +1052,83 @@ fn a_void_naming_the_wrong_device_cannot_take_the_place_of_the_leads() {
     for device in [&lead, late] {
         assert_eq!(device.handed_out(), "0", "{}", device.name);
     }
+}
+
+#[test]
+fn two_syncs_of_one_device_at_once_both_finish_and_lose_nothing() {
+    // The background sync and a lead's revocation (which syncs first) may
+    // run at the same time on one device.
+    let relay = MemoryRelay::new("busy");
+    let (lead, devices) = convoy(&relay, &[CertRole::Volunteer]);
+    let volunteer = &devices[0];
+    let person = lead.register("رحمة فتحي", None);
+    lead.synced(&relay);
+    volunteer.synced(&relay);
+    for round in 0..8 {
+        volunteer.hand_out(&person);
+        std::thread::scope(|s| {
+            let syncs = [
+                s.spawn(|| volunteer.sync(&relay)),
+                s.spawn(|| volunteer.sync(&relay)),
+            ];
+            for sync in syncs {
+                let done = sync.join().unwrap();
+                assert!(done.is_ok(), "round {round}: {done:?}");
+            }
+        });
+    }
+    lead.synced(&relay);
+    assert_eq!(lead.handed_out(), "8");
+}
+
+#[test]
+fn a_relay_that_renames_devices_cannot_choose_whom_the_lead_promotes_or_revokes() {
+    let relay = MemoryRelay::new("renamer");
+    let (lead, devices) = convoy(&relay, &[CertRole::Volunteer, CertRole::Volunteer]);
+    let [alice, bob] = [&devices[0], &devices[1]];
+    // The relay hides Alice and lists Bob (its accomplice) under her name.
+    relay.set_hostility(|h| {
+        h.hidden.insert(alice.id());
+        h.renamed.insert(bob.id(), alice.name.clone());
+    });
+    assert!(role_change(&lead, &relay, &alice.name, CertRole::Registrar).is_err());
+    assert!(revoke(&lead, &relay, &alice.name).is_err());
+    let roster = lead.store().roster(lead.convoy().id).unwrap();
+    let bob_now = roster
+        .iter()
+        .find(|e| e.device == bob.store().device().id)
+        .unwrap();
+    assert_eq!(
+        (
+            bob_now.role.as_str(),
+            bob_now.status.as_str(),
+            bob_now.name.as_str()
+        ),
+        ("volunteer", "approved", bob.name.as_str()),
+        "the lead signed for the device the relay chose"
+    );
+    // Through an honest relay, the lead reaches Alice by her name.
+    relay.set_hostility(|h| {
+        h.hidden.clear();
+        h.renamed.clear();
+    });
+    role_change(&lead, &relay, &alice.name, CertRole::Registrar).unwrap();
+    let roster = lead.store().roster(lead.convoy().id).unwrap();
+    let roles: Vec<(&str, &str)> = [alice, bob]
+        .iter()
+        .map(|d| {
+            let e = roster
+                .iter()
+                .find(|e| e.device == d.store().device().id)
+                .unwrap();
+            (e.name.as_str(), e.role.as_str())
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        vec![
+            (alice.name.as_str(), "registrar"),
+            (bob.name.as_str(), "volunteer")
+        ]
+    );
 }

@@ -5,7 +5,7 @@
 //! pinned at enrollment. See `SECURITY.md`.
 //!
 //! ```text
-//! certificate := 2 scope:[16] device:[16] name:str signing:[32] encryption:[32]
+//! certificate := 3 scope:[16] device:[16] name:str signing:[32] encryption:[32]
 //!                role:u8 standing:u8 version:u32 since:u64 prior_hash:[32]
 //!                rotated_to:u32 count:u8 (since:u64 role:u8)* signature:[64]
 //! signed      := "qafila-certificate-v2" certificate-without-signature
@@ -13,6 +13,7 @@
 //!                epoch:u32 sha256(wrapped) count:u32 sha256(revocation)*
 //! ```
 //!
+//! Format 2 is format 3 without the earlier periods (read as listing none).
 //! A certificate made before roles existed is a bare 64-byte signature over
 //! `qafila-certificate-v1 ‖ scope ‖ device ‖ signing ‖ encryption ‖ approved`;
 //! [`verify_member`] still reads it as version 0 (a version no current
@@ -146,12 +147,15 @@ pub struct Certificate {
     pub earlier: Vec<Period>,
 }
 
+/// The format written: with the earlier periods.
+const CERT_V3: u8 = 3;
+/// The first format with roles, read still: no earlier periods.
 const CERT_V2: u8 = 2;
 
 impl Certificate {
     fn body(&self) -> Vec<u8> {
         let mut out = Out::default();
-        out.u8(CERT_V2);
+        out.u8(CERT_V3);
         out.raw(&self.scope.0);
         out.raw(&self.device.0);
         out.bytes(self.name.as_bytes());
@@ -201,7 +205,8 @@ impl Certificate {
     /// member list before its lead is known, and for fuzzing).
     pub fn decode(bytes: &[u8]) -> Result<Certificate, CertError> {
         let mut input = In::new(bytes);
-        if input.u8()? != CERT_V2 {
+        let format = input.u8()?;
+        if format != CERT_V2 && format != CERT_V3 {
             return Err(CertError::Malformed(DecodeError::Invalid(
                 "certificate version",
             )));
@@ -223,7 +228,11 @@ impl Certificate {
         let since = input.u64()?;
         let prior_hash = input.array()?;
         let rotated_to = input.u32()?;
-        let count = usize::from(input.u8()?);
+        let count = if format == CERT_V3 {
+            usize::from(input.u8()?)
+        } else {
+            0
+        };
         if count > MAX_PERIODS {
             return Err(DecodeError::Invalid("certificate periods").into());
         }
@@ -451,6 +460,25 @@ mod tests {
             assert!(Certificate::open(&altered, &key).is_err(), "byte {i}");
         }
         assert!(Certificate::open(&bytes[..bytes.len() - 1], &key).is_err());
+    }
+
+    #[test]
+    fn a_certificate_in_the_format_before_periods_still_opens() {
+        let lead = SigningKey::from_bytes(&[9; 32]);
+        let key = lead.verifying_key().to_bytes();
+        let plain = Certificate {
+            earlier: Vec::new(),
+            ..certificate()
+        };
+        // Format 2: tag 2, and no period count.
+        let mut body = plain.body();
+        body[0] = CERT_V2;
+        body.pop();
+        let signature = lead.sign(&Certificate::message(&body));
+        body.extend_from_slice(&signature.to_bytes());
+        assert_eq!(Certificate::open(&body, &key).unwrap(), plain);
+        body[0] = 4;
+        assert!(Certificate::decode(&body).is_err());
     }
 
     #[test]

@@ -181,6 +181,19 @@ impl RosterEntry {
         })
     }
 
+    /// Whether the device was certified before roles at some point (or is
+    /// known from before certificates were kept): its log may start with
+    /// records sealed before chains.
+    pub fn certified_before_roles(&self) -> bool {
+        self.certificates.is_empty()
+            || self.certificates.iter().any(|c| {
+                c.version == 0
+                    || c.earlier
+                        .iter()
+                        .any(|(_, role)| Role::parse(role).is_none())
+            })
+    }
+
     /// The revocation, if the device is revoked: the first one (a
     /// revocation is final), a current one before one from before roles.
     pub fn revocation(&self) -> Option<&CertRecord> {

@@ -478,13 +478,36 @@ fn find_by(entry: &RosterEntry, who: &str) -> bool {
     names(who, &entry.device.to_string(), &entry.name)
 }
 
-fn find<'a>(members: &'a [Member], who: &str) -> Result<&'a Member, SyncError> {
-    let matches: Vec<&Member> = members
+/// The member `who` names: a device this lead certified, by the name its
+/// certificate gives (the relay could rename another device to it), or a
+/// device waiting for approval, by the name the relay lists; more than one
+/// is refused (name it by its id).
+fn target(members: &[Member], roster: &[RosterEntry], who: &str) -> Result<Member, SyncError> {
+    let certified: Vec<&RosterEntry> = roster
         .iter()
-        .filter(|m| names(who, &m.keys.device.to_string(), &m.keys.name))
+        .filter(|e| e.role != "lead" && find_by(e, who))
         .collect();
-    match matches.as_slice() {
-        [one] => Ok(one),
+    let waiting: Vec<&Member> = members
+        .iter()
+        .filter(|m| {
+            !roster
+                .iter()
+                .any(|e| e.device.to_bytes() == m.keys.device.0)
+                && names(who, &m.keys.device.to_string(), &m.keys.name)
+        })
+        .collect();
+    match (certified.as_slice(), waiting.as_slice()) {
+        ([entry], []) => members
+            .iter()
+            .find(|m| m.keys.device.0 == entry.device.to_bytes())
+            .cloned()
+            .ok_or_else(|| {
+                SyncError::UnknownDevice(format!(
+                    "{} (the relay does not list it: try another relay)",
+                    entry.name
+                ))
+            }),
+        ([], [member]) => Ok((*member).clone()),
         _ => Err(SyncError::UnknownDevice(who.trim().to_owned())),
     }
 }
@@ -515,7 +538,8 @@ async fn lead_action<R: Relay>(
     let me = me(store)?;
     let scope = scope_of(convoy);
     let members = relay.members(scope).await?;
-    let member = find(&members, who)?.clone();
+    let roster = store.roster(convoy.id)?;
+    let member = target(&members, &roster, who)?;
     if member.keys.device == me.keys.device {
         return Err(SyncError::UnknownDevice(format!(
             "{who} (the lead's own device has no certificate to change)"
@@ -528,7 +552,6 @@ async fn lead_action<R: Relay>(
             "the device's keys are malformed".into(),
         ));
     };
-    let roster = store.roster(convoy.id)?;
     let known = roster
         .iter()
         .find(|e| e.device.to_bytes() == member.keys.device.0)
@@ -554,23 +577,31 @@ impl LeadAction {
             .find(|e| e.device.to_bytes() == self.member.keys.device.0)
     }
 
-    /// The next version: after the newest this lead signed, else after the
-    /// relay's. Never wraps to 0 (a version no current certificate has).
+    /// The next version: after the newest this lead signed, else 1 (never
+    /// from the relay's listing, which could make it wrap to 0, the version
+    /// of a certificate from before roles, or leave no room for a
+    /// revocation).
     fn next_version(&self) -> Result<u32, SyncError> {
         self.known()
-            .map_or(self.member.version, |e| e.version)
-            .checked_add(1)
+            .map_or(Some(1), |e| e.version.checked_add(1))
             .ok_or_else(|| {
                 SyncError::Protocol(format!(
-                    "the relay lists certificate version {} for {}, which no lead signs: it may be tampering",
-                    self.member.version, self.member.keys.name
+                    "{} has had every certificate version: enrol it again",
+                    self.member.keys.name
                 ))
             })
     }
 
-    /// The roles the device held before `since`, for its next certificate.
-    fn earlier(&self, since: u64) -> Result<Vec<qafila_proto::cert::Period>, SyncError> {
-        trust::earlier_for(self.known(), since).map_err(|e| SyncError::Protocol(e.to_string()))
+    /// The roles the device held before `since`, for its next certificate:
+    /// a role change leaves room for the revocation's period.
+    fn earlier(
+        &self,
+        since: u64,
+        revocation: bool,
+    ) -> Result<Vec<qafila_proto::cert::Period>, SyncError> {
+        let limit = qafila_proto::cert::MAX_PERIODS - usize::from(!revocation);
+        trust::earlier_for(self.known(), since, limit)
+            .map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
     fn certificate(&self, certificate: &Certificate) -> (Vec<u8>, RosterEntry) {
@@ -649,7 +680,9 @@ pub async fn approve<R: Relay>(
     let certificate = Certificate {
         scope: action.scope,
         device: member.keys.device,
-        name: member.keys.name.clone(),
+        name: action
+            .known()
+            .map_or_else(|| member.keys.name.clone(), |e| e.name.clone()),
         signing: action.signing,
         encryption: action.encryption,
         role,
@@ -658,7 +691,7 @@ pub async fn approve<R: Relay>(
         since,
         prior_hash,
         rotated_to: 0,
-        earlier: action.earlier(since)?,
+        earlier: action.earlier(since, false)?,
     };
     let (bytes, entry) = action.certificate(&certificate);
     let revocations = trust::revocations(&action.roster);
@@ -774,7 +807,7 @@ pub async fn revoke<R: Relay>(
         since,
         prior_hash,
         rotated_to: next.epoch,
-        earlier: action.earlier(since)?,
+        earlier: action.earlier(since, true)?,
     };
     let (bytes, entry) = action.certificate(&certificate);
     let mut revocations = trust::revocations(&action.roster);
@@ -1447,6 +1480,11 @@ pub async fn sync<R: Relay>(
     convoy: &Convoy,
     now_ms: u64,
 ) -> Result<Report, SyncError> {
+    // One sync of a store at a time in this process: the background sync
+    // and a lead's revocation or role change (which sync first) would seal
+    // the same record numbers.
+    let lock = one_sync_at_a_time(store);
+    let _syncing = lock.lock().await;
     let mut report = Report {
         relay: relay.address().to_owned(),
         ..Report::default()
@@ -1461,6 +1499,19 @@ pub async fn sync<R: Relay>(
     upload(store, relay, convoy, &mut report).await?;
     download(store, relay, convoy, &mut report, now_ms).await?;
     Ok(report)
+}
+
+/// The lock [`sync`] holds for `store`.
+fn one_sync_at_a_time(store: &Store) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: std::sync::LazyLock<
+        std::sync::Mutex<HashMap<std::path::PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    LOCKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(store.path().to_owned())
+        .or_default()
+        .clone()
 }
 
 /// [`sync`], retried with exponential backoff (0.5 s, 1 s, 2 s... up to

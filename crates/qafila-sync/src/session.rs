@@ -276,12 +276,11 @@ pub fn open_records(
                 continue;
             }
             Err(e @ OpenError::Malformed { .. }) => {
-                state.cursor = seq;
-                state.chain = None;
-                opened.remotes.push(remote(
-                    RemoteContent::Quarantine(e.to_string()),
-                    Chain::Unknown,
-                ));
+                // Signed by the device, so its next record chains to it.
+                let chain = authentic_place(record, state);
+                opened
+                    .remotes
+                    .push(remote(RemoteContent::Quarantine(e.to_string()), chain));
                 continue;
             }
         };
@@ -312,10 +311,13 @@ pub fn open_records(
                 };
                 (content, Chain::Set(seq, this))
             }
-            // Records from before chains: only while the device was
-            // certified before roles (or is the lead), whose records were
-            // sealed so; a device certified since chains every record.
-            (Link::Legacy, Content::Store(content)) if role.is_none() || device == keyring.lead => {
+            // Records sealed before chains: only from the lead or a device
+            // certified before roles, and only before its first chained
+            // record (a device never goes back).
+            (Link::Legacy, Content::Store(content))
+                if (device == keyring.lead || signer.certified_before_roles())
+                    && state.chain.is_none_or(|(seq, _)| seq == 0) =>
+            {
                 if logged {
                     (content, Chain::Unknown)
                 } else {
@@ -328,10 +330,14 @@ pub fn open_records(
             (Link::Outside, Content::Store(content)) if !logged => {
                 (keyed(record, content, keyring), Chain::Keep)
             }
-            _ => (
-                RemoteContent::Quarantine("a record outside its place in the log".into()),
-                if logged { Chain::Unknown } else { Chain::Keep },
-            ),
+            _ => {
+                let chain = authentic_place(record, state);
+                opened.remotes.push(remote(
+                    RemoteContent::Quarantine("a record outside its place in the log".into()),
+                    chain,
+                ));
+                continue;
+            }
         };
         state.cursor = seq;
         match chain {
@@ -342,6 +348,21 @@ pub fn open_records(
         opened.remotes.push(remote(content, chain));
     }
     opened
+}
+
+/// Where the chain stands after an authentic record that is quarantined:
+/// a log record takes its place in the chain (the device's next record
+/// names it; nothing can reset the chain to skip its check), a keyed one
+/// stands outside it.
+fn authentic_place(record: &Record, state: &mut LogState) -> Chain {
+    state.cursor = record.header.seq;
+    if matches!(record.header.kind, RecordKind::Log) {
+        let this = payload::chain_hash(record);
+        state.chain = Some((record.header.seq, this));
+        Chain::Set(record.header.seq, this)
+    } else {
+        Chain::Keep
+    }
 }
 
 fn keyed_version(record: &Record) -> u64 {
@@ -377,15 +398,19 @@ fn keyed(record: &Record, content: RemoteContent, keyring: &Keyring) -> RemoteCo
     }
 }
 
-/// Whether this record contradicts what the lead accepted from a revoked
-/// device: at the last record before the revocation point, the hash must
-/// be the one the lead had (a revoked device cannot rewrite its past).
+/// Whether this record contradicts what the lead had received when it
+/// signed one of the device's certificates: at the last record before a
+/// certificate's `since`, the hash must be the one the lead had (a device
+/// cannot rewrite its past under another role, or after its revocation).
 fn forked(signer: &RosterEntry, seq: u64, hash: &[u8; 32]) -> Option<String> {
-    let revocation = signer.revocation()?;
-    (revocation.prior_hash != [0; 32]
-        && revocation.since == seq + 1
-        && revocation.prior_hash != *hash)
-        .then(|| "differs from what the convoy lead accepted before revoking the device".into())
+    signer
+        .certificates
+        .iter()
+        .any(|c| c.prior_hash != [0; 32] && c.since == seq + 1 && c.prior_hash != *hash)
+        .then(|| {
+            "differs from what the convoy lead had received when it signed the device's certificate"
+                .into()
+        })
 }
 
 #[cfg(test)]
@@ -646,6 +671,117 @@ mod tests {
         legacy.certificates[0].role = trust::LEGACY_ROLE.into();
         let opened = open(&[unchained], &keyring(vec![legacy]));
         assert_eq!(reason(&opened), "");
+    }
+
+    /// Log record `seq` of `who` as `device`, with `link`.
+    fn log_at(who: &Identity, device: Uid, seq: u64, link: Link, note: u8) -> Record {
+        let header = RecordHeader {
+            scope: SCOPE,
+            device,
+            seq,
+            epoch: 1,
+            kind: RecordKind::Log,
+        };
+        // `note` makes two records of one seq differ.
+        let content = RemoteContent::Plan(Plan {
+            name: note.to_string(),
+            ..Plan::default()
+        });
+        payload::seal(header, &Content::Store(content), link, who, &[7; 32]).unwrap()
+    }
+
+    fn after(record: &Record) -> Link {
+        Link::After {
+            seq: record.header.seq,
+            hash: payload::chain_hash(record),
+        }
+    }
+
+    /// A device certified before roles, given `role` from `since`.
+    fn converted(role: CertRole, since: u64) -> RosterEntry {
+        let c = Certificate {
+            scope: SCOPE,
+            device: A,
+            name: "a".into(),
+            signing: alice().signing_public(),
+            encryption: alice().encryption_public(),
+            role,
+            standing: Standing::Approved,
+            version: 1,
+            since,
+            prior_hash: [0; 32],
+            rotated_to: 0,
+            earlier: vec![qafila_proto::cert::Period {
+                since: 0,
+                role: None,
+            }],
+        };
+        trust::entry_of(&c, c.sign(lead().signing_key()))
+    }
+
+    #[test]
+    fn records_sealed_before_chains_are_taken_only_before_the_first_chained_one() {
+        let ring = keyring(vec![converted(CertRole::Volunteer, 3)]);
+        let one = log_at(&alice(), A, 1, Link::Legacy, 1);
+        let two = log_at(&alice(), A, 2, Link::Legacy, 2);
+        // Sealed before the upgrade, sent after the lead gave it a role:
+        // taken, under that role.
+        let three = log_at(&alice(), A, 3, Link::Legacy, 3);
+        let four = log_at(&alice(), A, 4, after(&three), 4);
+        let opened = open(&[one, two, three.clone(), four.clone()], &ring);
+        assert!(opened.held.is_empty(), "{:?}", opened.held);
+        assert!(
+            opened
+                .remotes
+                .iter()
+                .all(|r| !matches!(r.content, RemoteContent::Quarantine(_)))
+        );
+        assert_eq!(opened.remotes[2].role, Some(Role::Volunteer));
+        // Once chained, an unchained record is set aside, and it keeps its
+        // place: the genuine record that would follow the one it replaced
+        // does not link to it, and that log stops there (reported).
+        let five = log_at(&alice(), A, 5, after(&four), 5);
+        let rewritten = log_at(&alice(), A, 5, Link::Legacy, 55);
+        let six = log_at(&alice(), A, 6, after(&five), 6);
+        let mut logs = HashMap::new();
+        open_records(&[three.clone(), four.clone()], SCOPE, ME, &ring, &mut logs);
+        let opened = open_records(&[rewritten, six], SCOPE, ME, &ring, &mut logs);
+        assert!(
+            reason(&Opened {
+                remotes: opened.remotes[..1].to_vec(),
+                held: Vec::new()
+            })
+            .contains("outside its place")
+        );
+        assert!(matches!(opened.held[..], [Hold::Withheld { seq: 6, .. }]));
+    }
+
+    #[test]
+    fn a_device_cannot_rewrite_what_the_lead_had_when_it_changed_its_role() {
+        let first = chain(&alice(), A, 4);
+        let mut registrar = converted(CertRole::Registrar, 5);
+        registrar.certificates[0].prior_hash = payload::chain_hash(&first[3]);
+        let ring = keyring(vec![registrar]);
+        // The same past, served to a device that joins later: taken.
+        let opened = open(&first, &ring);
+        assert!(
+            opened
+                .remotes
+                .iter()
+                .all(|r| !matches!(r.content, RemoteContent::Quarantine(_)))
+        );
+        // Another past, chained as well, up to the role change: the record
+        // before the change is set aside.
+        let mut other = chain(&alice(), A, 3);
+        other.push(log_at(&alice(), A, 4, after(&other[2]), 9));
+        let opened = open(&other, &ring);
+        let quarantined: Vec<u64> = opened
+            .remotes
+            .iter()
+            .filter(|r| matches!(r.content, RemoteContent::Quarantine(_)))
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(quarantined, vec![4]);
     }
 
     #[test]

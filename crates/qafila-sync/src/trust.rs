@@ -63,31 +63,49 @@ pub enum HistoryError {
 }
 
 /// The earlier periods the lead signs into a device's next certificate,
-/// which governs from `since`: the periods of the newest certificate it
-/// holds, then that certificate's own; any from `since` on are replaced.
-pub fn earlier_for(known: Option<&RosterEntry>, since: u64) -> Result<Vec<Period>, HistoryError> {
-    let Some(newest) = known.and_then(|e| e.certificates.iter().max_by_key(|c| c.version)) else {
-        return Ok(Vec::new());
-    };
-    let mut earlier: Vec<Period> = newest
-        .earlier
-        .iter()
-        .map(|(since, role)| Period {
-            since: *since,
-            role: CertRole::parse(role),
+/// which governs from `since`: built from every certificate it holds for
+/// the device, oldest first (a certificate's own periods are taken as said;
+/// one from before periods adds only its own), without the periods from
+/// `since` on, neighbours with the same role made one. More than `limit`
+/// is refused.
+pub fn earlier_for(
+    known: Option<&RosterEntry>,
+    since: u64,
+    limit: usize,
+) -> Result<Vec<Period>, HistoryError> {
+    let mut certificates: Vec<&CertRecord> = known
+        .map(|e| {
+            e.certificates
+                .iter()
+                .filter(|c| !c.is_revocation())
+                .collect()
         })
-        .collect();
-    if !newest.is_revocation() {
-        earlier.push(Period {
-            since: newest.since,
-            role: CertRole::parse(&newest.role),
+        .unwrap_or_default();
+    certificates.sort_by_key(|c| c.version);
+    let mut periods: Vec<Period> = Vec::new();
+    for certificate in certificates {
+        if !certificate.earlier.is_empty() {
+            periods = certificate
+                .earlier
+                .iter()
+                .map(|(since, role)| Period {
+                    since: *since,
+                    role: CertRole::parse(role),
+                })
+                .collect();
+        }
+        periods.retain(|p| p.since < certificate.since);
+        periods.push(Period {
+            since: certificate.since,
+            role: CertRole::parse(&certificate.role),
         });
     }
-    earlier.retain(|p| p.since < since);
-    if earlier.len() > cert::MAX_PERIODS {
+    periods.retain(|p| p.since < since);
+    periods.dedup_by(|later, earlier| later.role == earlier.role);
+    if periods.len() > limit {
         return Err(HistoryError::TooManyPeriods);
     }
-    Ok(earlier)
+    Ok(periods)
 }
 
 /// One device's roster entry from one certificate.
@@ -547,7 +565,7 @@ mod tests {
                 role,
                 since,
                 version,
-                earlier: earlier_for(Some(&known), since).unwrap(),
+                earlier: earlier_for(Some(&known), since, cert::MAX_PERIODS).unwrap(),
                 ..certificate(&device, 2, version, standing)
             };
             known = merge(std::slice::from_ref(&known), vec![sign(&c)]).remove(0);
@@ -586,6 +604,58 @@ mod tests {
             assert!(!at(79).revoked);
             assert!(at(80).revoked);
         }
+    }
+
+    #[test]
+    fn periods_come_from_every_certificate_held_and_repeat_no_role() {
+        let record = |version, role: &str, since| CertRecord {
+            version,
+            role: role.into(),
+            standing: "approved".into(),
+            since,
+            prior_hash: [0; 32],
+            rotated_to: 0,
+            earlier: Vec::new(),
+            bytes: Vec::new(),
+        };
+        // From before roles, then certificates from before periods: a
+        // volunteer from 20, approved again as one from 30.
+        let mut entry = entry_of(
+            &certificate(
+                &Identity::from_secrets([3; 32], [4; 32]),
+                2,
+                0,
+                Standing::Approved,
+            ),
+            Vec::new(),
+        );
+        entry.certificates = vec![
+            record(0, LEGACY_ROLE, 0),
+            record(1, "volunteer", 20),
+            record(2, "volunteer", 30),
+        ];
+        let periods = earlier_for(Some(&entry), 80, cert::MAX_PERIODS).unwrap();
+        assert_eq!(
+            periods,
+            vec![
+                Period {
+                    since: 0,
+                    role: None
+                },
+                Period {
+                    since: 20,
+                    role: Some(CertRole::Volunteer)
+                }
+            ]
+        );
+        // A certificate from 25 drops what started after it.
+        assert_eq!(earlier_for(Some(&entry), 25, 64).unwrap().len(), 2);
+        assert_eq!(earlier_for(Some(&entry), 20, 64).unwrap().len(), 1);
+        assert_eq!(
+            earlier_for(Some(&entry), 80, 1),
+            Err(HistoryError::TooManyPeriods)
+        );
+        assert_eq!(earlier_for(None, 80, 1), Ok(Vec::new()));
     }
 
     #[test]

@@ -56,6 +56,10 @@ pub struct Hostility {
     pub stale: bool,
     /// Members listed with another certificate version.
     pub listed_versions: BTreeMap<Uid, u32>,
+    /// Members listed under another name.
+    pub renamed: BTreeMap<Uid, String>,
+    /// Members left out of the list.
+    pub hidden: BTreeSet<Uid>,
     /// Invite codes stay usable however often they are used, and after
     /// they expire (a relay letting whoever holds an old code enroll).
     pub codes_never_spent: bool,
@@ -316,6 +320,9 @@ fn member_of(row: &MemberRow, hostility: &Hostility) -> Member {
     if let Some(version) = hostility.listed_versions.get(&row.keys.device) {
         member.version = *version;
     }
+    if let Some(name) = hostility.renamed.get(&row.keys.device) {
+        member.keys.name.clone_from(name);
+    }
     member
 }
 
@@ -433,6 +440,7 @@ impl Relay for MemoryClient {
         self.with_scope(scope, true, |s, _, hostility| {
             Ok(s.members
                 .values()
+                .filter(|m| !hostility.hidden.contains(&m.keys.device))
                 .map(|m| member_of(m, hostility))
                 .collect())
         })
