@@ -220,7 +220,11 @@ impl Dev {
             header,
             &Content::Store(content),
             if chained {
-                Link::After { seq: prev, hash }
+                Link::After {
+                    seq: prev,
+                    hash,
+                    listed: Vec::new(),
+                }
             } else {
                 Link::Legacy
             },

@@ -1132,3 +1132,60 @@ fn a_relay_that_renames_devices_cannot_choose_whom_the_lead_promotes_or_revokes(
         ]
     );
 }
+
+#[test]
+fn a_relay_that_drops_a_registry_record_is_found_out_and_one_replaced_is_not() {
+    let relay = MemoryRelay::new("registry");
+    let (lead, devices) = convoy(&relay, &[CertRole::Registrar, CertRole::Volunteer]);
+    let [registrar, volunteer] = [&devices[0], &devices[1]];
+    let scope = Uid(lead.convoy().id);
+    let kept = registrar.register("نادية حسن", None);
+    let erased = registrar.register("سعاد علي", None);
+    registrar.synced(&relay);
+    // An erasure replaces the person's entry: the relay drops the older
+    // copy's bytes, as it must, and nobody cries foul.
+    registrar
+        .app
+        .erase_beneficiary(&erased, "asked to be removed")
+        .unwrap();
+    registrar.synced(&relay);
+    volunteer.synced(&relay);
+    assert_eq!(volunteer.app.search("نادية", 5).unwrap().len(), 1);
+    assert!(
+        volunteer.quarantined().is_empty(),
+        "{:?}",
+        volunteer.quarantined()
+    );
+
+    // A device that joins now, through a relay that drops the live entry.
+    let live: Vec<u64> = relay
+        .records(scope)
+        .iter()
+        .filter(|r| r.header.device == registrar.id())
+        .filter(|r| matches!(r.header.kind, RecordKind::Keyed { version: 1, .. }))
+        .map(|r| r.header.seq)
+        .collect();
+    assert_eq!(live.len(), 1, "one live entry left: {live:?}");
+    relay.set_hostility(|h| {
+        h.dropped.insert((registrar.id(), live[0]));
+    });
+    let newcomer = enrolled(&lead, &relay, "Newcomer");
+    role_change(&lead, &relay, "Newcomer", CertRole::Volunteer).unwrap();
+    let error = newcomer.sync(&relay).unwrap_err();
+    assert_eq!(error.code(), "relay_tampering", "{error}");
+    assert!(error.to_string().contains("registry record"), "{error}");
+    // Everything else was applied, and the lead's list of anomalies on
+    // this device names the dropped record; the next sync goes on.
+    assert!(newcomer.app.search("نادية", 5).unwrap().is_empty());
+    assert!(
+        newcomer
+            .quarantined()
+            .iter()
+            .any(|(d, seq, why)| *d == registrar.store().device().id
+                && *seq == live[0]
+                && why.contains("dropped by the relay")),
+        "{:?}",
+        newcomer.quarantined()
+    );
+    newcomer.synced(&relay);
+}

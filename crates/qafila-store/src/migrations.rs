@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_day_close_index.sql"),
     include_str!("migrations/0007_trust.sql"),
     include_str!("migrations/0008_trust_periods.sql"),
+    include_str!("migrations/0009_registry_claims.sql"),
 ];
 
 /// FNV-1a: a stable checksum (std's hasher may change between releases).

@@ -309,6 +309,33 @@ pub struct Remote {
     pub content: RemoteContent,
 }
 
+/// A registry record a device's log record says it sealed: the receiver
+/// must hold it, a newer version of its key, or the device's filler in its
+/// place (a relay drops only a record a newer version replaced).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// Whose.
+    pub device: DeviceId,
+    /// Its seq.
+    pub seq: u64,
+    /// Its key.
+    pub key: [u8; 32],
+    /// Its version.
+    pub version: u64,
+}
+
+/// What a batch of received records says about registry records, kept with
+/// the records in one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistryNotes {
+    /// Registry records received: key and version.
+    pub seen: Vec<([u8; 32], u64)>,
+    /// Fillers received: whose and which seq.
+    pub fillers: Vec<(DeviceId, u64)>,
+    /// Registry records listed by log records received.
+    pub claims: Vec<Claim>,
+}
+
 /// What a received record does to the chain kept for its sender's log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chain {
@@ -828,7 +855,7 @@ impl Store {
         scope: [u8; 16],
         records: Vec<(u64, Vec<u8>, bool)>,
         sealed_through: Option<u64>,
-        published: Vec<(BeneficiaryId, u64)>,
+        published: Vec<(BeneficiaryId, u64, [u8; 32])>,
         chain: Option<(u64, [u8; 32])>,
     ) -> Result<(), StoreError> {
         let device = self.device().id.to_bytes();
@@ -870,8 +897,9 @@ impl Store {
                         params![scope, i64_of(through)],
                     )?;
                 }
-                for (beneficiary, version) in &published {
+                for (beneficiary, version, key) in &published {
                     mark_published(tx, scope, *beneficiary, *version)?;
+                    note_key(tx, scope, *key, *version)?;
                 }
                 if let Some((seq, hash)) = chain {
                     tx.execute(
@@ -1003,10 +1031,81 @@ impl Store {
         records: Vec<Remote>,
         now_ms: u64,
     ) -> Result<Applied, StoreError> {
+        self.apply_remote_noting(scope, records, RegistryNotes::default(), now_ms)
+    }
+
+    /// [`Store::apply_remote`], keeping in the same transaction what the
+    /// records say about registry records.
+    pub fn apply_remote_noting(
+        &self,
+        scope: [u8; 16],
+        records: Vec<Remote>,
+        notes: RegistryNotes,
+        now_ms: u64,
+    ) -> Result<Applied, StoreError> {
         let own = self.device().id;
         let nid_key = self.nid_key.clone();
         self.writer
-            .call(move |w| apply_all(w, scope, own, &nid_key, records, now_ms))
+            .call(move |w| apply_all(w, scope, own, &nid_key, records, &notes, now_ms))
+    }
+
+    /// Accounts for the registry records listed to this device: those it
+    /// now holds (or a newer version of their key, or a filler in their
+    /// place) are forgotten. With `settle`, those still missing are set
+    /// aside for good — listed with the lead's other anomalies as dropped by
+    /// the relay — and returned; without it, they are kept for the next
+    /// sync (something held back may still bring their replacement).
+    pub fn account_claims(
+        &self,
+        scope: [u8; 16],
+        settle: bool,
+        now_ms: u64,
+    ) -> Result<Vec<Claim>, StoreError> {
+        self.writer.call(move |w| {
+            w.transaction(|tx| {
+                tx.execute(
+                    "DELETE FROM registry_claims WHERE scope = ?1 AND (
+                         EXISTS (SELECT 1 FROM registry_keys k WHERE k.scope = ?1
+                                 AND k.key = registry_claims.key AND k.version >= registry_claims.version)
+                      OR EXISTS (SELECT 1 FROM registry_fillers f WHERE f.scope = ?1
+                                 AND f.device = registry_claims.device AND f.seq = registry_claims.seq))",
+                    [scope],
+                )?;
+                if !settle {
+                    return Ok(Vec::new());
+                }
+                let missing: Vec<Claim> = {
+                    let mut stmt = tx.prepare_cached(
+                        "SELECT device, seq, key, version FROM registry_claims WHERE scope = ?1
+                         ORDER BY device, seq",
+                    )?;
+                    let rows = stmt.query_map([scope], |r| {
+                        Ok(Claim {
+                            device: DeviceId::from_bytes(id16(r.get(0)?)),
+                            seq: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                            key: id32(r.get(2)?),
+                            version: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(u64::MAX),
+                        })
+                    })?;
+                    rows.collect::<Result<_, _>>()?
+                };
+                for claim in &missing {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO quarantine (scope, device, seq, reason, received_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![
+                            scope,
+                            claim.device.to_bytes(),
+                            i64_of(claim.seq),
+                            "a registry record its device listed, dropped by the relay (neither delivered nor replaced by a newer version)",
+                            i64_of(now_ms)
+                        ],
+                    )?;
+                }
+                tx.execute("DELETE FROM registry_claims WHERE scope = ?1", [scope])?;
+                Ok(missing)
+            })
+        })
     }
 }
 
@@ -1114,12 +1213,58 @@ fn mark_published(
     Ok(())
 }
 
+/// Keeps the newest version seen of a registry key.
+fn note_key(
+    tx: &Transaction<'_>,
+    scope: [u8; 16],
+    key: [u8; 32],
+    version: u64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO registry_keys (scope, key, version) VALUES (?1, ?2, ?3)
+         ON CONFLICT (scope, key) DO UPDATE SET version = MAX(version, excluded.version)",
+    )?
+    .execute(params![scope, key, i64_of(version)])?;
+    Ok(())
+}
+
+fn note_registry(
+    tx: &Transaction<'_>,
+    scope: [u8; 16],
+    notes: &RegistryNotes,
+) -> Result<(), StoreError> {
+    for (key, version) in &notes.seen {
+        note_key(tx, scope, *key, *version)?;
+    }
+    for (device, seq) in &notes.fillers {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO registry_fillers (scope, device, seq) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![scope, device.to_bytes(), i64_of(*seq)])?;
+    }
+    for claim in &notes.claims {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO registry_claims (scope, device, seq, key, version)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            scope,
+            claim.device.to_bytes(),
+            i64_of(claim.seq),
+            claim.key,
+            i64_of(claim.version)
+        ])?;
+    }
+    Ok(())
+}
+
 fn apply_all(
     w: &mut Writer,
     scope: [u8; 16],
     own: DeviceId,
     nid_key: &std::sync::RwLock<qafila_domain::nid::NidKey>,
     records: Vec<Remote>,
+    notes: &RegistryNotes,
     now_ms: u64,
 ) -> Result<Applied, StoreError> {
     let mut applied = Applied::default();
@@ -1192,6 +1337,7 @@ fn apply_all(
             i64::from(chain != Chain::Keep)
         ])?;
     }
+    note_registry(&tx, scope, notes)?;
     tx.commit()?;
     Ok(applied)
 }

@@ -250,6 +250,7 @@ pub async fn create<R: Relay>(
         Link::After {
             seq: 0,
             hash: [0; 32],
+            listed: Vec::new(),
         },
         &me.identity,
         &key.key,
@@ -1048,9 +1049,9 @@ fn checked_for_forwarding(
     for hold in &opened.held {
         let (device, seq) = match hold {
             Hold::MissingKey { device, .. } | Hold::UnknownSigner { device } => (*device, 0),
-            Hold::NotAuthentic { device, seq } | Hold::Withheld { device, seq, .. } => {
-                (*device, *seq)
-            }
+            Hold::NotAuthentic { device, seq }
+            | Hold::Withheld { device, seq, .. }
+            | Hold::RegistryDropped { device, seq } => (*device, *seq),
         };
         refused.push((device, seq));
     }
@@ -1254,6 +1255,7 @@ pub fn seal(
             Link::After {
                 seq: chain.0,
                 hash: chain.1,
+                listed: Vec::new(),
             },
             &me.identity,
             &latest.key,
@@ -1278,8 +1280,9 @@ pub fn seal(
             break;
         }
         let first = store.next_record(convoy.id)?;
-        let mut records = Vec::with_capacity(entries.len());
+        let mut records = Vec::with_capacity(entries.len() + 1);
         let mut published = Vec::with_capacity(entries.len());
+        let mut listed = Vec::with_capacity(entries.len());
         for (seq, entry) in (first..).zip(entries) {
             let version = if entry.live.is_some() {
                 LIVE_VERSION
@@ -1303,10 +1306,34 @@ pub fn seal(
                 payload::seal(header, &content, Link::Outside, &me.identity, &latest.key)?.encode(),
                 true,
             ));
-            published.push((entry.beneficiary, version));
+            published.push((entry.beneficiary, version, key));
+            listed.push(payload::Listed { seq, key, version });
         }
         report.sealed_registry += records.len() as u64;
-        store.add_outbox(convoy.id, records, None, published, None)?;
+        // A log record after them vouches for them, in the same
+        // transaction: a relay that drops one a newer version did not
+        // replace is found out.
+        let header = RecordHeader {
+            scope,
+            device: me.keys.device,
+            seq: first + records.len() as u64,
+            epoch: latest.epoch,
+            kind: RecordKind::Log,
+        };
+        let record = payload::seal(
+            header,
+            &Content::Store(RemoteContent::Changes(Vec::new())),
+            Link::After {
+                seq: chain.0,
+                hash: chain.1,
+                listed,
+            },
+            &me.identity,
+            &latest.key,
+        )?;
+        chain = (header.seq, payload::chain_hash(&record));
+        records.push((header.seq, record.encode(), false));
+        store.add_outbox(convoy.id, records, None, published, Some(chain))?;
     }
     Ok(())
 }
@@ -1441,7 +1468,12 @@ pub async fn download<R: Relay>(
                     let opened =
                         session::open_records(&records, scope, me.keys.device, &keyring, &mut logs);
                     held.extend(opened.held);
-                    let done = store.apply_remote(convoy.id, opened.remotes, now_ms)?;
+                    let done = store.apply_remote_noting(
+                        convoy.id,
+                        opened.remotes,
+                        opened.notes,
+                        now_ms,
+                    )?;
                     applied.events += done.events;
                     applied.registry += done.registry;
                     applied.quarantined += done.quarantined;
@@ -1457,6 +1489,14 @@ pub async fn download<R: Relay>(
             break;
         }
     }
+    // Registry records listed but neither delivered nor replaced: once
+    // nothing is held back (a replacement may sit behind a hold), a relay
+    // dropped them.
+    let dropped = store.account_claims(convoy.id, held.is_empty(), now_ms)?;
+    held.extend(dropped.into_iter().map(|c| Hold::RegistryDropped {
+        device: Uid(c.device.to_bytes()),
+        seq: c.seq,
+    }));
     let (tampering, waiting): (Vec<Hold>, Vec<Hold>) =
         held.into_iter().partition(Hold::is_tampering);
     report.waiting = waiting.iter().map(Hold::describe).collect();

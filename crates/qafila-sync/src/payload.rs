@@ -6,6 +6,9 @@
 //! payload   := 2 link kind                       (1 kind: from before chains)
 //! link      := 0                                 outside the chain (registry, filler)
 //!            | 1 prev_seq:u64 prev_hash:[32]     the previous log record of this device
+//!            | 2 prev_seq:u64 prev_hash:[32] count:u32 (seq:u64 key:[32] version:u64)*
+//!                                                the same, vouching for the registry
+//!                                                records sealed since that one
 //! kind      := 1 count:u32 (seq:u64 day:i32 len:u32 compact)*       Automerge changes
 //!                                        (compact: `qafila_doc::chunks`, lossless)
 //!            | 2 beneficiary:[16] 0                                  registry: erased
@@ -18,7 +21,11 @@
 //! are u32-length-prefixed UTF-8. A log record's `prev_hash` is
 //! [`chain_hash`] of the previous log record of the same device and scope
 //! (zeros and 0 for the first): a receiver that finds another predecessor
-//! knows a record was dropped, withheld or reordered on the way.
+//! knows a record was dropped, withheld or reordered on the way. Registry
+//! records stand outside the chain (a relay drops the bytes of one a newer
+//! version replaced); the log record sealed after them lists them, so a
+//! receiver can tell a registry record that was replaced from one the relay
+//! dropped.
 
 use chrono::{Datelike, NaiveDate};
 use qafila_domain::ids::{BeneficiaryId, DeviceId, RoundId, SiteId};
@@ -35,8 +42,23 @@ const MAX_PAYLOAD: usize = 16 << 20;
 /// The payload version this build writes.
 const PAYLOAD_V2: u8 = 2;
 
-/// Where a record stands in its device's chain of log records.
+/// Most registry records one log record lists.
+pub const MAX_LISTED: usize = 10_000;
+
+/// A registry record a log record vouches for: sealed by the same device
+/// after the previous log record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    /// Its seq.
+    pub seq: u64,
+    /// Its key (as in its header).
+    pub key: [u8; 32],
+    /// Its version (as in its header).
+    pub version: u64,
+}
+
+/// Where a record stands in its device's chain of log records.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Link {
     /// Sealed before chains existed: no predecessor named.
     Legacy,
@@ -48,6 +70,8 @@ pub enum Link {
         seq: u64,
         /// Its [`chain_hash`].
         hash: [u8; 32],
+        /// The registry records sealed since it, in seq order.
+        listed: Vec<Listed>,
     },
 }
 
@@ -84,7 +108,7 @@ pub fn chain_hash_of(encoded: &[u8]) -> [u8; 32] {
 }
 
 /// Encodes a payload.
-pub fn encode(content: &Content, link: Link) -> Vec<u8> {
+pub fn encode(content: &Content, link: &Link) -> Vec<u8> {
     let mut out = Out::default();
     match link {
         Link::Legacy => out.u8(1),
@@ -92,11 +116,19 @@ pub fn encode(content: &Content, link: Link) -> Vec<u8> {
             out.u8(PAYLOAD_V2);
             out.u8(0);
         }
-        Link::After { seq, hash } => {
+        Link::After { seq, hash, listed } => {
             out.u8(PAYLOAD_V2);
-            out.u8(1);
-            out.u64(seq);
-            out.raw(&hash);
+            out.u8(if listed.is_empty() { 1 } else { 2 });
+            out.u64(*seq);
+            out.raw(hash);
+            if !listed.is_empty() {
+                out.u32(u32::try_from(listed.len()).unwrap_or(u32::MAX));
+                for entry in listed {
+                    out.u64(entry.seq);
+                    out.raw(&entry.key);
+                    out.u64(entry.version);
+                }
+            }
         }
     }
     let content = match content {
@@ -161,10 +193,26 @@ pub fn decode(bytes: &[u8]) -> Result<Payload, DecodeError> {
         1 => Link::Legacy,
         PAYLOAD_V2 => match input.u8()? {
             0 => Link::Outside,
-            1 => Link::After {
-                seq: input.u64()?,
-                hash: input.array()?,
-            },
+            tag @ (1 | 2) => {
+                let seq = input.u64()?;
+                let hash = input.array()?;
+                let mut listed = Vec::new();
+                if tag == 2 {
+                    let count = usize::try_from(input.u32()?)
+                        .ok()
+                        .filter(|n| *n <= MAX_LISTED)
+                        .ok_or(DecodeError::Invalid("listed registry records"))?;
+                    listed.reserve(count.min(input.remaining() / 48));
+                    for _ in 0..count {
+                        listed.push(Listed {
+                            seq: input.u64()?,
+                            key: input.array()?,
+                            version: input.u64()?,
+                        });
+                    }
+                }
+                Link::After { seq, hash, listed }
+            }
             _ => return Err(DecodeError::Invalid("payload link")),
         },
         other => return Err(DecodeError::Version(other)),
@@ -245,7 +293,7 @@ pub fn seal(
     identity: &Identity,
     key: &[u8; 32],
 ) -> Result<Record, CryptoError> {
-    let compressed = miniz_oxide::deflate::compress_to_vec(&encode(content, link), 6);
+    let compressed = miniz_oxide::deflate::compress_to_vec(&encode(content, &link), 6);
     let header_bytes = header.encode();
     let mut signed = header_bytes.clone();
     signed.extend_from_slice(&compressed);
@@ -355,13 +403,18 @@ mod tests {
         let link = Link::After {
             seq: 0,
             hash: [0; 32],
+            listed: vec![Listed {
+                seq: 3,
+                key: [5; 32],
+                version: u64::MAX,
+            }],
         };
-        let record = seal(header(1), &content, link, &me, &[7; 32]).unwrap();
+        let record = seal(header(1), &content, link.clone(), &me, &[7; 32]).unwrap();
         assert_eq!(
             open(&record, &[7; 32], &me.signing_public()).unwrap(),
             Payload {
                 content: content.clone(),
-                link
+                link: link.clone()
             }
         );
         assert!(matches!(
@@ -396,13 +449,14 @@ mod tests {
                 seq, day: NaiveDate::from_num_days_from_ce_opt(day + 1).unwrap(), chunk,
             }).collect());
             let content = Content::Store(content);
-            for link in [Link::Legacy, Link::Outside, Link::After { seq: 9, hash: [3; 32] }] {
-                prop_assert_eq!(decode(&encode(&content, link)).unwrap(), Payload { content: content.clone(), link });
+            let listed = vec![Listed { seq: 4, key: [1; 32], version: 1 }, Listed { seq: 5, key: [2; 32], version: u64::MAX }];
+            for link in [Link::Legacy, Link::Outside, Link::After { seq: 9, hash: [3; 32], listed: Vec::new() }, Link::After { seq: 9, hash: [3; 32], listed }] {
+                prop_assert_eq!(decode(&encode(&content, &link)).unwrap(), Payload { content: content.clone(), link });
             }
             let _ = decode(&garbage);
             let registry = Content::Store(RemoteContent::Registry { beneficiary: BeneficiaryId::from_bytes([5; 16]), live: Some(([6; 32], garbage.clone())) });
-            prop_assert_eq!(decode(&encode(&registry, Link::Outside)).unwrap().content, registry);
-            prop_assert_eq!(decode(&encode(&Content::Filler, Link::Outside)).unwrap().content, Content::Filler);
+            prop_assert_eq!(decode(&encode(&registry, &Link::Outside)).unwrap().content, registry);
+            prop_assert_eq!(decode(&encode(&Content::Filler, &Link::Outside)).unwrap().content, Content::Filler);
         }
     }
 }

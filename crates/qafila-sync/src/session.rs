@@ -8,7 +8,9 @@ use qafila_domain::role::Role;
 use qafila_proto::Uid;
 use qafila_proto::batch::Outcome;
 use qafila_proto::record::{Record, RecordKind};
-use qafila_store::sync::{Chain, Cursor, ERASED_VERSION, Remote, RemoteContent, RosterEntry};
+use qafila_store::sync::{
+    Chain, Cursor, ERASED_VERSION, RegistryNotes, Remote, RemoteContent, RosterEntry,
+};
 
 use crate::crypto;
 use crate::payload::{self, Content, Link, OpenError};
@@ -165,13 +167,24 @@ pub enum Hold {
         /// The record that names another predecessor.
         seq: u64,
     },
+    /// A registry record its device listed that was neither delivered nor
+    /// replaced by a newer version of its key: a relay dropped it.
+    RegistryDropped {
+        /// Whose.
+        device: Uid,
+        /// Which.
+        seq: u64,
+    },
 }
 
 impl Hold {
     /// Whether it points at a relay (or network) that tampers, rather than
     /// at something that has not arrived yet.
     pub fn is_tampering(&self) -> bool {
-        matches!(self, Hold::NotAuthentic { .. } | Hold::Withheld { .. })
+        matches!(
+            self,
+            Hold::NotAuthentic { .. } | Hold::Withheld { .. } | Hold::RegistryDropped { .. }
+        )
     }
 
     /// What to tell people.
@@ -189,6 +202,9 @@ impl Hold {
             Hold::Withheld { device, after, seq } => {
                 format!("records of {device} between #{after} and #{seq} were not delivered")
             }
+            Hold::RegistryDropped { device, seq } => format!(
+                "registry record {device}#{seq} was neither delivered nor replaced by a newer version"
+            ),
         }
     }
 }
@@ -201,6 +217,19 @@ pub struct Opened {
     pub remotes: Vec<Remote>,
     /// Held back, with why.
     pub held: Vec<Hold>,
+    /// What the records say about registry records, for the store.
+    pub notes: RegistryNotes,
+}
+
+impl Opened {
+    /// Takes `remote`, made of `record`, noting a registry record's key and
+    /// version as delivered.
+    fn take(&mut self, record: &Record, remote: Remote) {
+        if let RecordKind::Keyed { key, version } = record.header.kind {
+            self.notes.seen.push((key, version));
+        }
+        self.remotes.push(remote);
+    }
 }
 
 /// Opens received records, checking each as `SECURITY.md` says, in order:
@@ -253,10 +282,15 @@ pub fn open_records(
             // Quarantined unopened: what a revoked device sealed after the
             // lead's point is nobody's business.
             state.cursor = seq;
-            opened.remotes.push(remote(
-                RemoteContent::Quarantine("sealed after the convoy lead revoked the device".into()),
-                Chain::Keep,
-            ));
+            opened.take(
+                record,
+                remote(
+                    RemoteContent::Quarantine(
+                        "sealed after the convoy lead revoked the device".into(),
+                    ),
+                    Chain::Keep,
+                ),
+            );
             continue;
         }
         let Some(key) = keyring.keys.get(&record.header.epoch) else {
@@ -278,15 +312,23 @@ pub fn open_records(
             Err(e @ OpenError::Malformed { .. }) => {
                 // Signed by the device, so its next record chains to it.
                 let chain = authentic_place(record, state);
-                opened
-                    .remotes
-                    .push(remote(RemoteContent::Quarantine(e.to_string()), chain));
+                opened.take(
+                    record,
+                    remote(RemoteContent::Quarantine(e.to_string()), chain),
+                );
                 continue;
             }
         };
         let logged = matches!(record.header.kind, RecordKind::Log);
         let (content, chain) = match (payload.link, payload.content) {
-            (Link::After { seq: prev, hash }, content) if logged => {
+            (
+                Link::After {
+                    seq: prev,
+                    hash,
+                    listed,
+                },
+                content,
+            ) if logged => {
                 if let Some(expected) = state.chain
                     && expected != (prev, hash)
                 {
@@ -309,6 +351,24 @@ pub fn open_records(
                         RemoteContent::Quarantine("a filler inside the chain of log records".into())
                     }
                 };
+                // The registry records it vouches for stand between the
+                // log record it names and itself.
+                let content = if listed.iter().all(|l| prev < l.seq && l.seq < seq) {
+                    opened
+                        .notes
+                        .claims
+                        .extend(listed.iter().map(|l| qafila_store::sync::Claim {
+                            device: DeviceId::from_bytes(device.0),
+                            seq: l.seq,
+                            key: l.key,
+                            version: l.version,
+                        }));
+                    content
+                } else {
+                    RemoteContent::Quarantine(
+                        "lists registry records outside its place in the log".into(),
+                    )
+                };
                 (content, Chain::Set(seq, this))
             }
             // Records sealed before chains: only from the lead or a device
@@ -325,6 +385,10 @@ pub fn open_records(
                 }
             }
             (Link::Outside, Content::Filler) if logged => {
+                opened
+                    .notes
+                    .fillers
+                    .push((DeviceId::from_bytes(device.0), seq));
                 (RemoteContent::Changes(Vec::new()), Chain::Keep)
             }
             (Link::Outside, Content::Store(content)) if !logged => {
@@ -332,10 +396,13 @@ pub fn open_records(
             }
             _ => {
                 let chain = authentic_place(record, state);
-                opened.remotes.push(remote(
-                    RemoteContent::Quarantine("a record outside its place in the log".into()),
-                    chain,
-                ));
+                opened.take(
+                    record,
+                    remote(
+                        RemoteContent::Quarantine("a record outside its place in the log".into()),
+                        chain,
+                    ),
+                );
                 continue;
             }
         };
@@ -345,7 +412,7 @@ pub fn open_records(
             Chain::Unknown => state.chain = None,
             Chain::Keep => {}
         }
-        opened.remotes.push(remote(content, chain));
+        opened.take(record, remote(content, chain));
     }
     opened
 }
@@ -489,6 +556,7 @@ mod tests {
                     Link::After {
                         seq: prev.0,
                         hash: prev.1,
+                        listed: Vec::new(),
                     },
                     who,
                     &[7; 32],
@@ -694,6 +762,7 @@ mod tests {
         Link::After {
             seq: record.header.seq,
             hash: payload::chain_hash(record),
+            listed: Vec::new(),
         }
     }
 
@@ -749,7 +818,7 @@ mod tests {
         assert!(
             reason(&Opened {
                 remotes: opened.remotes[..1].to_vec(),
-                held: Vec::new()
+                ..Opened::default()
             })
             .contains("outside its place")
         );
@@ -867,6 +936,7 @@ mod tests {
             Link::After {
                 seq: 0,
                 hash: [0; 32],
+                listed: Vec::new(),
             },
             &lead,
             &[7; 32],
