@@ -1189,3 +1189,32 @@ fn a_relay_that_drops_a_registry_record_is_found_out_and_one_replaced_is_not() {
     );
     newcomer.synced(&relay);
 }
+
+#[test]
+fn a_filler_on_a_site_relay_stands_for_a_registry_record_the_device_no_longer_holds() {
+    let central = MemoryRelay::new("central");
+    let site = MemoryRelay::new("site");
+    let (lead, devices) = convoy(&central, &[CertRole::Volunteer]);
+    let volunteer = &devices[0];
+    lead.register("زينب محمود", None);
+    // Once the central relay holds the entry, the lead keeps no copy of
+    // the sealed record: on the site relay a signed filler takes its seq.
+    lead.synced(&central);
+    block(ops::publish(
+        lead.store(),
+        &lead.on(&central),
+        &lead.on(&site),
+        &lead.convoy(),
+    ))
+    .unwrap();
+    let report = volunteer.synced(&site);
+    assert_eq!(report.applied.quarantined, 0, "{report:?}");
+    assert!(
+        volunteer.quarantined().is_empty(),
+        "{:?}",
+        volunteer.quarantined()
+    );
+    // The entry itself comes from the central relay.
+    volunteer.synced(&central);
+    assert_eq!(volunteer.app.search("زينب", 5).unwrap().len(), 1);
+}
