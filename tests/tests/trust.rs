@@ -1196,10 +1196,6 @@ fn a_filler_on_a_site_relay_stands_for_a_registry_record_the_device_no_longer_ho
     let site = MemoryRelay::new("site");
     let (lead, devices) = convoy(&central, &[CertRole::Volunteer]);
     let volunteer = &devices[0];
-    lead.register("زينب محمود", None);
-    // Once the central relay holds the entry, the lead keeps no copy of
-    // the sealed record: on the site relay a signed filler takes its seq.
-    lead.synced(&central);
     block(ops::publish(
         lead.store(),
         &lead.on(&central),
@@ -1207,6 +1203,18 @@ fn a_filler_on_a_site_relay_stands_for_a_registry_record_the_device_no_longer_ho
         &lead.convoy(),
     ))
     .unwrap();
+    lead.register("زينب محمود", None);
+    // Once the central relay holds the entry, the lead keeps no copy of
+    // the sealed record: on the site relay a signed filler takes its seq.
+    lead.synced(&central);
+    lead.synced(&site);
+    let scope = Uid(lead.convoy().id);
+    assert!(
+        site.records(scope)
+            .iter()
+            .all(|r| r.header.device != lead.id() || r.header.kind == RecordKind::Log),
+        "the site relay got the entry itself"
+    );
     let report = volunteer.synced(&site);
     assert_eq!(report.applied.quarantined, 0, "{report:?}");
     assert!(
@@ -1214,7 +1222,9 @@ fn a_filler_on_a_site_relay_stands_for_a_registry_record_the_device_no_longer_ho
         "{:?}",
         volunteer.quarantined()
     );
-    // The entry itself comes from the central relay.
-    volunteer.synced(&central);
-    assert_eq!(volunteer.app.search("زينب", 5).unwrap().len(), 1);
+    let scope_claims: i64 = rusqlite::Connection::open(volunteer.store().path())
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM registry_claims", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(scope_claims, 0, "the filler accounts for the listed entry");
 }
