@@ -1139,7 +1139,7 @@ fn a_relay_that_drops_a_registry_record_is_found_out_and_one_replaced_is_not() {
     let (lead, devices) = convoy(&relay, &[CertRole::Registrar, CertRole::Volunteer]);
     let [registrar, volunteer] = [&devices[0], &devices[1]];
     let scope = Uid(lead.convoy().id);
-    let kept = registrar.register("نادية حسن", None);
+    registrar.register("نادية حسن", None);
     let erased = registrar.register("سعاد علي", None);
     registrar.synced(&relay);
     // An erasure replaces the person's entry: the relay drops the older
