@@ -605,6 +605,36 @@ impl LeadAction {
             .map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
+    /// The device's next certificate: about the keys and name this lead
+    /// certified (else the relay's, checked at approval), at the next
+    /// version, governing from `point` (since, prior hash), with the roles
+    /// held before.
+    fn next(
+        &self,
+        role: CertRole,
+        standing: Standing,
+        point: (u64, [u8; 32]),
+        rotated_to: u32,
+    ) -> Result<Certificate, SyncError> {
+        let (since, prior_hash) = point;
+        Ok(Certificate {
+            scope: self.scope,
+            device: self.member.keys.device,
+            name: self
+                .known()
+                .map_or_else(|| self.member.keys.name.clone(), |e| e.name.clone()),
+            signing: self.signing,
+            encryption: self.encryption,
+            role,
+            standing,
+            version: self.next_version()?,
+            since,
+            prior_hash,
+            rotated_to,
+            earlier: self.earlier(since, standing == Standing::Revoked)?,
+        })
+    }
+
     fn certificate(&self, certificate: &Certificate) -> (Vec<u8>, RosterEntry) {
         let bytes = trust::sign_certificate(&self.me.identity, certificate);
         let mut entry = trust::entry_of(certificate, bytes.clone());
@@ -678,22 +708,7 @@ pub async fn approve<R: Relay>(
     } else {
         resume_point(store, convoy, member.keys.device)?
     };
-    let certificate = Certificate {
-        scope: action.scope,
-        device: member.keys.device,
-        name: action
-            .known()
-            .map_or_else(|| member.keys.name.clone(), |e| e.name.clone()),
-        signing: action.signing,
-        encryption: action.encryption,
-        role,
-        standing: Standing::Approved,
-        version: action.next_version()?,
-        since,
-        prior_hash,
-        rotated_to: 0,
-        earlier: action.earlier(since, false)?,
-    };
+    let certificate = action.next(role, Standing::Approved, (since, prior_hash), 0)?;
     let (bytes, entry) = action.certificate(&certificate);
     let revocations = trust::revocations(&action.roster);
     let mut keys = Vec::new();
@@ -791,25 +806,11 @@ pub async fn revoke<R: Relay>(
         signed: true,
     };
     let (since, prior_hash) = resume_point(store, convoy, member.keys.device)?;
-    let certificate = Certificate {
-        scope: action.scope,
-        device: member.keys.device,
-        name: action
-            .known()
-            .map_or_else(|| member.keys.name.clone(), |e| e.name.clone()),
-        signing: action.signing,
-        encryption: action.encryption,
-        role: action
-            .known()
-            .and_then(|e| trust::cert_role(&e.role))
-            .unwrap_or(CertRole::Volunteer),
-        standing: Standing::Revoked,
-        version: action.next_version()?,
-        since,
-        prior_hash,
-        rotated_to: next.epoch,
-        earlier: action.earlier(since, true)?,
-    };
+    let role = action
+        .known()
+        .and_then(|e| trust::cert_role(&e.role))
+        .unwrap_or(CertRole::Volunteer);
+    let certificate = action.next(role, Standing::Revoked, (since, prior_hash), next.epoch)?;
     let (bytes, entry) = action.certificate(&certificate);
     let mut revocations = trust::revocations(&action.roster);
     revocations.push(bytes.clone());
