@@ -10,8 +10,8 @@
 //!   (target < 1 s).
 //!
 //! The 20 stores are built once (enrolled, approved, 2,000 events each)
-//! under `target/qafila-bench/convoy-20x2000-v2/` (v2: the trust model's
-//! format) and copied for every run.
+//! under `target/qafila-bench/convoy-20x2000-v3/` (v3: the trust model's
+//! format, with certificate periods and registry claims) and copied for every run.
 //! Run: `cargo bench -p qafila-e2e --bench convoy_sync`
 
 use std::net::{TcpListener, TcpStream};
@@ -138,7 +138,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn fixture() -> PathBuf {
     let dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/qafila-bench/convoy-20x2000-v2");
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/qafila-bench/convoy-20x2000-v3");
     if dir.join("ready").exists() {
         return dir;
     }
