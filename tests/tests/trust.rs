@@ -1228,3 +1228,31 @@ fn a_filler_on_a_site_relay_stands_for_a_registry_record_the_device_no_longer_ho
         .unwrap();
     assert_eq!(scope_claims, 0, "the filler accounts for the listed entry");
 }
+
+#[test]
+fn an_entry_replaced_by_an_erasure_from_before_the_upgrade_raises_no_alarm() {
+    let relay = MemoryRelay::new("backfill");
+    let (lead, devices) = convoy(&relay, &[CertRole::Registrar]);
+    let registrar = &devices[0];
+    let person = lead.register("منيرة عبد الله", None);
+    lead.synced(&relay);
+    registrar.synced(&relay);
+    lead.app.erase_beneficiary(&person, "moved away").unwrap();
+    lead.synced(&relay);
+    let sql = |device: &Dev, statement: &str| {
+        rusqlite::Connection::open(device.store().path())
+            .unwrap()
+            .execute(statement, [])
+            .unwrap()
+    };
+    // The registrar carries the person in, still live on its device (it
+    // has not heard of the erasure): the relay drops the entry on arrival,
+    // an erasure being there already.
+    sql(registrar, "DELETE FROM registry_published");
+    registrar.synced(&relay);
+    // The lead's store is from before registry keys were noted: it knows
+    // the erasure only by the person.
+    sql(&lead, "DELETE FROM registry_keys");
+    let report = lead.synced(&relay);
+    assert_eq!(report.applied.quarantined, 0, "{report:?}");
+}

@@ -334,6 +334,8 @@ pub struct RegistryNotes {
     pub fillers: Vec<(DeviceId, u64)>,
     /// Registry records listed by log records received.
     pub claims: Vec<Claim>,
+    /// The relay they came from.
+    pub relay: String,
 }
 
 /// What a received record does to the chain kept for its sender's log.
@@ -1049,18 +1051,20 @@ impl Store {
             .call(move |w| apply_all(w, scope, own, &nid_key, records, &notes, now_ms))
     }
 
-    /// Accounts for the registry records listed to this device: those it
-    /// now holds (or a newer version of their key, or a filler in their
-    /// place) are forgotten. With `settle`, those still missing are set
-    /// aside for good — listed with the lead's other anomalies as dropped by
-    /// the relay — and returned; without it, they are kept for the next
-    /// sync (something held back may still bring their replacement).
+    /// Accounts for the registry records `relay` listed to this device:
+    /// those it now holds (or a newer version of their key, or a filler in
+    /// their place) are forgotten, and the rest returned. With `settle`
+    /// (a sync with `relay` that held nothing back), the rest are set aside
+    /// for good: listed with the lead's other anomalies as dropped by the
+    /// relay. Claims another relay listed wait for a clean sync with it.
     pub fn account_claims(
         &self,
         scope: [u8; 16],
+        relay: &str,
         settle: bool,
         now_ms: u64,
     ) -> Result<Vec<Claim>, StoreError> {
+        let relay = relay.to_owned();
         self.writer.call(move |w| {
             w.transaction(|tx| {
                 tx.execute(
@@ -1071,15 +1075,12 @@ impl Store {
                                  AND f.device = registry_claims.device AND f.seq = registry_claims.seq))",
                     [scope],
                 )?;
-                if !settle {
-                    return Ok(Vec::new());
-                }
-                let missing: Vec<Claim> = {
+                let open: Vec<Claim> = {
                     let mut stmt = tx.prepare_cached(
-                        "SELECT device, seq, key, version FROM registry_claims WHERE scope = ?1
-                         ORDER BY device, seq",
+                        "SELECT device, seq, key, version FROM registry_claims
+                         WHERE scope = ?1 AND relay = ?2 ORDER BY device, seq",
                     )?;
-                    let rows = stmt.query_map([scope], |r| {
+                    let rows = stmt.query_map(params![scope, relay], |r| {
                         Ok(Claim {
                             device: DeviceId::from_bytes(id16(r.get(0)?)),
                             seq: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
@@ -1089,7 +1090,10 @@ impl Store {
                     })?;
                     rows.collect::<Result<_, _>>()?
                 };
-                for claim in &missing {
+                if !settle {
+                    return Ok(open);
+                }
+                for claim in &open {
                     tx.execute(
                         "INSERT OR IGNORE INTO quarantine (scope, device, seq, reason, received_ms)
                          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1102,8 +1106,47 @@ impl Store {
                         ],
                     )?;
                 }
-                tx.execute("DELETE FROM registry_claims WHERE scope = ?1", [scope])?;
-                Ok(missing)
+                tx.execute(
+                    "DELETE FROM registry_claims WHERE scope = ?1 AND relay = ?2",
+                    params![scope, relay],
+                )?;
+                Ok(open)
+            })
+        })
+    }
+
+    /// Every person this device has published or received a registry
+    /// entry of in `scope`, with the newest version: for a store from
+    /// before registry keys were noted, to note them.
+    pub fn registry_versions(
+        &self,
+        scope: [u8; 16],
+    ) -> Result<Vec<(BeneficiaryId, u64)>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT beneficiary, version FROM registry_published WHERE scope = ?1",
+        )?;
+        let rows = stmt.query_map([scope], |r| {
+            Ok((
+                BeneficiaryId::from_bytes(id16(r.get(0)?)),
+                u64::try_from(r.get::<_, i64>(1)?).unwrap_or(u64::MAX),
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Notes registry keys seen (their newest version), outside a batch.
+    pub fn note_registry_keys(
+        &self,
+        scope: [u8; 16],
+        keys: Vec<([u8; 32], u64)>,
+    ) -> Result<(), StoreError> {
+        self.writer.call(move |w| {
+            w.transaction(|tx| {
+                for (key, version) in keys {
+                    note_key(tx, scope, key, version)?;
+                }
+                Ok(())
             })
         })
     }
@@ -1244,15 +1287,16 @@ fn note_registry(
     }
     for claim in &notes.claims {
         tx.prepare_cached(
-            "INSERT OR IGNORE INTO registry_claims (scope, device, seq, key, version)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO registry_claims (scope, device, seq, key, version, relay)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
         .execute(params![
             scope,
             claim.device.to_bytes(),
             i64_of(claim.seq),
             claim.key,
-            i64_of(claim.version)
+            i64_of(claim.version),
+            notes.relay
         ])?;
     }
     Ok(())

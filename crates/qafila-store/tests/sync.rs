@@ -449,3 +449,52 @@ fn every_certificate_is_kept_with_the_roles_it_lists_before_it() {
     );
     assert_eq!(kept.certificates[2].earlier, periods);
 }
+
+#[test]
+fn a_claim_is_settled_only_by_a_clean_sync_with_the_relay_that_listed_it() {
+    use qafila_store::sync::{Claim, RegistryNotes};
+    let (_dir, store) = store("Lead");
+    let other = DeviceId::from_parts(2, [7; 10]);
+    let claim = |seq, key| Claim {
+        device: other,
+        seq,
+        key,
+        version: 1,
+    };
+    store
+        .apply_remote_noting(
+            SCOPE,
+            Vec::new(),
+            RegistryNotes {
+                seen: vec![([3; 32], 1)],
+                fillers: vec![(other, 5)],
+                claims: vec![claim(4, [3; 32]), claim(5, [5; 32]), claim(6, [6; 32])],
+                relay: "https://site".into(),
+            },
+            NOW,
+        )
+        .unwrap();
+    // Held (#4) and filled (#5): accounted for; #6 waits for the site relay.
+    let open = store
+        .account_claims(SCOPE, "https://central", true, NOW)
+        .unwrap();
+    assert!(open.is_empty(), "{open:?}");
+    let open = store
+        .account_claims(SCOPE, "https://site", false, NOW)
+        .unwrap();
+    assert_eq!(open, vec![claim(6, [6; 32])]);
+    assert!(store.quarantined(SCOPE).unwrap().is_empty());
+    let dropped = store
+        .account_claims(SCOPE, "https://site", true, NOW)
+        .unwrap();
+    assert_eq!(dropped, vec![claim(6, [6; 32])]);
+    let quarantined = store.quarantined(SCOPE).unwrap();
+    assert_eq!(quarantined.len(), 1);
+    assert!(quarantined[0].2.contains("dropped by the relay"));
+    assert!(
+        store
+            .account_claims(SCOPE, "https://site", true, NOW)
+            .unwrap()
+            .is_empty()
+    );
+}

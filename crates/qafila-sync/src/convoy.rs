@@ -1440,6 +1440,7 @@ pub async fn download<R: Relay>(
         .map(|c| (Uid(c.device.to_bytes()), LogState::of(c)))
         .collect();
     let mut held: Vec<Hold> = Vec::new();
+    let address = relay.address().to_owned();
     loop {
         let mut cursors: Vec<(Uid, u64)> = logs
             .iter()
@@ -1469,12 +1470,10 @@ pub async fn download<R: Relay>(
                     let opened =
                         session::open_records(&records, scope, me.keys.device, &keyring, &mut logs);
                     held.extend(opened.held);
-                    let done = store.apply_remote_noting(
-                        convoy.id,
-                        opened.remotes,
-                        opened.notes,
-                        now_ms,
-                    )?;
+                    let mut notes = opened.notes;
+                    notes.relay.clone_from(&address);
+                    let done =
+                        store.apply_remote_noting(convoy.id, opened.remotes, notes, now_ms)?;
                     applied.events += done.events;
                     applied.registry += done.registry;
                     applied.quarantined += done.quarantined;
@@ -1493,11 +1492,31 @@ pub async fn download<R: Relay>(
     // Registry records listed but neither delivered nor replaced: once
     // nothing is held back (a replacement may sit behind a hold), a relay
     // dropped them.
-    let dropped = store.account_claims(convoy.id, held.is_empty(), now_ms)?;
-    held.extend(dropped.into_iter().map(|c| Hold::RegistryDropped {
-        device: Uid(c.device.to_bytes()),
-        seq: c.seq,
-    }));
+    let open = store.account_claims(convoy.id, &address, false, now_ms)?;
+    if held.is_empty() && !open.is_empty() {
+        // A store from before registry keys were noted knows some only by
+        // the person: note those first.
+        let index_secret = store
+            .scope_keys(convoy.id)?
+            .last()
+            .map_or([0; 32], |k| k.index_secret);
+        let keys = store
+            .registry_versions(convoy.id)?
+            .into_iter()
+            .map(|(person, version)| {
+                (
+                    crypto::registry_key(&index_secret, &person.to_bytes()),
+                    version,
+                )
+            })
+            .collect();
+        store.note_registry_keys(convoy.id, keys)?;
+        let dropped = store.account_claims(convoy.id, &address, true, now_ms)?;
+        held.extend(dropped.into_iter().map(|c| Hold::RegistryDropped {
+            device: Uid(c.device.to_bytes()),
+            seq: c.seq,
+        }));
+    }
     let (tampering, waiting): (Vec<Hold>, Vec<Hold>) =
         held.into_iter().partition(Hold::is_tampering);
     report.waiting = waiting.iter().map(Hold::describe).collect();

@@ -20,12 +20,14 @@ CREATE TABLE registry_fillers (
     PRIMARY KEY (scope, device, seq)
 ) WITHOUT ROWID;
 
--- Listed registry records not yet accounted for.
+-- Listed registry records not yet accounted for, with the relay that
+-- served the listing (only a clean sync with that relay settles them).
 CREATE TABLE registry_claims (
     scope    BLOB NOT NULL,
     device   BLOB NOT NULL,
     seq      INTEGER NOT NULL,
     key      BLOB NOT NULL,
     version  INTEGER NOT NULL,
+    relay    TEXT NOT NULL,
     PRIMARY KEY (scope, device, seq)
 ) WITHOUT ROWID;
