@@ -162,6 +162,7 @@ fn fixture() -> PathBuf {
                 day: "2026-12-01",
                 sites: &["الموقع".into()],
                 codes: DEVICES - 1,
+                time: Default::default(),
             },
             START_MS,
         ))

@@ -4,6 +4,7 @@
 //! `qafila-testkit`'s in-memory relay.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use chrono::NaiveDate;
 use qafila_app::App;
@@ -46,6 +47,10 @@ pub struct Dev {
     pub app: App,
     /// Its name.
     pub name: String,
+    /// Its own clock (ms since the Unix epoch), [`NOW`] unless set.
+    clock: Arc<AtomicU64>,
+    /// What the relay's hello tells it: the relay's clock minus its own.
+    relay_offset: Arc<AtomicI64>,
 }
 
 impl std::fmt::Debug for Dev {
@@ -63,12 +68,31 @@ impl Dev {
             _ => tempfile::tempdir(),
         }
         .unwrap();
-        let app = App::init(dir.path(), name, Arc::new(|| (NOW, today()))).unwrap();
+        let clock = Arc::new(AtomicU64::new(NOW));
+        let reads = clock.clone();
+        let app = App::init(
+            dir.path(),
+            name,
+            Arc::new(move || reads.load(Ordering::SeqCst)),
+        )
+        .unwrap();
         Dev {
             _dir: dir,
             app,
             name: name.to_owned(),
+            clock,
+            relay_offset: Arc::new(AtomicI64::new(0)),
         }
+    }
+
+    /// Sets its own clock to `ms`; the relay's (true) time stays `true_ms`,
+    /// which its next sync learns.
+    pub fn set_clock(&self, ms: u64, true_ms: u64) {
+        self.clock.store(ms, Ordering::SeqCst);
+        self.relay_offset.store(
+            i64::try_from(true_ms).unwrap() - i64::try_from(ms).unwrap(),
+            Ordering::SeqCst,
+        );
     }
 
     /// Its store.
@@ -91,14 +115,16 @@ impl Dev {
         ops::current(self.store(), None).unwrap()
     }
 
-    /// Syncs its convoy with `relay`.
+    /// Syncs its convoy with `relay` (its convoy's relay), as the app
+    /// does: then it knows how far its clock is from the relay's.
     pub fn sync(&self, relay: &MemoryRelay) -> Result<Report, SyncError> {
-        block(ops::sync(
-            self.store(),
-            &self.on(relay),
-            &self.convoy(),
-            NOW,
-        ))
+        let client = self
+            .on(relay)
+            .with_clock_offset(self.relay_offset.load(Ordering::SeqCst));
+        let report = block(ops::sync(self.store(), &client, &self.convoy(), NOW))?;
+        self.app
+            .learn_relay_clock(&self.convoy().relay, report.relay_clock);
+        Ok(report)
     }
 
     /// Syncs, and panics if it fails.
@@ -273,6 +299,7 @@ pub fn convoy(relay: &MemoryRelay, roles: &[CertRole]) -> (Dev, Vec<Dev>) {
             day: "2026-12-01",
             sites: &[SITE.to_owned()],
             codes: roles.len(),
+            time: qafila_app::time::ConvoyTime::default(),
         },
         NOW,
     ))

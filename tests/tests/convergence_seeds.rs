@@ -271,6 +271,7 @@ fn forge(rogue: &Dev, rng: &mut Rng, household: &str, forged: &mut Forged) {
                     "جولة مزيفة".into(),
                     "food_box=9".into(),
                 )],
+                time: Default::default(),
             }));
             return;
         }

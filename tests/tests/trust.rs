@@ -352,6 +352,7 @@ fn a_rogue_volunteer_can_do_no_more_than_its_role() {
         day: "2026-12-01".into(),
         sites: vec![(SiteId::from_bytes(site.to_bytes()), SITE.into())],
         rounds: Vec::new(),
+        time: Default::default(),
     };
     plan.rounds.push((
         qafila_domain::ids::RoundId::from_parts(NOW, [9; 10]),

@@ -348,19 +348,16 @@ impl App {
                 "اكتب اسم القافلة",
             ));
         }
-        if chrono::NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d").is_err() {
-            return Err(AppError::invalid(
-                "invalid_date",
-                format!("`{day}` is not a date like 2026-12-01"),
-            ));
-        }
+        let day = crate::distribution::parse_date(day)?.to_string();
         let (now, _) = self.now();
         let new = NewConvoy {
             codes: new.codes.max(1),
+            day: &day,
             ..*new
         };
         let client = relay_client(self, relay)?.with_create_token(create_token);
         let created = runtime()?.block_on(ops::create(self.store(), &client, &new, now))?;
+        self.learn_relay_clock(relay, qafila_sync::transport::Relay::clock_offset(&client));
         ConvoyDto::of(self, &created.convoy, created.codes)
     }
 
@@ -423,6 +420,7 @@ impl App {
     pub fn enroll(&self, relay: &str, code: &str) -> Result<ConvoyDto, AppError> {
         let client = relay_client(self, relay)?;
         let convoy = runtime()?.block_on(ops::enroll(self.store(), &client, code))?;
+        self.learn_relay_clock(relay, qafila_sync::transport::Relay::clock_offset(&client));
         ConvoyDto::of(self, &convoy, Vec::new())
     }
 
@@ -555,14 +553,23 @@ impl App {
     ) -> Result<SyncDto, AppError> {
         let convoy = self.convoy(convoy)?;
         let clock = self.clock.clone();
-        let client = relay_client(self, relay.unwrap_or(&convoy.relay))?;
+        // Received records are judged against this phone's best time.
+        let correction =
+            i64::try_from(self.now().0).unwrap_or(0) - i64::try_from(clock()).unwrap_or(0);
+        let address = relay.unwrap_or(&convoy.relay);
+        let client = relay_client(self, address)?;
         let report = runtime()?.block_on(ops::sync_with_retry(
             self.store(),
             &client,
             &convoy,
             attempts.max(1),
-            move || clock().0,
+            move || clock().saturating_add_signed(correction),
         ))?;
+        // The convoy's own relay is the time this phone trusts; a site
+        // relay's clock only stamps requests to it.
+        if address.trim_end_matches('/') == convoy.relay.trim_end_matches('/') {
+            self.learn_relay_clock(address, report.relay_clock);
+        }
         Ok(SyncDto {
             convoy: Uid(convoy.id).to_string(),
             relay: report.relay,

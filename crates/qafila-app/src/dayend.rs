@@ -857,6 +857,17 @@ impl App {
         Ok(None)
     }
 
+    /// A device's name as this one knows it, or the end of its id.
+    pub(crate) fn device_label(&self, device: DeviceId) -> String {
+        self.device_names()
+            .ok()
+            .and_then(|mut names| names.remove(&device))
+            .unwrap_or_else(|| {
+                let id = device.to_string();
+                format!("…{}", &id[id.len().saturating_sub(8)..])
+            })
+    }
+
     /// Names of the devices this one knows (its own and every roster's).
     pub(crate) fn device_names(&self) -> Result<BTreeMap<DeviceId, String>, AppError> {
         let mut names = BTreeMap::new();

@@ -53,8 +53,11 @@ pub(crate) fn parse_qty(text: &str) -> Result<Quantity, AppError> {
     })
 }
 
+/// A date as people type it: `2026-12-01`, in Western or Eastern Arabic
+/// digits (`٢٠٢٦-١٢-٠١`).
 pub(crate) fn parse_date(text: &str) -> Result<NaiveDate, AppError> {
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+    let western = qafila_domain::digits::to_western(text.trim());
+    NaiveDate::parse_from_str(&western, "%Y-%m-%d").map_err(|_| {
         AppError::new(
             "invalid_date",
             format!("`{text}` is not a date: write YYYY-MM-DD, e.g. 2026-12-01"),

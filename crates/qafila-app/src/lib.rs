@@ -25,28 +25,26 @@ pub mod report;
 pub mod rpc;
 pub mod scan_image;
 pub mod stock;
+pub mod time;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::NaiveDate;
 use qafila_domain::ids::VolunteerId;
 use qafila_store::Store;
 
 pub use error::AppError;
 
-/// Reads the time: milliseconds since the Unix epoch, and the local date at
-/// the distribution point.
-pub type ClockFn = Arc<dyn Fn() -> (u64, NaiveDate) + Send + Sync>;
+/// Reads the device's own clock: milliseconds since the Unix epoch. Dates
+/// never come from the device's zone: see [`time`].
+pub type ClockFn = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// The system clock.
 pub fn system_clock() -> ClockFn {
     Arc::new(|| {
-        let now = chrono::Local::now();
-        (
-            u64::try_from(now.timestamp_millis()).unwrap_or(0),
-            now.date_naive(),
-        )
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     })
 }
 
@@ -75,8 +73,7 @@ impl App {
                 "اكتب اسم للجهاز يعرفه الناس، مثلاً: موبايل منى",
             ));
         }
-        let (now, _) = clock();
-        let store = Store::create(dir, device_name, now)?;
+        let store = Store::create(dir, device_name, clock())?;
         Ok(Self::with_store(store, clock))
     }
 
@@ -109,10 +106,6 @@ impl App {
     /// The underlying store (for benchmarks and tests).
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    fn now(&self) -> (u64, NaiveDate) {
-        (self.clock)()
     }
 }
 

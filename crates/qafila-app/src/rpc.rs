@@ -1203,7 +1203,7 @@ impl Inner {
             memory.attempted = true;
             memory.failure = results.iter().find_map(|r| r.as_ref().err().cloned());
             if memory.failure.is_none() {
-                memory.last_synced_ms = Some((self.clock)().0);
+                memory.last_synced_ms = Some((self.clock)());
             }
         }
         if changed {

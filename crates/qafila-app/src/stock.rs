@@ -384,6 +384,30 @@ impl App {
                 format!("a received record breaks the rules ({code}) and counts nowhere"),
                 format!("عملية مستلمة مخالفة للقواعد ({code}) ومش محسوبة"),
             ),
+            Anomaly::ClockWrong {
+                device,
+                error_ms,
+                doubt,
+                ..
+            } => {
+                let name = self.device_label(*device);
+                let (span_en, span_ar) = crate::time::span(error_ms.unsigned_abs());
+                let (way_en, way_ar) = if *error_ms < 0 {
+                    ("ahead", "متقدمة")
+                } else {
+                    ("behind", "متأخرة")
+                };
+                (
+                    format!(
+                        "the clock of {name} was {span_en} {way_en} ({}); its records carry its best time instead",
+                        doubt.name_en().to_lowercase()
+                    ),
+                    format!(
+                        "ساعة {name} كانت {way_ar} {span_ar} ({})؛ عملياته اتسجلت بأحسن وقت معروف",
+                        doubt.name_ar()
+                    ),
+                )
+            }
         };
         let key = anomaly.key();
         AnomalyDto {

@@ -5,19 +5,14 @@
 
 use std::sync::Arc;
 
-use chrono::NaiveDate;
 use qafila_app::registry::NewBeneficiary;
 use qafila_app::{App, ClockFn};
 use qafila_cards::{Card, IssuerKey, KeyId};
 use qafila_domain::ids::{BeneficiaryId, CardSerial};
 
 fn clock() -> ClockFn {
-    Arc::new(|| {
-        (
-            1_796_000_000_000,
-            NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
-        )
-    })
+    // 2026-12-01, 06:40 in Cairo.
+    Arc::new(|| 1_796_100_000_000)
 }
 
 fn app() -> (tempfile::TempDir, App) {

@@ -9,18 +9,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use chrono::NaiveDate;
 use qafila_app::rpc::{COMMANDS, Session, SessionEvent};
 use qafila_app::{AppError, ClockFn};
 use qafila_cards::{Card, IssuerKey};
 use qafila_domain::ids::{BeneficiaryId, CardSerial};
 use serde_json::{Value, json};
 
-const NOW_MS: u64 = 1_796_000_000_000;
+/// 2026-12-01, 06:40 in Cairo.
+const NOW_MS: u64 = 1_796_100_000_000;
 const VILLAGE: &str = "ميت غمر";
 
 fn clock() -> ClockFn {
-    Arc::new(|| (NOW_MS, NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()))
+    Arc::new(|| NOW_MS)
 }
 
 fn ok(session: &Session, command: &str, args: Value) -> Value {
@@ -475,6 +475,7 @@ fn the_sync_chip_counts_what_waits_to_leave_and_says_when_the_relay_is_gone() {
             day: "2026-12-01",
             sites: &[VILLAGE.to_owned()],
             codes: 1,
+            time: Default::default(),
         },
         &relay.url,
         None,
@@ -538,6 +539,7 @@ fn the_background_sync_starts_once_the_device_is_in_a_convoy() {
             day: "2026-12-01",
             sites: &[],
             codes: 1,
+            time: Default::default(),
         },
         &relay.url,
         None,

@@ -53,6 +53,14 @@ pub struct CreateArgs {
     /// How many one-time codes to print (one per volunteer device).
     #[arg(long, default_value_t = 1)]
     codes: usize,
+    /// The convoy's time zone (IANA name): its days and every time shown
+    /// follow it, whatever zone its phones are set to.
+    #[arg(long, default_value = "Africa/Cairo")]
+    zone: String,
+    /// When its working day ends (HH:MM, before noon): an evening that runs
+    /// past midnight stays one day.
+    #[arg(long, default_value = "04:00")]
+    day_ends: String,
     /// The relay operator's convoy-creation token, if the relay needs one.
     #[arg(long, env = "QAFILA_RELAY_TOKEN", hide_env_values = true)]
     relay_token: Option<String>,
@@ -182,6 +190,8 @@ pub fn convoy(dir: &Path, command: ConvoyCommand, output: &Output) -> anyhow::Re
                     day: &a.date,
                     sites: &a.sites,
                     codes: a.codes,
+                    time: qafila_app::time::convoy_time(&a.zone, &a.day_ends)
+                        .map_err(Failure::from)?,
                 },
                 &a.relay,
                 a.relay_token.as_deref(),

@@ -131,7 +131,7 @@ fn build(dir: &Path, args: &DemoArgs) -> Result<DemoDto, qafila_app::AppError> {
     } else {
         App::init(&args.lead_dir, "قائد القافلة", system_clock())?
     };
-    let today = chrono::Local::now().date_naive().to_string();
+    let today = lead.today().to_string();
     let sites = vec![VILLAGE.to_owned()];
     let convoy = lead.convoy_create(
         &NewConvoy {
@@ -139,6 +139,7 @@ fn build(dir: &Path, args: &DemoArgs) -> Result<DemoDto, qafila_app::AppError> {
             day: &today,
             sites: &sites,
             codes: 1,
+            time: qafila_app::time::ConvoyTime::default(),
         },
         &args.relay,
         None,

@@ -14,8 +14,8 @@
 
 use chrono::{Datelike, NaiveDate};
 use qafila_domain::event::{
-    CheckIn, Event, EventBody, HandOut, LossReason, Lot, ReviewOutcome, SealedPersonalData,
-    VarianceReason,
+    CheckIn, ClockDoubt, Event, EventBody, HandOut, LossReason, Lot, ReviewOutcome,
+    SealedPersonalData, VarianceReason,
 };
 use qafila_domain::hlc::Timestamp;
 use qafila_domain::ids::{
@@ -107,6 +107,7 @@ mod tag {
     /// A void naming its target's device (`VOID` is a void from before).
     pub const VOID_OF: u8 = 22;
     pub const CARD_ISSUER_WITHDRAWN: u8 = 23;
+    pub const CLOCK_NOTED: u8 = 24;
 }
 
 struct Writer(Vec<u8>);
@@ -220,6 +221,16 @@ fn body(w: &mut Writer, body: &EventBody) {
             w.u8(tag::CARD_ISSUER_WITHDRAWN);
             w.varint(u64::from(*key_id));
             w.str(reason);
+        }
+        EventBody::ClockNoted {
+            phone_ms,
+            best_ms,
+            doubt,
+        } => {
+            w.u8(tag::CLOCK_NOTED);
+            w.varint(*phone_ms);
+            w.varint(*best_ms);
+            w.u8(code_index(ClockDoubt::ALL, *doubt));
         }
         EventBody::StockLoad {
             site,
@@ -594,6 +605,11 @@ fn read_body(r: &mut Reader<'_>) -> Result<EventBody, DecodeError> {
         tag::CARD_ISSUER_WITHDRAWN => EventBody::CardIssuerWithdrawn {
             key_id: u16::try_from(r.varint()?).map_err(|_| DecodeError::Invalid("key id"))?,
             reason: r.string()?,
+        },
+        tag::CLOCK_NOTED => EventBody::ClockNoted {
+            phone_ms: r.varint()?,
+            best_ms: r.varint()?,
+            doubt: r.code(ClockDoubt::ALL, "clock doubt")?,
         },
         tag::STOCK_LOAD => EventBody::StockLoad {
             site: r.site()?,

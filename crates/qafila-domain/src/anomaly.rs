@@ -4,6 +4,7 @@
 
 use chrono::NaiveDate;
 
+use crate::event::ClockDoubt;
 use crate::ids::{CardSerial, DeviceId, EventId, HouseholdId, RoundId, SiteId};
 use crate::item::ItemCode;
 use crate::quantity::{Balance, Quantity};
@@ -132,6 +133,18 @@ pub enum Anomaly {
         /// The revocation.
         revoked_by: EventId,
     },
+    /// A phone found its own clock wrong (once per episode) and recorded
+    /// with its best time meanwhile.
+    ClockWrong {
+        /// Its note.
+        note: EventId,
+        /// The phone.
+        device: DeviceId,
+        /// How far its clock was behind (positive) or ahead (negative).
+        error_ms: i64,
+        /// How it knew.
+        doubt: ClockDoubt,
+    },
     /// A received event that breaks the rules of [`crate::event::Event::validate`];
     /// it is kept but counts nowhere.
     InvalidRecord {
@@ -160,6 +173,7 @@ impl Anomaly {
             Anomaly::InvalidVoid { .. } => "invalid_void",
             Anomaly::RevokedDeviceRecord { .. } => "revoked_device_record",
             Anomaly::InvalidRecord { .. } => "invalid_record",
+            Anomaly::ClockWrong { .. } => "clock_wrong",
         }
     }
 
@@ -221,6 +235,7 @@ impl Anomaly {
             Anomaly::LateRecord { event, close, .. } => vec![*event, *close],
             Anomaly::InvalidVoid { void, target } => vec![*void, *target],
             Anomaly::InvalidRecord { event, .. } => vec![*event],
+            Anomaly::ClockWrong { note, .. } => vec![*note],
         }
     }
 }

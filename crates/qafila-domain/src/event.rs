@@ -211,6 +211,19 @@ code_enum!(
     }
 );
 
+code_enum!(
+    /// Why a phone judged its own clock wrong.
+    ClockDoubt, "clock doubt" {
+        /// The convoy's relay showed a different time.
+        RelaySaid = "relay_said", "The relay's clock differs", "ساعة الخادم مختلفة";
+        /// The clock went back behind what the phone recorded before (a
+        /// flat battery resets it).
+        WentBack = "went_back", "The clock went backwards", "الساعة رجعت لورا";
+        /// The clock reads a time before the convoy was created.
+        BeforeConvoy = "before_convoy", "The clock is before the convoy began", "الساعة قبل بداية القافلة";
+    }
+);
+
 /// The governorates of Egypt with the two-digit codes the national ID uses
 /// (the HXL `#adm1+code` of exports).
 pub const GOVERNORATES: &[(&str, &str, &str)] = &[
@@ -466,6 +479,17 @@ pub enum EventBody {
         outcome: ReviewOutcome,
         /// The lead's note (required to explain).
         note: String,
+    },
+    /// A phone found its own clock wrong and records with its best time
+    /// instead: noted once per episode, so the lead sees the phone and the
+    /// size of the error once, not on every record.
+    ClockNoted {
+        /// What the phone's own clock read (ms since the Unix epoch).
+        phone_ms: u64,
+        /// The time it recorded with instead.
+        best_ms: u64,
+        /// How it knew.
+        doubt: ClockDoubt,
     },
     /// Where a site is and who runs it, for reports and exports.
     SiteDescribed {
@@ -794,6 +818,7 @@ impl Event {
                 optional_text(Some(district), "the district")?;
                 required_text(association, "the association's name")
             }
+            EventBody::ClockNoted { .. } => Ok(()),
             EventBody::DeviceEnrolled { name, .. } => required_text(name, "the device name"),
             EventBody::DeviceRevoked { reason, .. } => required_text(reason, "revoking a device"),
             EventBody::CardIssuerWithdrawn { reason, .. } => {

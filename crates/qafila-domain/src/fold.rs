@@ -666,6 +666,17 @@ impl State {
                         note: note.clone(),
                     });
                 }
+                EventBody::ClockNoted {
+                    phone_ms,
+                    best_ms,
+                    doubt,
+                } => self.anomalies.push(Anomaly::ClockWrong {
+                    note: event.id,
+                    device: event.device,
+                    error_ms: i64::try_from(*best_ms).unwrap_or(i64::MAX)
+                        - i64::try_from(*phone_ms).unwrap_or(i64::MAX),
+                    doubt: *doubt,
+                }),
                 EventBody::SiteDescribed {
                     site,
                     governorate,

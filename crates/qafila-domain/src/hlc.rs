@@ -102,8 +102,10 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// A day: phones in the field are often this far off and still honest.
-    pub const DEFAULT_MAX_DRIFT_MS: u64 = 24 * 60 * 60 * 1000;
+    /// Ten minutes: phones correct their clocks by their relay's
+    /// (`qafila_app::time`), so a stamp further ahead than this is a wrong
+    /// clock, flagged rather than adopted.
+    pub const DEFAULT_MAX_DRIFT_MS: u64 = 10 * 60 * 1000;
 
     /// A clock that continues after `last`, the newest timestamp this device
     /// has issued or seen (read back from its store at start-up).
@@ -126,14 +128,18 @@ impl Clock {
     }
 
     /// A timestamp for a new local event at wall time `now_ms`: later than
-    /// every timestamp before it, even if the wall clock went backwards.
+    /// every timestamp before it while those are within the drift limit of
+    /// `now_ms`. A clock that once ran ahead (or took in a stamp from a
+    /// phone that did) returns to `now_ms` as soon as that is right again,
+    /// instead of carrying the future time forward for good.
     pub fn tick(&mut self, now_ms: u64) -> Timestamp {
         let now = Timestamp::new(now_ms, 0);
-        self.last = if now > self.last {
-            now
-        } else {
-            self.last.successor()
-        };
+        self.last =
+            if now > self.last || self.last.wall_ms() > now_ms.saturating_add(self.max_drift_ms) {
+                now
+            } else {
+                self.last.successor()
+            };
         self.last
     }
 
@@ -191,6 +197,18 @@ mod tests {
     }
 
     #[test]
+    fn returns_to_true_time_once_it_was_ahead_beyond_the_drift() {
+        let day = 86_400_000;
+        let mut clock = Clock::new(Timestamp::ZERO);
+        // A record made while the phone's clock said tomorrow...
+        clock.tick(2 * day);
+        // ...does not drag today's next record into tomorrow.
+        assert_eq!(clock.tick(day), Timestamp::new(day, 0));
+        // Within the drift the clock still never goes back.
+        assert_eq!(clock.tick(day - 1_000), Timestamp::new(day, 1));
+    }
+
+    #[test]
     fn counter_overflow_borrows_the_next_millisecond() {
         let mut clock = Clock::new(Timestamp::new(7, u16::MAX));
         assert_eq!(clock.tick(0), Timestamp::new(8, 0));
@@ -198,7 +216,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn ticks_strictly_increase_whatever_the_wall_clock_does(
+        fn ticks_increase_unless_the_clock_ran_ahead_beyond_the_drift(
             walls in proptest::collection::vec(0u64..1_000_000, 1..200),
             observed in proptest::collection::vec((0u64..1_000_000, any::<u16>()), 0..20),
         ) {
@@ -208,9 +226,15 @@ mod tests {
                 if let Some((w, c)) = observed.get(i) {
                     let _ = clock.observe(Timestamp::new(*w, *c), *wall);
                 }
+                let ahead = clock.last().wall_ms() > wall + Clock::DEFAULT_MAX_DRIFT_MS;
                 let next = clock.tick(*wall);
-                prop_assert!(next > previous);
+                if ahead {
+                    prop_assert_eq!(next, Timestamp::new(*wall, 0));
+                } else {
+                    prop_assert!(next > previous);
+                }
                 prop_assert!(next >= clock.last());
+                prop_assert!(next.wall_ms() <= wall + Clock::DEFAULT_MAX_DRIFT_MS + 1);
                 previous = next;
             }
         }

@@ -20,6 +20,8 @@
 
 pub mod anomaly;
 pub mod close;
+pub mod convoy_time;
+pub mod digits;
 pub mod entitlement;
 pub mod event;
 pub mod fold;

@@ -79,6 +79,8 @@ pub enum Work {
     Distribution,
     /// Cancelling one of one's own records.
     OwnVoid,
+    /// Noting that one's own clock is wrong.
+    OwnClock,
     /// Cancelling another device's record.
     OthersVoid,
     /// Stock movements, counts and the day's close.
@@ -97,6 +99,7 @@ impl Work {
     pub fn of(device: DeviceId, body: &EventBody) -> Work {
         match body {
             EventBody::CheckIn(_) | EventBody::HandOut(_) => Work::Distribution,
+            EventBody::ClockNoted { .. } => Work::OwnClock,
             EventBody::Void { target_device, .. } => match target_device {
                 Some(target) if *target == device => Work::OwnVoid,
                 // A void from before voids named their target's device may
@@ -130,6 +133,7 @@ impl Work {
         match self {
             Work::Distribution => ("check-ins and hand-outs", "التسجيل والصرف"),
             Work::OwnVoid => ("cancelling its own records", "إلغاء عملياته"),
+            Work::OwnClock => ("noting its own clock", "تسجيل غلط ساعته"),
             Work::OthersVoid => (
                 "cancelling another device's records",
                 "إلغاء عمليات جهاز تاني",
@@ -151,7 +155,7 @@ impl Work {
 /// The table of `SECURITY.md`: whether `role` may do `work`.
 pub fn may(role: Role, work: Work) -> bool {
     match work {
-        Work::Distribution | Work::OwnVoid => true,
+        Work::Distribution | Work::OwnVoid | Work::OwnClock => true,
         Work::Stock => matches!(role, Role::Lead | Role::Storekeeper),
         Work::Registry | Work::Cards => matches!(role, Role::Lead | Role::Registrar),
         Work::OthersVoid | Work::Lead => role == Role::Lead,

@@ -18,6 +18,7 @@
 
 pub mod cards;
 pub mod checkpoint;
+pub mod clock;
 pub mod error;
 pub mod migrations;
 pub mod personal;

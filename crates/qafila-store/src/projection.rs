@@ -36,6 +36,7 @@ pub fn kind(event: &Event) -> &'static str {
         EventBody::BeneficiaryMerged { .. } => "beneficiary_merged",
         EventBody::AnomalyReviewed { .. } => "anomaly_reviewed",
         EventBody::SiteDescribed { .. } => "site_described",
+        EventBody::ClockNoted { .. } => "clock_noted",
         EventBody::DeviceEnrolled { .. } => "device_enrolled",
         EventBody::DeviceRevoked { .. } => "device_revoked",
     }

@@ -16,6 +16,7 @@
 //! signing), chain heads, and the lead's invite secrets.
 
 use chrono::NaiveDate;
+use qafila_domain::convoy_time::ConvoyTime;
 use qafila_domain::event::{Event, EventBody};
 use qafila_domain::ids::{BeneficiaryId, DeviceId, RoundId, SiteId};
 use qafila_domain::names::NameKey;
@@ -65,6 +66,8 @@ pub struct Convoy {
     pub sites: Vec<String>,
     /// Other relays the lead published it on (a revocation goes to each).
     pub relays: Vec<String>,
+    /// Its time zone and the hour its day ends (from the lead's plan).
+    pub time: ConvoyTime,
 }
 
 /// One certificate the lead signed for a device, as checked by the sync
@@ -273,6 +276,8 @@ pub struct Plan {
     pub sites: Vec<(SiteId, String)>,
     /// Rounds: id, name, entitlements text; the first is current.
     pub rounds: Vec<(RoundId, String, String)>,
+    /// The convoy's time zone and the hour its day ends.
+    pub time: ConvoyTime,
 }
 
 /// The content of a received, authenticated record.
@@ -382,6 +387,10 @@ pub struct Applied {
     pub registry: u64,
     /// Records set aside.
     pub quarantined: u64,
+    /// Events stamped further ahead of this device's time than its hybrid
+    /// clock's drift limit: kept, but not adopted as this device's time
+    /// (their phone's clock was wrong).
+    pub future_stamps: u64,
 }
 
 fn lines(text: &str) -> Vec<String> {
@@ -438,11 +447,11 @@ impl Store {
         self.writer.call(move |w| {
             w.transaction(|tx| {
                 tx.execute(
-                    "INSERT INTO convoys (id, name, day, relay, role, status, lead, lead_signing, sites, joined_ms, relays)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10)
+                    "INSERT INTO convoys (id, name, day, relay, role, status, lead, lead_signing, sites, joined_ms, relays, zone, day_ends)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11, ?12)
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, day = excluded.day,
                          relay = excluded.relay, status = excluded.status, sites = excluded.sites,
-                         relays = excluded.relays",
+                         relays = excluded.relays, zone = excluded.zone, day_ends = excluded.day_ends",
                     params![
                         convoy.id,
                         convoy.name,
@@ -453,7 +462,9 @@ impl Store {
                         convoy.lead.to_bytes(),
                         convoy.lead_signing,
                         convoy.sites.join("\n"),
-                        convoy.relays.join("\n")
+                        convoy.relays.join("\n"),
+                        convoy.time.zone_name(),
+                        convoy.time.day_ends()
                     ],
                 )?;
                 tx.execute(
@@ -472,7 +483,7 @@ impl Store {
     pub fn convoys(&self) -> Result<Vec<Convoy>, StoreError> {
         let conn = self.reader();
         let mut stmt = conn.prepare(
-            "SELECT id, name, day, relay, role, status, lead, lead_signing, sites, relays FROM convoys ORDER BY id DESC",
+            "SELECT id, name, day, relay, role, status, lead, lead_signing, sites, relays, zone, day_ends FROM convoys ORDER BY id DESC",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(Convoy {
@@ -486,6 +497,7 @@ impl Store {
                 lead_signing: id32(r.get(7)?),
                 sites: lines(&r.get::<_, String>(8)?),
                 relays: lines(&r.get::<_, String>(9)?),
+                time: ConvoyTime::new(&r.get::<_, String>(10)?, r.get(11)?).unwrap_or_default(),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -1346,6 +1358,9 @@ fn apply_all(
                 for event in events {
                     if insert_remote_event(&tx, &event)? {
                         applied.events += 1;
+                        if w.clock.observe(event.at, now_ms).is_err() {
+                            applied.future_stamps += 1;
+                        }
                     }
                 }
             }
@@ -1382,6 +1397,10 @@ fn apply_all(
         ])?;
     }
     note_registry(&tx, scope, notes)?;
+    tx.execute(
+        "UPDATE device SET clock = ?1 WHERE singleton = 1",
+        [i64::try_from(w.clock.last().to_u64()).unwrap_or(i64::MAX)],
+    )?;
     tx.commit()?;
     Ok(applied)
 }
@@ -1554,8 +1573,15 @@ pub(crate) fn write_personal(
 fn apply_plan(tx: &Transaction<'_>, scope: [u8; 16], plan: &Plan) -> Result<(), StoreError> {
     let names: Vec<&str> = plan.sites.iter().map(|(_, n)| n.as_str()).collect();
     tx.execute(
-        "UPDATE convoys SET name = ?2, day = ?3, sites = ?4 WHERE id = ?1",
-        params![scope, plan.name, plan.day, names.join("\n")],
+        "UPDATE convoys SET name = ?2, day = ?3, sites = ?4, zone = ?5, day_ends = ?6 WHERE id = ?1",
+        params![
+            scope,
+            plan.name,
+            plan.day,
+            names.join("\n"),
+            plan.time.zone_name(),
+            plan.time.day_ends()
+        ],
     )?;
     for (id, name) in &plan.sites {
         let key = NameKey::new(name).as_str().to_owned();

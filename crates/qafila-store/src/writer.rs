@@ -33,7 +33,7 @@ pub type Extra = Box<dyn FnOnce(&Transaction<'_>, &Event) -> Result<(), StoreErr
 pub struct Writer {
     pub(crate) conn: Connection,
     pub(crate) device: DeviceId,
-    clock: Clock,
+    pub(crate) clock: Clock,
     next_seq: i64,
     docs: HashMap<NaiveDate, DeviceDayDoc>,
     /// This device's roles in its convoys, cached (`None`: to be read

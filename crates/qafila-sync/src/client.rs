@@ -206,6 +206,13 @@ impl RelayClient {
 }
 
 impl Relay for RelayClient {
+    fn clock_offset(&self) -> Option<i64> {
+        self.hello
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|(_, offset)| offset)
+    }
+
     fn address(&self) -> &str {
         &self.base
     }

@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use base64::Engine as _;
+use qafila_domain::convoy_time::ConvoyTime;
 use qafila_domain::ids::{ConvoyId, DeviceId};
 use qafila_domain::role::Role;
 use qafila_proto::Uid;
@@ -158,6 +159,8 @@ pub struct NewConvoy<'a> {
     pub sites: &'a [String],
     /// How many one-time enrollment codes to make.
     pub codes: usize,
+    /// Its time zone and the hour its day ends.
+    pub time: ConvoyTime,
 }
 
 /// Creates a convoy led by this device, registers it with `relay` and
@@ -189,6 +192,7 @@ pub async fn create<R: Relay>(
     let mut plan = Plan {
         name: new.name.trim().to_owned(),
         day: new.day.trim().to_owned(),
+        time: new.time,
         ..Plan::default()
     };
     for site in new.sites {
@@ -225,6 +229,7 @@ pub async fn create<R: Relay>(
         lead_signing: me.identity.signing_public(),
         sites: plan.sites.iter().map(|(_, n)| n.clone()).collect(),
         relays: Vec::new(),
+        time: plan.time,
     };
     store.put_convoy(convoy.clone())?;
     store.put_scope_keys(scope.0, vec![key.clone()])?;
@@ -345,6 +350,7 @@ pub async fn enroll<R: Relay>(store: &Store, relay: &R, code: &str) -> Result<Co
         lead_signing,
         sites: Vec::new(),
         relays: Vec::new(),
+        time: ConvoyTime::default(),
     };
     store.put_convoy(convoy.clone())?;
     Ok(convoy)
@@ -1129,6 +1135,9 @@ pub struct Report {
     /// Nothing new was sealed: a revocation names a key generation this
     /// device has not received yet.
     pub waiting_for_key: Option<u32>,
+    /// How far the relay's clock is ahead of this device's (ms), as its
+    /// hello said.
+    pub relay_clock: Option<i64>,
 }
 
 /// Step 1 of a sync: what the relay says about keys and members, taken only
@@ -1558,6 +1567,7 @@ pub async fn sync<R: Relay>(
     seal(store, convoy, &roster, &mut report)?;
     upload(store, relay, convoy, &mut report).await?;
     download(store, relay, convoy, &mut report, now_ms).await?;
+    report.relay_clock = relay.clock_offset();
     Ok(report)
 }
 

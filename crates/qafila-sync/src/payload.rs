@@ -28,6 +28,7 @@
 //! dropped.
 
 use chrono::{Datelike, NaiveDate};
+use qafila_domain::convoy_time::ConvoyTime;
 use qafila_domain::ids::{BeneficiaryId, DeviceId, RoundId, SiteId};
 use qafila_proto::record::{Record, RecordHeader};
 use qafila_proto::wire::{In, Out};
@@ -176,6 +177,10 @@ pub fn encode(content: &Content, link: &Link) -> Vec<u8> {
                 out.bytes(name.as_bytes());
                 out.bytes(entitlements.as_bytes());
             }
+            // Since issue 22: the convoy's zone and day's end. A plan
+            // without them (an earlier lead) means the defaults.
+            out.bytes(plan.time.zone_name().as_bytes());
+            out.u32(u32::from(plan.time.day_ends()));
         }
         RemoteContent::Quarantine(_) => out.u8(0),
     }
@@ -266,6 +271,12 @@ pub fn decode(bytes: &[u8]) -> Result<Payload, DecodeError> {
                     text(&mut input)?,
                     text(&mut input)?,
                 ));
+            }
+            if input.remaining() > 0 {
+                let zone = text(&mut input)?;
+                let day_ends = u16::try_from(input.u32()?).unwrap_or(u16::MAX);
+                plan.time = ConvoyTime::new(&zone, day_ends)
+                    .map_err(|_| DecodeError::Invalid("convoy time"))?;
             }
             RemoteContent::Plan(plan)
         }

@@ -26,6 +26,12 @@ pub trait Relay {
     /// The relay's address, as shown to people and stored with a convoy.
     fn address(&self) -> &str;
 
+    /// How far the relay's clock is ahead of this device's (ms), once a
+    /// request has asked it; `None` when not known.
+    fn clock_offset(&self) -> Option<i64> {
+        None
+    }
+
     /// Registers (or extends) a scope with this device as its lead.
     async fn create_scope(&self, request: &CreateScope) -> Result<(), SyncError>;
 

@@ -115,6 +115,7 @@ impl MemoryRelay {
         MemoryClient {
             relay: self.clone(),
             device,
+            clock_offset: None,
         }
     }
 
@@ -151,6 +152,7 @@ impl MemoryRelay {
 pub struct MemoryClient {
     relay: MemoryRelay,
     device: Uid,
+    clock_offset: Option<i64>,
 }
 
 fn refused(status: u16, code: &str, message: &str) -> SyncError {
@@ -326,9 +328,22 @@ fn member_of(row: &MemberRow, hostility: &Hostility) -> Member {
     member
 }
 
+impl MemoryClient {
+    /// This client, telling its device the relay's clock is `offset_ms`
+    /// ahead of the device's (as a real relay's hello would).
+    pub fn with_clock_offset(mut self, offset_ms: i64) -> Self {
+        self.clock_offset = Some(offset_ms);
+        self
+    }
+}
+
 impl Relay for MemoryClient {
     fn address(&self) -> &str {
         &self.relay.address
+    }
+
+    fn clock_offset(&self) -> Option<i64> {
+        self.clock_offset
     }
 
     async fn create_scope(&self, request: &CreateScope) -> Result<(), SyncError> {

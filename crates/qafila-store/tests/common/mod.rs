@@ -22,6 +22,7 @@ pub fn store(name: &str) -> (tempfile::TempDir, Store) {
             lead_signing: [0; 32],
             sites: Vec::new(),
             relays: Vec::new(),
+            time: Default::default(),
         })
         .unwrap();
     // Certified before roles existed: these tests are about applying
