@@ -2,7 +2,7 @@
 //! devices have not synced, anomaly reviews, where a site is, and the signed
 //! day close. See "The lead's day end" in ARCHITECTURE.md.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -110,6 +110,8 @@ pub struct DeviceWaitDto {
     pub relay_reachable: bool,
     /// The convoy's other devices.
     pub devices: Vec<DeviceSyncDto>,
+    /// The convoy's time zone, which its times are read in.
+    pub zone: String,
 }
 
 /// A recorded day close.
@@ -125,6 +127,9 @@ pub struct DayCloseDto {
     pub closed_by: String,
     /// When (ms since the epoch).
     pub closed_ms: u64,
+    /// When, as people read it: the convoy's local time with the offset in
+    /// force then (`2026-10-29 23:40 +03:00`).
+    pub closed_at: String,
     /// The devices whose records it covers.
     pub covered: Vec<String>,
     /// The devices it was closed without (not synced since the last hand-out).
@@ -499,21 +504,36 @@ impl App {
             .filter(|e| !voids.iter().any(|v| e.is_cancelled_by(v)))
             .map(|e| e.at.wall_ms())
             .max();
-        let day_start = day.and_hms_opt(0, 0, 0).map_or(0, |t| {
-            u64::try_from(t.and_utc().timestamp_millis()).unwrap_or(0)
-        });
-        let since = last_hand_out.unwrap_or(day_start);
+        // Only the relay's own facts decide, on the relay's clock: a device
+        // is waited for when the relay has not heard from it since the
+        // site-day began, or since the newest records of a device that
+        // served here were made (after that device's previous upload).
+        // Phones' stamps never enter it: a phone a day fast cannot make
+        // everyone look outstanding.
+        let servers: BTreeSet<DeviceId> = events
+            .iter()
+            .filter(
+                |e| matches!(&e.body, EventBody::HandOut(h) if h.site == site.id && h.day == day),
+            )
+            .map(|e| e.device)
+            .collect();
+        let me = self.store.device().id;
+        let (members, reachable) = self.members_of(site)?;
+        let day_start = self.convoy_time().day_start_ms(day);
+        let since = members
+            .iter()
+            .filter(|m| servers.contains(&m.0))
+            .filter_map(|m| m.4)
+            .fold(day_start, u64::max);
         let mut last_record: BTreeMap<DeviceId, u64> = BTreeMap::new();
         for e in events {
             let at = last_record.entry(e.device).or_default();
             *at = (*at).max(e.at.wall_ms());
         }
-        let me = self.store.device().id;
-        let (members, reachable) = self.members_of(site)?;
         let devices = members
             .into_iter()
-            .filter(|(device, _, status, _)| *device != me && status != "revoked")
-            .map(|(device, name, status, last_seen)| DeviceSyncDto {
+            .filter(|(device, _, status, _, _)| *device != me && status != "revoked")
+            .map(|(device, name, status, last_seen, _)| DeviceSyncDto {
                 outstanding: status == "approved" && last_seen.is_none_or(|seen| seen < since),
                 last_record_ms: last_record.get(&device).copied(),
                 device: device.to_string(),
@@ -523,6 +543,7 @@ impl App {
             })
             .collect();
         Ok(DeviceWaitDto {
+            zone: self.convoy_time().zone_name().to_owned(),
             site: site.name.clone(),
             date: day.to_string(),
             last_hand_out_ms: last_hand_out,
@@ -538,7 +559,13 @@ impl App {
     fn members_of(
         &self,
         site: &Site,
-    ) -> Result<(Vec<(DeviceId, String, String, Option<u64>)>, bool), AppError> {
+    ) -> Result<
+        (
+            Vec<(DeviceId, String, String, Option<u64>, Option<u64>)>,
+            bool,
+        ),
+        AppError,
+    > {
         let key = |n: &str| qafila_domain::names::NameKey::new(n).as_str().to_owned();
         let convoys = self.store.convoys()?;
         let Some(convoy) = convoys
@@ -559,6 +586,7 @@ impl App {
                             m.keys.name,
                             m.status,
                             m.last_seen_ms,
+                            m.made_after_ms,
                         )
                     })
                     .collect(),
@@ -568,7 +596,7 @@ impl App {
                 self.store
                     .roster(convoy.id)?
                     .into_iter()
-                    .map(|r| (r.device, r.name, r.status, None))
+                    .map(|r| (r.device, r.name, r.status, None, None))
                     .collect(),
                 false,
             )),
@@ -827,6 +855,7 @@ impl App {
             date: day.to_string(),
             closed_by: name(&close.device),
             closed_ms: close.at.wall_ms(),
+            closed_at: self.convoy_time().format(close.at.wall_ms()),
             covered: covered.iter().map(|(d, _)| name(d)).collect(),
             outstanding: outstanding.iter().map(name).collect(),
             signature_valid,

@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Offset, TimeZone};
+use chrono::{Datelike, NaiveDate};
 use qafila_domain::event::{Event, EventBody, ReviewOutcome, VarianceReason, governorate};
 use qafila_domain::fold::State;
 use qafila_domain::ids::{HouseholdId, SiteId};
@@ -150,8 +150,12 @@ pub struct DayReport {
     pub device: String,
     /// When it was produced (ms since the epoch).
     pub generated_ms: u64,
-    /// The UTC offset, in seconds, times are shown in.
-    pub utc_offset_s: i32,
+    /// The convoy's time zone: every time is shown with the offset in
+    /// force at that moment.
+    pub zone: String,
+    /// Figures, dates and times in Eastern Arabic digits (the Arabic
+    /// screens' default) rather than Western.
+    pub eastern_digits: bool,
 }
 
 impl DayReport {
@@ -266,7 +270,8 @@ impl App {
             date,
             device: self.device().name,
             generated_ms: now,
-            utc_offset_s: utc_offset_at(now),
+            zone: self.convoy_time().zone_name().to_owned(),
+            eastern_digits: lang == Lang::Ar,
         })
     }
 
@@ -345,14 +350,6 @@ impl App {
             });
         Ok(serving.map(|c| c.name.clone()))
     }
-}
-
-/// The local UTC offset at a moment, in seconds (0 if it cannot be told).
-fn utc_offset_at(ms: u64) -> i32 {
-    i64::try_from(ms)
-        .ok()
-        .and_then(|ms| chrono::Local.timestamp_millis_opt(ms).single())
-        .map_or(0, |t| t.offset().local_minus_utc())
 }
 
 /// Whether anything is on or moved through a line (the close signs only
@@ -779,7 +776,7 @@ td.variance { color: #b91c1c; font-weight: 700; font-size: 9.5pt; }
 
 /// An HTML document being written: text goes through [`Page::text`] (escaped)
 /// or [`Page::num`] (escaped, in `<bdi>`); markup through [`Page::tag`].
-struct Page(String);
+struct Page(String, bool);
 
 impl Page {
     fn tag(&mut self, markup: &str) -> &mut Self {
@@ -794,9 +791,19 @@ impl Page {
 
     /// Numbers, dates and ids: isolated and left to right, so `-1` and
     /// `2026-12-01` read the same in Arabic.
+    /// With Eastern Arabic digits chosen, figures, dates and times (text
+    /// of digits and separators only) are written in them; ids, codes and
+    /// fingerprints keep Western digits, the same on every copy.
     fn num(&mut self, text: &str) -> &mut Self {
         self.0.push_str("<bdi dir=\"ltr\">");
-        push_escaped(&mut self.0, text);
+        let figure = text
+            .chars()
+            .all(|c| c.is_ascii_digit() || " -+:./,()".contains(c) || c == '\u{2212}');
+        if self.1 && figure {
+            push_escaped(&mut self.0, &qafila_domain::digits::to_eastern(text));
+        } else {
+            push_escaped(&mut self.0, text);
+        }
         self.0.push_str("</bdi>");
         self
     }
@@ -895,19 +902,52 @@ fn push_escaped(out: &mut String, text: &str) {
     }
 }
 
-/// A moment as `YYYY-MM-DD HH:MM (UTC+HH:MM)`.
-fn moment(ms: u64, offset_s: i32) -> String {
-    let offset = FixedOffset::east_opt(offset_s).unwrap_or(chrono::Utc.fix());
-    match i64::try_from(ms)
-        .ok()
-        .and_then(DateTime::from_timestamp_millis)
-    {
-        Some(t) => format!(
-            "{} (UTC{offset})",
-            t.with_timezone(&offset).format("%Y-%m-%d %H:%M")
-        ),
-        None => ms.to_string(),
+/// A day as Egyptians write it: `الخميس ٢٩ أكتوبر ٢٠٢٦`.
+fn arabic_date(day: NaiveDate, eastern: bool) -> String {
+    const MONTHS: [&str; 12] = [
+        "يناير",
+        "فبراير",
+        "مارس",
+        "أبريل",
+        "مايو",
+        "يونيو",
+        "يوليو",
+        "أغسطس",
+        "سبتمبر",
+        "أكتوبر",
+        "نوفمبر",
+        "ديسمبر",
+    ];
+    const WEEKDAYS: [&str; 7] = [
+        "الاثنين",
+        "الثلاثاء",
+        "الأربعاء",
+        "الخميس",
+        "الجمعة",
+        "السبت",
+        "الأحد",
+    ];
+    let text = format!(
+        "{} {} {} {}",
+        WEEKDAYS[day.weekday().num_days_from_monday() as usize],
+        day.day(),
+        MONTHS[day.month0() as usize],
+        day.year()
+    );
+    if eastern {
+        qafila_domain::digits::to_eastern(&text)
+    } else {
+        text
     }
+}
+
+/// A moment as `YYYY-MM-DD HH:MM +HH:MM` in the convoy's zone, with the
+/// offset in force at that moment (a summer close reads the same in a
+/// winter printout).
+fn moment(ms: u64, zone: &str) -> String {
+    qafila_domain::convoy_time::ConvoyTime::new(zone, 0)
+        .unwrap_or_default()
+        .format(ms)
 }
 
 /// Whether a figure is not zero.
@@ -927,7 +967,7 @@ pub fn render_html(report: &DayReport) -> String {
         Lang::Ar => ar,
         Lang::En => en,
     };
-    let mut p = Page(String::with_capacity(24 * 1024));
+    let mut p = Page(String::with_capacity(24 * 1024), report.eastern_digits);
     p.tag("<!DOCTYPE html>\n<html lang=\"")
         .tag(lang.tag())
         .tag("\" dir=\"")
@@ -953,7 +993,7 @@ pub fn render_html(report: &DayReport) -> String {
         .text("» ")
         .text(l.generated_at)
         .text(" ")
-        .num(&moment(report.generated_ms, report.utc_offset_s))
+        .num(&moment(report.generated_ms, &report.zone))
         .tag("</span><span>")
         .text(l.title)
         .text(" · ")
@@ -1008,9 +1048,15 @@ fn masthead(p: &mut Page, report: &DayReport, l: &Labels) {
         .name(&report.site)
         .tag("</dd><dt>")
         .text(l.date)
-        .tag("</dt><dd>")
-        .num(&report.date)
-        .tag("</dd>");
+        .tag("</dt><dd>");
+    match (
+        report.lang,
+        NaiveDate::parse_from_str(&report.date, "%Y-%m-%d"),
+    ) {
+        (Lang::Ar, Ok(day)) => p.text(&arabic_date(day, report.eastern_digits)),
+        _ => p.num(&report.date),
+    };
+    p.tag("</dd>");
     if let Some(place) = &report.place {
         let governorate = match report.lang {
             Lang::Ar => &place.governorate_ar,
@@ -1284,7 +1330,7 @@ fn close_block(p: &mut Page, report: &DayReport, l: &Labels) {
         .tag("</dd><dt>")
         .text(l.closed_at)
         .tag("</dt><dd>")
-        .num(&moment(close.closed_ms, report.utc_offset_s))
+        .num(&moment(close.closed_ms, &report.zone))
         .tag("</dd><dt>")
         .text(l.covered)
         .tag("</dt><dd>")
@@ -1397,6 +1443,7 @@ mod tests {
             date: "2026-12-01".into(),
             closed_by: "Lead".into(),
             closed_ms: 1_796_140_800_000,
+            closed_at: String::new(),
             covered: vec!["Lead".into(), "Volunteer 1".into()],
             outstanding: vec!["Volunteer 2".into()],
             signature_valid: valid,
@@ -1461,7 +1508,8 @@ mod tests {
             close,
             device: "Lead".into(),
             generated_ms: 1_796_141_000_000,
-            utc_offset_s: 2 * 3600,
+            zone: "Africa/Cairo".into(),
+            eastern_digits: false,
         }
     }
 
@@ -1610,8 +1658,26 @@ mod tests {
         assert!(html.contains(&format!("<bdi dir=\"ltr\">{grouped}</bdi>")));
         assert!(html.contains("<span class=\"missing\"><bdi>Volunteer 2</bdi></span>"));
         assert!(html.contains("<bdi>Lead</bdi>، <bdi>Volunteer 1</bdi>"));
-        // Times in the report's offset.
-        assert!(html.contains("(UTC+02:00)"));
+        // Times in the convoy's zone, with the offset of that moment.
+        assert!(html.contains("2026-12-01 18:03 +02:00"), "{html}");
+    }
+
+    #[test]
+    fn a_summer_close_reads_in_summer_time_and_arabic_digits_and_words() {
+        let mut r = report(Lang::Ar, Some(true));
+        // 2026-10-29 20:40 UTC: 23:40 in Cairo, still summer time.
+        r.close.as_mut().unwrap().closed_ms = 1_793_306_400_000;
+        r.date = "2026-10-29".into();
+        let western = render_html(&r);
+        assert!(western.contains("<bdi dir=\"ltr\">2026-10-29 23:40 +03:00</bdi>"));
+        assert!(western.contains("الخميس 29 أكتوبر 2026"));
+        r.eastern_digits = true;
+        let eastern = render_html(&r);
+        assert!(eastern.contains("<bdi dir=\"ltr\">٢٠٢٦-١٠-٢٩ ٢٣:٤٠ +٠٣:٠٠</bdi>"));
+        assert!(eastern.contains("الخميس ٢٩ أكتوبر ٢٠٢٦"));
+        // Fingerprints and ids keep the digits every copy shares.
+        let fp = r.fingerprint.clone().unwrap();
+        assert!(eastern.contains(&fp[0..4]));
     }
 
     #[test]
@@ -1646,7 +1712,7 @@ mod tests {
 
     #[test]
     fn latin_runs_in_arabic_sentences_are_isolated() {
-        let mut p = Page(String::new());
+        let mut p = Page(String::new(), false);
         p.mixed("صرف لأسرة يوم 2026-12-01؛ فرق -1 من الجهاز Volunteer 2 (counting_error). <b>");
         assert_eq!(
             p.0,
@@ -1654,7 +1720,7 @@ mod tests {
              من الجهاز <bdi dir=\"ltr\">Volunteer 2</bdi> (<bdi dir=\"ltr\">counting_error</bdi>). \
              &lt;<bdi dir=\"ltr\">b</bdi>&gt;"
         );
-        let mut p = Page(String::new());
+        let mut p = Page(String::new(), false);
         p.mixed("- a-");
         assert_eq!(p.0, "- <bdi dir=\"ltr\">a</bdi>-");
     }

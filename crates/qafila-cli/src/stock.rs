@@ -570,12 +570,10 @@ impl Report for ReconciliationDto {
     }
 }
 
-fn when(ms: Option<u64>) -> String {
-    ms.and_then(|ms| chrono::DateTime::from_timestamp_millis(i64::try_from(ms).ok()?))
-        .map_or_else(
-            || "never / أبداً".to_owned(),
-            |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
-        )
+/// A moment in the convoy's zone, with the offset in force then.
+fn when(ms: Option<u64>, zone: &str) -> String {
+    let time = qafila_app::time::ConvoyTime::new(zone, 0).unwrap_or_default();
+    ms.map_or_else(|| "never / أبداً".to_owned(), |ms| time.format(ms))
 }
 
 impl Report for DeviceWaitDto {
@@ -585,7 +583,7 @@ impl Report for DeviceWaitDto {
             "{} — {}: last hand-out {}",
             self.site,
             self.date,
-            when(self.last_hand_out_ms)
+            when(self.last_hand_out_ms, &self.zone)
         )?;
         if !self.relay_reachable {
             writeln!(
@@ -605,8 +603,8 @@ impl Report for DeviceWaitDto {
                 mark,
                 d.name,
                 d.status,
-                when(d.last_seen_ms),
-                when(d.last_record_ms)
+                when(d.last_seen_ms, &self.zone),
+                when(d.last_record_ms, &self.zone)
             )?;
         }
         Ok(())
@@ -618,10 +616,7 @@ impl Report for DayCloseDto {
         writeln!(
             out,
             "{} — {} closed by {} at {}",
-            self.site,
-            self.date,
-            self.closed_by,
-            when(Some(self.closed_ms))
+            self.site, self.date, self.closed_by, self.closed_at
         )?;
         writeln!(out, "  اليوم اتقفل واتوقع")?;
         writeln!(out, "  covers / يشمل: {}", self.covered.join(", "))?;

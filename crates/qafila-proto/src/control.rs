@@ -188,6 +188,13 @@ pub struct Member {
     /// lead reads it to see which devices have not synced lately.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen_ms: Option<u64>,
+    /// When the relay stored this device's records before its latest
+    /// upload: the records that upload brought were made after it (a
+    /// device seals right before it uploads). Relay time, in memory like
+    /// `last_seen_ms`; absent before a second upload since the relay
+    /// started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_after_ms: Option<u64>,
 }
 
 /// A scope key generation granted to one device by the lead.

@@ -42,6 +42,11 @@ struct Shared<S> {
     /// in memory (one entry per member), so a restart forgets it and devices
     /// show as not seen until they sync again.
     seen: std::sync::Mutex<std::collections::HashMap<(Uid, Uid), u64>>,
+    /// Per convoy and device, when the relay stored records of its log
+    /// before the latest upload that brought new ones, and when that was:
+    /// what its newest records were made after (a device seals right before
+    /// it uploads). In memory, like `seen`.
+    uploads: std::sync::Mutex<std::collections::HashMap<(Uid, Uid), (Option<u64>, u64)>>,
 }
 
 type St<S> = State<Arc<Shared<S>>>;
@@ -149,6 +154,33 @@ fn auth_failure(e: AuthError) -> Failure {
     fail(status, e.code(), e.to_string(), ar)
 }
 
+/// A request stamped outside the window: by how much, and the relay's time,
+/// in words. The device's app asks the relay's time again and retries by
+/// itself; this reaches a person only when the device's clock keeps jumping.
+fn skew_failure(stamped_ms: u64, now: u64) -> Failure {
+    let off_min = stamped_ms.abs_diff(now) / 60_000;
+    let (way, way_ar) = if stamped_ms > now {
+        ("ahead of", "قدّام")
+    } else {
+        ("behind", "ورا")
+    };
+    let relay_time = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(
+        i64::try_from(now).unwrap_or(i64::MAX),
+    )
+    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+    .unwrap_or_default();
+    fail(
+        StatusCode::UNAUTHORIZED,
+        AuthError::Skew.code(),
+        format!(
+            "the request was stamped {off_min} min {way} the relay's clock (the relay's time is {relay_time}); sync again: the app takes the relay's time and nothing recorded is lost"
+        ),
+        format!(
+            "الطلب متسجل بوقت {off_min} دقيقة {way_ar} ساعة الخادم (وقت الخادم {relay_time})؛ زامن تاني: التطبيق بياخد وقت الخادم ومفيش حاجة متسجلة بتضيع"
+        ),
+    )
+}
+
 /// Whether a request changes membership or codes: its nonce is remembered in
 /// the database too, so neither a restart nor another relay process on the
 /// same database lets it be replayed.
@@ -216,7 +248,10 @@ impl Signed {
                 self.uri.path(),
                 &self.body,
             )
-            .map_err(auth_failure)?;
+            .map_err(|e| match e {
+                AuthError::Skew => skew_failure(claim.ts_ms, now),
+                other => auth_failure(other),
+            })?;
         if !st.nonces.insert(claim.nonce, now) {
             return Err(auth_failure(AuthError::Replayed));
         }
@@ -546,9 +581,11 @@ async fn members<S: Storage>(
     let scope = scope_of(&scope)?;
     st.member(scope, &signed, true, Kind::Data).await?;
     let mut members = st.storage.members(scope).await?;
-    if let Ok(seen) = st.seen.lock() {
+    if let (Ok(seen), Ok(uploads)) = (st.seen.lock(), st.uploads.lock()) {
         for member in &mut members {
-            member.last_seen_ms = seen.get(&(scope, member.keys.device)).copied();
+            let key = (scope, member.keys.device);
+            member.last_seen_ms = seen.get(&key).copied();
+            member.made_after_ms = uploads.get(&key).and_then(|(before, _)| *before);
         }
     }
     Ok(axum::Json(members).into_response())
@@ -722,9 +759,21 @@ async fn upload<S: Storage>(
         Vec::new()
     };
     let (positions, records): (Vec<usize>, Vec<_>) = allowed.into_iter().unzip();
+    let logs: Vec<Uid> = records.iter().map(|r| r.header.device).collect();
     let outcomes = st.storage.put_records(scope, authority, records).await?;
-    for (i, outcome) in positions.into_iter().zip(outcomes) {
+    let mut stored = std::collections::BTreeSet::new();
+    for ((i, outcome), device) in positions.into_iter().zip(outcomes).zip(logs) {
+        if outcome == Outcome::Stored {
+            stored.insert(device);
+        }
         verdicts[i] = Some(outcome);
+    }
+    if let Ok(mut uploads) = st.uploads.lock() {
+        let now = now_ms();
+        for device in stored {
+            let latest = uploads.get(&(scope, device)).map(|(_, latest)| *latest);
+            uploads.insert((scope, device), (latest, now));
+        }
     }
     let outcomes: Vec<Outcome> = verdicts
         .into_iter()
@@ -874,6 +923,7 @@ pub(crate) fn router<S: Storage>(config: Config, storage: S) -> Router {
         config,
         metrics: Metrics::default(),
         seen: std::sync::Mutex::default(),
+        uploads: std::sync::Mutex::default(),
     });
     Router::new()
         .route("/healthz", get(healthz))

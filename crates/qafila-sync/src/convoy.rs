@@ -910,6 +910,7 @@ pub async fn publish<R: Relay>(
             invite: None,
             binding: B64::default(),
             last_seen_ms: None,
+            made_after_ms: None,
         });
         if entry.status == "approved" {
             for key in &keys {

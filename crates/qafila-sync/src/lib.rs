@@ -236,6 +236,8 @@ impl SyncError {
     pub fn retryable(&self) -> bool {
         match self {
             SyncError::Unreachable { .. } => true,
+            // The relay's time is asked again on the next try.
+            SyncError::Relay { error, .. } if error.code == "clock_skew" => true,
             SyncError::Relay { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }

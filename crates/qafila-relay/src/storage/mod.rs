@@ -126,6 +126,7 @@ impl MemberRow {
             invite: self.invite.clone(),
             binding: B64(self.binding.clone()),
             last_seen_ms: None,
+            made_after_ms: None,
         }
     }
 }

@@ -25,6 +25,11 @@ closed_by: string,
  */
 closed_ms: number, 
 /**
+ * When, as people read it: the convoy's local time with the offset in
+ * force then (`2026-10-29 23:40 +03:00`).
+ */
+closed_at: string, 
+/**
  * The devices whose records it covers.
  */
 covered: Array<string>, 

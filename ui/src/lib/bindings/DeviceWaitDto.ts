@@ -24,4 +24,8 @@ relay_reachable: boolean,
 /**
  * The convoy's other devices.
  */
-devices: Array<DeviceSyncDto>, };
+devices: Array<DeviceSyncDto>, 
+/**
+ * The convoy's time zone, which its times are read in.
+ */
+zone: string, };
