@@ -368,3 +368,15 @@ pub fn anomaly_names_any(anomalies: &serde_json::Value, hand_outs: &[String]) ->
             .is_some_and(|events| events.iter().any(|e| hand_outs.iter().any(|m| e == m)))
     })
 }
+
+/// The convoy's day now (Cairo, the day ending at 04:00: the defaults of
+/// `qafila convoy create`), as `YYYY-MM-DD`: what a device files today's
+/// records on, whatever the machine's own zone.
+pub fn convoy_today() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+    qafila_domain::convoy_time::ConvoyTime::default()
+        .day_of(now)
+        .to_string()
+}

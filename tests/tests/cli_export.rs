@@ -71,9 +71,9 @@ with open(sys.argv[1], newline="", encoding="utf-8-sig") as f:
 "#;
 
 fn today_range() -> (String, String) {
-    // The CLI dates hand-outs with the local date; a day either side keeps a
-    // run across midnight from missing them.
-    let today = chrono::Local::now().date_naive();
+    // The CLI dates hand-outs with the convoy's day; a day either side
+    // keeps a run across the day's end from missing them.
+    let today: chrono::NaiveDate = today().parse().unwrap();
     (
         (today - chrono::Days::new(1)).to_string(),
         (today + chrono::Days::new(1)).to_string(),
@@ -81,7 +81,7 @@ fn today_range() -> (String, String) {
 }
 
 fn today() -> String {
-    chrono::Local::now().date_naive().to_string()
+    qafila_e2e::convoy_today()
 }
 
 fn register(device: &Device, (name, size, nid): (&str, &str, &str), village: &str) -> String {

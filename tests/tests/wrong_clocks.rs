@@ -95,7 +95,8 @@ fn phones_with_wrong_clocks_enrol_sync_and_learn_their_revocation() {
         assert_eq!(sent["uploaded"], 1, "{sent}");
     }
     let received = lead.ok(&["sync"]);
-    assert_eq!(received["applied_events"], 2, "{received}");
+    // Two hand-outs, and each phone's note that its clock is wrong.
+    assert_eq!(received["applied_events"], 4, "{received}");
     assert_eq!(received["quarantined"], 0, "{received}");
     // Both hand-outs count at the lead: neither family may be served again.
     for family in [&first, &second] {
@@ -111,4 +112,144 @@ fn phones_with_wrong_clocks_enrol_sync_and_learn_their_revocation() {
     assert_eq!(code, "device_revoked");
     // The other phone carries on.
     assert_eq!(fast.ok(&["sync"])["quarantined"], 0);
+}
+
+/// Debian's multi-threaded libfaketime (the relay runs a thread pool).
+fn libfaketime_mt() -> String {
+    [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+    ]
+    .iter()
+    .map(|dir| format!("{dir}/faketime/libfaketimeMT.so.1"))
+    .find(|path| std::path::Path::new(path).exists())
+    .expect("libfaketime is installed (scripts/install-deps.sh)")
+}
+
+fn food_boxes(status: &serde_json::Value) -> String {
+    status["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["item"] == "food_box"))
+        .map_or_else(
+            || "0".into(),
+            |i| i["handed_out"].as_str().unwrap().to_owned(),
+        )
+}
+
+/// A village's site relay whose clock runs three hours fast still serves
+/// correct phones (and one at 2000-01-01); their hand-outs are on the
+/// convoy's day at the lead, the wrong phone is reported once, and once
+/// every phone has synced the lead closes the day without leaving anyone
+/// out.
+#[test]
+fn a_site_relay_hours_fast_serves_phones_and_the_day_closes_without_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let central = RelayProcess::sqlite(&dir.path().join("central.db"));
+    let preload = libfaketime_mt();
+    let site = RelayProcess::sqlite_with_env(
+        &dir.path().join("site.db"),
+        &[("LD_PRELOAD", preload.as_str()), ("FAKETIME", "+3h")],
+    );
+    let lead = Device::initialised("Lead");
+    let created = lead.ok(&[
+        "convoy",
+        "create",
+        "--name",
+        "قافلة الشتاء",
+        "--date",
+        "٢٠٢٦-١٢-٠١",
+        "--site",
+        SITE,
+        "--relay",
+        &central.url,
+        "--codes",
+        "2",
+    ]);
+    let right = Device::new();
+    let old = Device::with_clock(&["2000-01-01 08:00:00"]);
+    for (i, (phone, name)) in [(&right, "Right phone"), (&old, "Old phone")]
+        .into_iter()
+        .enumerate()
+    {
+        phone.ok(&["init", "--device-name", name]);
+        phone.ok(&[
+            "enroll",
+            "--relay",
+            &central.url,
+            "--code",
+            &code(&created, i),
+        ]);
+        lead.ok(&["convoy", "approve", name, "--role", "volunteer"]);
+    }
+    let first = add_family(&lead, "أسرة أم محمد", "29001010100013");
+    let second = add_family(&lead, "أسرة أبو علي", "29001010100023");
+    lead.ok(&[
+        "stock", "load", "--site", SITE, "--item", "food_box", "--qty", "10",
+    ]);
+    lead.ok(&["convoy", "publish", "--relay", &site.url]);
+    lead.ok(&["sync"]);
+    // In the village, only the site relay answers; its clock is 3 h fast.
+    for (phone, family) in [(&right, &first), (&old, &second)] {
+        phone.ok(&["sync"]);
+        phone.ok(&["sync", "--relay", &site.url]);
+        hand_out(phone, family);
+        let sent = phone.ok(&["sync", "--relay", &site.url]);
+        assert!(sent["uploaded"].as_u64().unwrap() >= 1, "{sent}");
+    }
+    lead.ok(&[
+        "relay",
+        "forward",
+        "--from",
+        &site.url,
+        "--to",
+        &central.url,
+    ]);
+    // Back in town every phone syncs with the convoy's relay, then the lead.
+    for phone in [&right, &old] {
+        phone.ok(&["sync"]);
+    }
+    lead.ok(&["sync"]);
+
+    let status = lead.ok(&["day", "status", "--site", SITE]);
+    assert_eq!(food_boxes(&status), "2", "{status}");
+    assert_eq!(status["date"], qafila_e2e::convoy_today(), "{status}");
+    let anomalies = lead.ok(&["anomalies"]);
+    let clocks: Vec<&serde_json::Value> = anomalies["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["code"] == "clock_wrong")
+        .collect();
+    assert_eq!(clocks.len(), 1, "{anomalies}");
+    assert!(
+        clocks[0]["message"].as_str().unwrap().contains("Old phone"),
+        "{anomalies}"
+    );
+    let waiting = lead.ok(&["day", "devices", "--site", SITE]);
+    assert!(
+        waiting["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["outstanding"] == false),
+        "{waiting}"
+    );
+    // The clock anomaly is reviewed like any other (as are the hand-outs
+    // made without a check-in), then the day closes with nobody left out.
+    let open = lead.ok(&["anomalies", "--open"]);
+    for anomaly in open["anomalies"].as_array().unwrap() {
+        let id = anomaly["id"].as_str().unwrap();
+        lead.ok(&[
+            "anomalies",
+            "--resolve",
+            &id[..8],
+            "--note",
+            "بطارية الموبايل فضيت؛ الساعة اتظبطت من الخادم",
+        ]);
+    }
+    lead.ok(&["day", "reconcile", "--site", SITE, "--count", "food_box=8"]);
+    let closed = lead.ok(&["day", "close", "--site", SITE]);
+    assert_eq!(closed["outstanding"], serde_json::json!([]), "{closed}");
+    assert_eq!(closed["signature_valid"], true, "{closed}");
 }

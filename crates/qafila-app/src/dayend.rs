@@ -2,7 +2,7 @@
 //! devices have not synced, anomaly reviews, where a site is, and the signed
 //! day close. See "The lead's day end" in ARCHITECTURE.md.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -263,6 +263,18 @@ fn find_pairs(pairs: &[(String, String)], item: ItemCode) -> Option<&str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// A member as the relay lists it: device, name, status, and (relay time)
+/// when it was last seen, what its newest records were made after, and
+/// when they were stored.
+type Member = (
+    DeviceId,
+    String,
+    String,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
+);
+
 impl App {
     pub(crate) fn fold(&self) -> Result<(Vec<Event>, State), AppError> {
         let rounds: Vec<_> = self.store.rounds()?.into_iter().map(|r| r.round).collect();
@@ -504,26 +516,31 @@ impl App {
             .filter(|e| !voids.iter().any(|v| e.is_cancelled_by(v)))
             .map(|e| e.at.wall_ms())
             .max();
-        // Only the relay's own facts decide, on the relay's clock: a device
-        // is waited for when the relay has not heard from it since the
-        // site-day began, or since the newest records of a device that
-        // served here were made (after that device's previous upload).
-        // Phones' stamps never enter it: a phone a day fast cannot make
-        // everyone look outstanding.
-        let servers: BTreeSet<DeviceId> = events
-            .iter()
-            .filter(
-                |e| matches!(&e.body, EventBody::HandOut(h) if h.site == site.id && h.day == day),
-            )
-            .map(|e| e.device)
-            .collect();
+        // When the site was last served, bounded by the relay's own facts:
+        // a server's newest hand-out was made after that device's previous
+        // upload and before its latest one (relay time), whatever its
+        // stamp says, so a phone a day fast cannot make everyone look
+        // outstanding. A device is waited for when the relay has not heard
+        // from it since then (or since the site-day began).
+        let mut served: BTreeMap<DeviceId, u64> = BTreeMap::new();
+        for e in events {
+            if matches!(&e.body, EventBody::HandOut(h) if h.site == site.id && h.day == day)
+                && !voids.iter().any(|v| e.is_cancelled_by(v))
+            {
+                let at = served.entry(e.device).or_default();
+                *at = (*at).max(e.at.wall_ms());
+            }
+        }
         let me = self.store.device().id;
         let (members, reachable) = self.members_of(site)?;
         let day_start = self.convoy_time().day_start_ms(day);
         let since = members
             .iter()
-            .filter(|m| servers.contains(&m.0))
-            .filter_map(|m| m.4)
+            .filter_map(|m| {
+                let stamp = *served.get(&m.0)?;
+                let (after, before) = (m.4.unwrap_or(0), m.5.unwrap_or(u64::MAX));
+                Some(stamp.min(before).max(after))
+            })
             .fold(day_start, u64::max);
         let mut last_record: BTreeMap<DeviceId, u64> = BTreeMap::new();
         for e in events {
@@ -532,8 +549,8 @@ impl App {
         }
         let devices = members
             .into_iter()
-            .filter(|(device, _, status, _, _)| *device != me && status != "revoked")
-            .map(|(device, name, status, last_seen, _)| DeviceSyncDto {
+            .filter(|(device, _, status, _, _, _)| *device != me && status != "revoked")
+            .map(|(device, name, status, last_seen, _, _)| DeviceSyncDto {
                 outstanding: status == "approved" && last_seen.is_none_or(|seen| seen < since),
                 last_record_ms: last_record.get(&device).copied(),
                 device: device.to_string(),
@@ -555,17 +572,7 @@ impl App {
     /// The members of the convoy serving `site` (the first convoy when none
     /// names it): from the relay with when it last heard from each, or from
     /// the local roster when the relay cannot be reached.
-    #[allow(clippy::type_complexity)]
-    fn members_of(
-        &self,
-        site: &Site,
-    ) -> Result<
-        (
-            Vec<(DeviceId, String, String, Option<u64>, Option<u64>)>,
-            bool,
-        ),
-        AppError,
-    > {
+    fn members_of(&self, site: &Site) -> Result<(Vec<Member>, bool), AppError> {
         let key = |n: &str| qafila_domain::names::NameKey::new(n).as_str().to_owned();
         let convoys = self.store.convoys()?;
         let Some(convoy) = convoys
@@ -587,6 +594,7 @@ impl App {
                             m.status,
                             m.last_seen_ms,
                             m.made_after_ms,
+                            m.uploaded_ms,
                         )
                     })
                     .collect(),
@@ -596,7 +604,7 @@ impl App {
                 self.store
                     .roster(convoy.id)?
                     .into_iter()
-                    .map(|r| (r.device, r.name, r.status, None, None))
+                    .map(|r| (r.device, r.name, r.status, None, None, None))
                     .collect(),
                 false,
             )),

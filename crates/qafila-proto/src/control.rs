@@ -195,6 +195,10 @@ pub struct Member {
     /// started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub made_after_ms: Option<u64>,
+    /// When the relay last stored new records of this device's log (relay
+    /// time, in memory): its records were all made before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_ms: Option<u64>,
 }
 
 /// A scope key generation granted to one device by the lead.

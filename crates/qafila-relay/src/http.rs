@@ -586,6 +586,7 @@ async fn members<S: Storage>(
             let key = (scope, member.keys.device);
             member.last_seen_ms = seen.get(&key).copied();
             member.made_after_ms = uploads.get(&key).and_then(|(before, _)| *before);
+            member.uploaded_ms = uploads.get(&key).map(|(_, latest)| *latest);
         }
     }
     Ok(axum::Json(members).into_response())

@@ -911,6 +911,7 @@ pub async fn publish<R: Relay>(
             binding: B64::default(),
             last_seen_ms: None,
             made_after_ms: None,
+            uploaded_ms: None,
         });
         if entry.status == "approved" {
             for key in &keys {

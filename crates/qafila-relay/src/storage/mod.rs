@@ -127,6 +127,7 @@ impl MemberRow {
             binding: B64(self.binding.clone()),
             last_seen_ms: None,
             made_after_ms: None,
+            uploaded_ms: None,
         }
     }
 }
