@@ -162,6 +162,8 @@ fn member() -> impl Strategy<Value = Member> {
                 invite: None,
                 binding: B64::default(),
                 last_seen_ms: None,
+                made_after_ms: None,
+                uploaded_ms: None,
             },
         )
 }
@@ -909,6 +911,8 @@ fn member_json_carries_standard_base64() {
         invite: Some("ab".repeat(32)),
         binding: B64(vec![1; 32]),
         last_seen_ms: None,
+        made_after_ms: None,
+        uploaded_ms: None,
     };
     let json: serde_json::Value = serde_json::to_value(&member).unwrap();
     assert_eq!(json["keys"]["signing"], "+/+/");

@@ -46,8 +46,12 @@ struct Shared<S> {
     /// before the latest upload that brought new ones, and when that was:
     /// what its newest records were made after (a device seals right before
     /// it uploads). In memory, like `seen`.
-    uploads: std::sync::Mutex<std::collections::HashMap<(Uid, Uid), (Option<u64>, u64)>>,
+    uploads: std::sync::Mutex<std::collections::HashMap<(Uid, Uid), Uploads>>,
 }
+
+/// When a device's previous upload with new records was stored (if any),
+/// and its latest.
+type Uploads = (Option<u64>, u64);
 
 type St<S> = State<Arc<Shared<S>>>;
 

@@ -1287,6 +1287,8 @@ async fn the_relay_refuses_replays_forgeries_and_undoing_a_revocation() {
             invite: None,
             binding: B64::default(),
             last_seen_ms: None,
+            made_after_ms: None,
+            uploaded_ms: None,
         }],
         keys: Vec::new(),
     };

@@ -260,6 +260,8 @@ fn member(n: u8, role: &str, status: &str, certificate: &[u8], version: u32) -> 
         invite: None,
         binding: B64::default(),
         last_seen_ms: None,
+        made_after_ms: None,
+        uploaded_ms: None,
     }
 }
 

@@ -421,6 +421,8 @@ mod tests {
             invite: None,
             binding: B64::default(),
             last_seen_ms: None,
+            made_after_ms: None,
+            uploaded_ms: None,
         }
     }
 
