@@ -274,6 +274,10 @@ pub struct DayReportArgs {
     /// English instead of Arabic.
     #[ts(optional)]
     pub english: Option<bool>,
+    /// Figures, dates and times in Eastern Arabic digits (the app's digit
+    /// setting); by default, Eastern in Arabic and Western in English.
+    #[ts(optional)]
+    pub eastern_digits: Option<bool>,
 }
 
 /// A document for the system's print dialog.
@@ -664,7 +668,8 @@ commands! {
     "invite" (InviteArgs) -> InviteDto => |s, a| s.app()?.invite(a.uses.unwrap_or(1));
     "day_report" (DayReportArgs) -> HtmlDto => |s, a| {
         let lang = if a.english.unwrap_or(false) { crate::report::Lang::En } else { crate::report::Lang::Ar };
-        let report = s.app()?.day_report(&a.site, a.date.as_deref(), lang)?;
+        let mut report = s.app()?.day_report(&a.site, a.date.as_deref(), lang)?;
+        report.eastern_digits = a.eastern_digits.unwrap_or(report.eastern_digits);
         Ok(HtmlDto { html: crate::report::render_html(&report) })
     };
     "export_file" (ExportFileArgs) -> FileDto => |s, a| s.export_file(&a);

@@ -223,8 +223,12 @@ export const reviewAnomaly = (id: string, outcome: 'explained' | 'loss', note: s
   call('review_anomaly', { id, outcome, note });
 export const invite = () => call('invite', {});
 export const stockMovement = (args: ArgsOf<'stock_movement'>) => call('stock_movement', args);
-export const dayReport = (site: string, english: boolean, date?: string) =>
-  call('day_report', { site, date, english });
+export const dayReport = (
+  site: string,
+  english: boolean,
+  eastern_digits: boolean,
+  date?: string,
+) => call('day_report', { site, date, english, eastern_digits });
 export const exportFile = (args: ArgsOf<'export_file'>) => call('export_file', args);
 export const sitePlace = (site: string) => call('site_place', { site });
 export const describeSite = (args: ArgsOf<'describe_site'>) => call('describe_site', args);

@@ -15,4 +15,9 @@ date?: string,
 /**
  * English instead of Arabic.
  */
-english?: boolean, };
+english?: boolean, 
+/**
+ * Figures, dates and times in Eastern Arabic digits (the app's digit
+ * setting); by default, Eastern in Arabic and Western in English.
+ */
+eastern_digits?: boolean, };
