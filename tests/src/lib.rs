@@ -36,6 +36,9 @@ pub struct Device {
     /// `faketime` arguments this device's clock runs under (a phone whose
     /// clock is wrong), or none for the machine's clock.
     clock: Option<Vec<String>>,
+    /// Environment every command runs with (a phone's `TZ`, its clock
+    /// through libfaketime's `FAKETIME`).
+    env: Vec<(String, String)>,
 }
 
 /// What a finished command left behind.
@@ -61,6 +64,20 @@ impl Device {
         Device {
             dir: tempfile::tempdir().expect("a temp dir"),
             clock: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// A device with an empty data directory whose every command runs with
+    /// `env` (e.g. `TZ`, or `LD_PRELOAD` and `FAKETIME`: see
+    /// [`libfaketime_mt`]).
+    pub fn with_env(env: &[(&str, &str)]) -> Self {
+        Device {
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Device::new()
         }
     }
 
@@ -113,6 +130,7 @@ impl Device {
             }
         };
         let out = command
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .arg("--data-dir")
             .arg(self.dir.path())
             .args(args)
@@ -379,4 +397,29 @@ pub fn convoy_today() -> String {
     qafila_domain::convoy_time::ConvoyTime::default()
         .day_of(now)
         .to_string()
+}
+
+/// Debian's multi-threaded libfaketime, for `LD_PRELOAD` (a relay runs a
+/// thread pool; `FAKETIME` then shifts the process's clock).
+pub fn libfaketime_mt() -> String {
+    [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+    ]
+    .iter()
+    .map(|dir| format!("{dir}/faketime/libfaketimeMT.so.1"))
+    .find(|path| std::path::Path::new(path).exists())
+    .expect("libfaketime is installed (scripts/install-deps.sh)")
+}
+
+/// A `FAKETIME` value that puts a process's clock at `target_ms` (ms since
+/// the Unix epoch) now and lets it run on: a relative offset, so it reads
+/// the same whatever the process's `TZ`.
+pub fn faketime_at(target_ms: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+    let offset_s = (i64::try_from(target_ms).unwrap_or(0) - now) / 1000;
+    format!("{offset_s:+}")
 }

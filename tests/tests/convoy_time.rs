@@ -280,3 +280,48 @@ fn date_arguments_take_eastern_arabic_digits() {
     let status = lead.app.day_status(SITE, Some("٢٠٢٦-١٢-٠١")).unwrap();
     assert_eq!(status.date, "2026-12-01");
 }
+
+#[test]
+fn an_open_site_day_holds_records_past_the_days_end_and_through_a_wrong_clock() {
+    let relay = MemoryRelay::new("memory://central");
+    let (lead, phones) = convoy(&relay, &[CertRole::Volunteer, CertRole::Volunteer]);
+    let people = families(&lead, 4);
+    load(&lead, "10");
+    // Evening of the 1st, 22:00 in Cairo: the lead opens the site's day.
+    let evening = LATE - 118 * MINUTE;
+    lead.set_clock(evening, evening);
+    let opened = lead
+        .app
+        .open_day(SITE, None, "دير مواس — اليوم الأول")
+        .unwrap();
+    assert_eq!(opened.kind, "site_day_opened");
+    lead.synced(&relay);
+    let [late, reset] = [&phones[0], &phones[1]];
+    for phone in [late, reset] {
+        phone.set_clock(evening, evening);
+        phone.synced(&relay);
+    }
+    // The distribution runs past the day's end (04:00): 05:30 on the 2nd.
+    let dawn = evening + 7 * HOUR + 30 * MINUTE;
+    late.set_clock(dawn, dawn);
+    late.synced(&relay);
+    late.try_hand_out(&people[0], None).unwrap();
+    // A phone reset to 2000 with nothing else to go by files on the open
+    // day too (and says its clock is wrong).
+    reset.set_clock(Y2000, dawn);
+    reset.try_hand_out(&people[1], None).unwrap();
+    for phone in [late, reset] {
+        phone.synced(&relay);
+    }
+    lead.set_clock(dawn, dawn);
+    lead.synced(&relay);
+    // The lead's commands are about the open day, which is named.
+    let status = lead.app.day_status(SITE, None).unwrap();
+    assert_eq!(status.date, "2026-12-01");
+    assert_eq!(status.opened.as_deref(), Some("دير مواس — اليوم الأول"));
+    assert_eq!(lead.handed_out(), "2");
+    assert_eq!(food_boxes(&lead, "2026-12-02"), "0");
+    // Without an open day, 05:30 is the 2nd.
+    let other = lead.app.day_status("قرية تانية", None).unwrap();
+    assert_eq!((other.date.as_str(), other.opened), ("2026-12-02", None));
+}

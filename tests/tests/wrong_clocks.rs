@@ -114,19 +114,6 @@ fn phones_with_wrong_clocks_enrol_sync_and_learn_their_revocation() {
     assert_eq!(fast.ok(&["sync"])["quarantined"], 0);
 }
 
-/// Debian's multi-threaded libfaketime (the relay runs a thread pool).
-fn libfaketime_mt() -> String {
-    [
-        "/usr/lib/x86_64-linux-gnu",
-        "/usr/lib/aarch64-linux-gnu",
-        "/usr/lib",
-    ]
-    .iter()
-    .map(|dir| format!("{dir}/faketime/libfaketimeMT.so.1"))
-    .find(|path| std::path::Path::new(path).exists())
-    .expect("libfaketime is installed (scripts/install-deps.sh)")
-}
-
 fn food_boxes(status: &serde_json::Value) -> String {
     status["items"]
         .as_array()
@@ -146,7 +133,7 @@ fn food_boxes(status: &serde_json::Value) -> String {
 fn a_site_relay_hours_fast_serves_phones_and_the_day_closes_without_waiting() {
     let dir = tempfile::tempdir().unwrap();
     let central = RelayProcess::sqlite(&dir.path().join("central.db"));
-    let preload = libfaketime_mt();
+    let preload = qafila_e2e::libfaketime_mt();
     let site = RelayProcess::sqlite_with_env(
         &dir.path().join("site.db"),
         &[("LD_PRELOAD", preload.as_str()), ("FAKETIME", "+3h")],
@@ -252,4 +239,75 @@ fn a_site_relay_hours_fast_serves_phones_and_the_day_closes_without_waiting() {
     let closed = lead.ok(&["day", "close", "--site", SITE]);
     assert_eq!(closed["outstanding"], serde_json::json!([]), "{closed}");
     assert_eq!(closed["signature_valid"], true, "{closed}");
+}
+
+/// 2026-07-14 21:30 UTC: 00:30 on the 15th in Cairo, summer time.
+const SUMMER_NIGHT_MS: u64 = 1_784_064_600_000;
+
+/// A phone set to UTC and one whose zone has no daylight saving (as a
+/// phone with zone data from before Egypt brought it back in 2023) file a
+/// summer hand-out at 00:30 Cairo time on the convoy's day, the 15th:
+/// dates come from the time-zone data Qafila ships, never the phone's.
+#[test]
+fn phones_in_another_zone_or_without_the_2023_rule_file_on_the_convoys_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let preload = qafila_e2e::libfaketime_mt();
+    let at = qafila_e2e::faketime_at(SUMMER_NIGHT_MS);
+    let clock = [("LD_PRELOAD", preload.as_str()), ("FAKETIME", at.as_str())];
+    let relay = RelayProcess::sqlite_with_env(&dir.path().join("relay.db"), &clock);
+    let lead = Device::with_env(&[clock[0], clock[1], ("TZ", "Africa/Cairo")]);
+    lead.ok(&["init", "--device-name", "Lead"]);
+    let created = lead.ok(&[
+        "convoy",
+        "create",
+        "--name",
+        "قافلة الصيف",
+        "--date",
+        "2026-07-14",
+        "--site",
+        SITE,
+        "--relay",
+        &relay.url,
+        "--codes",
+        "2",
+        // A day that ends at midnight, so 00:30 is the 15th.
+        "--day-ends",
+        "00:00",
+    ]);
+    let utc = Device::with_env(&[clock[0], clock[1], ("TZ", "UTC")]);
+    let no_dst = Device::with_env(&[clock[0], clock[1], ("TZ", "EET-2")]);
+    for (i, (phone, name)) in [(&utc, "UTC phone"), (&no_dst, "Old zone phone")]
+        .into_iter()
+        .enumerate()
+    {
+        phone.ok(&["init", "--device-name", name]);
+        phone.ok(&[
+            "enroll",
+            "--relay",
+            &relay.url,
+            "--code",
+            &code(&created, i),
+        ]);
+        lead.ok(&["convoy", "approve", name, "--role", "volunteer"]);
+    }
+    let first = add_family(&lead, "أسرة أم محمد", "29001010100013");
+    let second = add_family(&lead, "أسرة أبو علي", "29001010100023");
+    lead.ok(&["sync"]);
+    for (phone, family) in [(&utc, &first), (&no_dst, &second)] {
+        phone.ok(&["sync"]);
+        hand_out(phone, family);
+        phone.ok(&["sync"]);
+    }
+    lead.ok(&["sync"]);
+    let status = lead.ok(&["day", "status", "--site", SITE]);
+    assert_eq!(status["date"], "2026-07-15", "{status}");
+    assert_eq!(food_boxes(&status), "2", "{status}");
+    let before = lead.ok(&["day", "status", "--site", SITE, "--date", "2026-07-14"]);
+    assert_eq!(food_boxes(&before), "0", "{before}");
+    // Neither phone's clock is wrong: nothing to report.
+    let anomalies = lead.ok(&["anomalies"]);
+    assert!(
+        !anomalies.to_string().contains("clock_wrong"),
+        "{anomalies}"
+    );
 }

@@ -283,12 +283,15 @@ impl App {
         Ok((events, state))
     }
 
+    /// A site and the day a lead's command is about: the date given, else
+    /// the site-day open there, else the convoy's day now.
     fn site_day(&self, site: &str, date: Option<&str>) -> Result<(Site, NaiveDate), AppError> {
+        let site = self.store.site(site)?;
         let day = match date.filter(|d| !d.trim().is_empty()) {
             Some(d) => parse_date(d)?,
-            None => self.now().1,
+            None => self.now_at(site.id)?.1,
         };
-        Ok((self.store.site(site)?, day))
+        Ok((site, day))
     }
 
     /// The standing close of a site's day, read from the few close events.
@@ -304,6 +307,38 @@ impl App {
             return Err(day_closed(&site.name, day));
         }
         Ok(())
+    }
+
+    /// The lead opens a site's day (`date`, else the convoy's day now),
+    /// named `label` ("day 2"): until it is closed, devices that know of it
+    /// file that site's records on it, even past the day's end hour or with
+    /// a clock in doubt.
+    pub fn open_day(
+        &self,
+        site: &str,
+        date: Option<&str>,
+        label: &str,
+    ) -> Result<RecordedDto, AppError> {
+        let site = self.store.site(site)?;
+        let (now, today) = self.now();
+        let day = match date.filter(|d| !d.trim().is_empty()) {
+            Some(d) => parse_date(d)?,
+            None => today,
+        };
+        self.refuse_if_closed(&site, day)?;
+        let event = self.store.record(
+            self.volunteer,
+            EventBody::SiteDayOpened {
+                site: site.id,
+                day,
+                label: label.trim().to_owned(),
+            },
+            now,
+        )?;
+        Ok(RecordedDto {
+            event: event.id.to_string(),
+            kind: "site_day_opened",
+        })
     }
 
     /// Says where a site is and who runs it (for reports and exports).

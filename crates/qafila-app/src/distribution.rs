@@ -120,7 +120,7 @@ impl App {
         let who = self.find_beneficiary(beneficiary)?;
         refuse_erased(&who)?;
         let site = self.store.site(site)?;
-        let (now, today) = self.now();
+        let (now, today) = self.now_at(site.id)?;
         let already_checked_in = self.store.checked_in(who.household, today)?;
         let event = self.store.record(
             self.volunteer,
@@ -159,7 +159,8 @@ impl App {
         }
         let lot = crate::stock::parse_lot(request.lot, request.expiry)?;
         let override_reason = request.override_reason.filter(|r| !r.trim().is_empty());
-        let (now, today) = self.now();
+        let site = self.store.site(&request.site)?;
+        let (now, today) = self.now_at(site.id)?;
         if let Some(lot) = &lot
             && lot.expiry < today
             && override_reason.is_none()
@@ -183,7 +184,6 @@ impl App {
         if qty > remaining && override_reason.is_none() {
             return Err(AppError::over_entitlement(item, qty, remaining));
         }
-        let site = self.store.site(&request.site)?;
         self.refuse_if_closed(&site, today)?;
         let event = self.store.record(
             self.volunteer,
@@ -224,7 +224,7 @@ impl App {
         let who = self.find_beneficiary(beneficiary)?;
         let site = self.store.site(site)?;
         let round = self.store.current_round()?;
-        let (now, today) = self.now();
+        let (now, today) = self.now_at(site.id)?;
         self.refuse_if_closed(&site, today)?;
         let mut bodies = Vec::new();
         let mut handed = Vec::new();

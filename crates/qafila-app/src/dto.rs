@@ -200,6 +200,9 @@ pub struct DayStatusDto {
     pub date: String,
     /// Whether it is closed.
     pub closed: bool,
+    /// The name the lead gave the day when opening it (`null`: this is not
+    /// the site-day open there).
+    pub opened: Option<String>,
     /// Per item.
     pub items: Vec<StockLineDto>,
     /// Anomalies touching this site and day.

@@ -224,7 +224,7 @@ impl App {
         lang: Lang,
     ) -> Result<DayReport, AppError> {
         let site = self.known_site(site)?;
-        let (now, today) = self.now();
+        let (now, today) = self.now_at(site.id)?;
         let day = match date.map(str::trim).filter(|d| !d.is_empty()) {
             Some(d) => parse_date(d)?,
             None => today,

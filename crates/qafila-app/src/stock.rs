@@ -92,7 +92,7 @@ impl App {
         let qty = parse_qty(&request.qty)?;
         let lot = parse_lot(request.lot, request.expiry)?;
         let site = self.store.site(&request.site)?;
-        let (now, day) = self.now();
+        let (now, day) = self.now_at(site.id)?;
         self.refuse_if_closed(&site, day)?;
         if let Some(to) = &request.to {
             self.refuse_if_closed(&self.store.site(to)?, day)?;
@@ -176,7 +176,7 @@ impl App {
         let counted = parse_qty(counted)?;
         let reason = reason.map(parse_code::<VarianceReason>).transpose()?;
         let site = self.store.site(site)?;
-        let (now, day) = self.now();
+        let (now, day) = self.now_at(site.id)?;
         self.refuse_if_closed(&site, day)?;
         let (_, state) = self.fold()?;
         let expected = state
@@ -208,11 +208,11 @@ impl App {
     /// A site's day: per item loaded, handed out, returned, lost, expected,
     /// counted and variance, and the anomalies touching it.
     pub fn day_status(&self, site: &str, date: Option<&str>) -> Result<DayStatusDto, AppError> {
+        let site = self.store.site(site)?;
         let day = match date {
             Some(d) => parse_date(d)?,
-            None => self.now().1,
+            None => self.now_at(site.id)?.1,
         };
-        let site = self.store.site(site)?;
         let (events, state) = self.fold()?;
         let mut items = Vec::new();
         for item in ItemCode::ALL.into_iter().filter(|i| i.is_stocked()) {
@@ -235,6 +235,10 @@ impl App {
             site: site.name,
             date: day.to_string(),
             closed: state.day_close(site.id, day).is_some(),
+            opened: self
+                .open_site_day(site.id)?
+                .filter(|(open, _)| *open == day)
+                .map(|(_, label)| label),
             items,
             anomalies,
         })

@@ -13,6 +13,7 @@
 use chrono::NaiveDate;
 pub use qafila_domain::convoy_time::ConvoyTime;
 use qafila_domain::event::{ClockDoubt, EventBody};
+use qafila_domain::ids::SiteId;
 use qafila_store::clock::RelayClock;
 
 use crate::{App, AppError};
@@ -185,6 +186,12 @@ impl App {
     /// as wrong (once per episode) when it is. Never fails: a phone never
     /// refuses to serve a family because of its clock.
     pub(crate) fn now(&self) -> (u64, NaiveDate) {
+        let (best, _) = self.judged_now();
+        (best, self.convoy_time().day_of(best))
+    }
+
+    /// The best time, and whether the phone's own clock is in doubt.
+    fn judged_now(&self) -> (u64, bool) {
         let phone_ms = (self.clock)();
         let evidence = self.evidence();
         let judged = judge(phone_ms, evidence);
@@ -213,7 +220,54 @@ impl App {
             }
             None => {}
         }
-        (judged.best_ms, self.convoy_time().day_of(judged.best_ms))
+        (judged.best_ms, judged.doubt.is_some() || judged.continuing)
+    }
+
+    /// The best time and the day a record at `site` is filed on: the
+    /// site-day the lead opened there (until it is closed) when it is
+    /// within a day of the convoy's day now — or whatever the convoy's day
+    /// now, when this phone's clock is in doubt —, else the convoy's day
+    /// now.
+    pub(crate) fn now_at(&self, site: SiteId) -> Result<(u64, NaiveDate), AppError> {
+        let (best, doubted) = self.judged_now();
+        let today = self.convoy_time().day_of(best);
+        let day = match self.open_site_day(site)? {
+            Some((open, _))
+                if doubted || open.signed_duration_since(today).num_days().abs() <= 1 =>
+            {
+                open
+            }
+            _ => today,
+        };
+        Ok((best, day))
+    }
+
+    /// The newest site-day the lead opened at `site` and has not closed,
+    /// with its name.
+    pub(crate) fn open_site_day(
+        &self,
+        site: SiteId,
+    ) -> Result<Option<(NaiveDate, String)>, AppError> {
+        let closes = self.store.day_closes()?;
+        let closed = |day: NaiveDate| {
+            closes.iter().any(
+                |e| matches!(&e.body, EventBody::DayClose { site: s, day: d, .. } if *s == site && *d == day),
+            )
+        };
+        Ok(self
+            .store
+            .site_days_opened()?
+            .into_iter()
+            .filter_map(|e| match e.body {
+                EventBody::SiteDayOpened {
+                    site: s,
+                    day,
+                    label,
+                } if s == site => Some((day, label)),
+                _ => None,
+            })
+            .filter(|(day, _)| !closed(*day))
+            .max_by_key(|(day, _)| *day))
     }
 
     /// Remembers what the convoy's relay said of the time (after a sync or

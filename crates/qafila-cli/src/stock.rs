@@ -126,6 +126,20 @@ pub enum DayCommand {
         #[arg(long)]
         preview: bool,
     },
+    /// Open a site's day ("دير مواس — day 2"): until it is closed, every
+    /// device that knows of it files that site's records on it, even past
+    /// the day's end hour or with a wrong clock.
+    Open {
+        /// The site.
+        #[arg(long)]
+        site: String,
+        /// The day, YYYY-MM-DD (default: the convoy's day now).
+        #[arg(long)]
+        date: Option<String>,
+        /// What the convoy calls the day, e.g. "اليوم التاني".
+        #[arg(long, default_value = "")]
+        label: String,
+    },
     /// Which of the convoy's devices have not synced since the site's last
     /// known hand-out.
     Devices {
@@ -311,6 +325,10 @@ pub fn day(dir: &Path, command: DayCommand, output: &Output) -> anyhow::Result<(
             }
             Ok(())
         }
+        DayCommand::Open { site, date, label } => output.emit(
+            &app.open_day(&site, date.as_deref(), &label)
+                .map_err(Failure::from)?,
+        ),
         DayCommand::Devices { site, date } => output.emit(
             &app.devices_waiting(&site, date.as_deref())
                 .map_err(Failure::from)?,

@@ -108,6 +108,7 @@ mod tag {
     pub const VOID_OF: u8 = 22;
     pub const CARD_ISSUER_WITHDRAWN: u8 = 23;
     pub const CLOCK_NOTED: u8 = 24;
+    pub const SITE_DAY_OPENED: u8 = 25;
 }
 
 struct Writer(Vec<u8>);
@@ -231,6 +232,12 @@ fn body(w: &mut Writer, body: &EventBody) {
             w.varint(*phone_ms);
             w.varint(*best_ms);
             w.u8(code_index(ClockDoubt::ALL, *doubt));
+        }
+        EventBody::SiteDayOpened { site, day, label } => {
+            w.u8(tag::SITE_DAY_OPENED);
+            w.site(*site);
+            w.date(*day);
+            w.str(label);
         }
         EventBody::StockLoad {
             site,
@@ -605,6 +612,11 @@ fn read_body(r: &mut Reader<'_>) -> Result<EventBody, DecodeError> {
         tag::CARD_ISSUER_WITHDRAWN => EventBody::CardIssuerWithdrawn {
             key_id: u16::try_from(r.varint()?).map_err(|_| DecodeError::Invalid("key id"))?,
             reason: r.string()?,
+        },
+        tag::SITE_DAY_OPENED => EventBody::SiteDayOpened {
+            site: r.site()?,
+            day: r.date()?,
+            label: r.string()?,
         },
         tag::CLOCK_NOTED => EventBody::ClockNoted {
             phone_ms: r.varint()?,

@@ -491,6 +491,17 @@ pub enum EventBody {
         /// How it knew.
         doubt: ClockDoubt,
     },
+    /// The lead opens a site's day ("دير مواس — day 2"): until it is
+    /// closed, devices that know of it file that site's records on it,
+    /// whatever their clocks say, even past the day's end hour.
+    SiteDayOpened {
+        /// The site.
+        site: SiteId,
+        /// The day records are filed on.
+        day: NaiveDate,
+        /// What the convoy calls it (may be empty).
+        label: String,
+    },
     /// Where a site is and who runs it, for reports and exports.
     SiteDescribed {
         /// The site.
@@ -819,6 +830,9 @@ impl Event {
                 required_text(association, "the association's name")
             }
             EventBody::ClockNoted { .. } => Ok(()),
+            EventBody::SiteDayOpened { label, .. } => {
+                optional_text(Some(label.as_str()), "the day's name")
+            }
             EventBody::DeviceEnrolled { name, .. } => required_text(name, "the device name"),
             EventBody::DeviceRevoked { reason, .. } => required_text(reason, "revoking a device"),
             EventBody::CardIssuerWithdrawn { reason, .. } => {

@@ -123,6 +123,7 @@ impl Work {
             EventBody::CardIssuerWithdrawn { .. }
             | EventBody::AnomalyReviewed { .. }
             | EventBody::SiteDescribed { .. }
+            | EventBody::SiteDayOpened { .. }
             | EventBody::DeviceEnrolled { .. }
             | EventBody::DeviceRevoked { .. } => Work::Lead,
         }

@@ -235,9 +235,17 @@ impl Store {
     /// Every day close in the store (few: one per site and day), read
     /// through a partial index so a hand-out can check its day is open.
     pub fn day_closes(&self) -> Result<Vec<Event>, StoreError> {
+        self.few_events("SELECT body FROM events WHERE kind = 'day_close' ORDER BY at, id")
+    }
+
+    /// Every site-day a lead opened (few), through a partial index.
+    pub fn site_days_opened(&self) -> Result<Vec<Event>, StoreError> {
+        self.few_events("SELECT body FROM events WHERE kind = 'site_day_opened' ORDER BY at, id")
+    }
+
+    fn few_events(&self, sql: &str) -> Result<Vec<Event>, StoreError> {
         let conn = self.reader();
-        let mut stmt = conn
-            .prepare_cached("SELECT body FROM events WHERE kind = 'day_close' ORDER BY at, id")?;
+        let mut stmt = conn.prepare_cached(sql)?;
         let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
         let mut out = Vec::new();
         for body in rows {

@@ -37,6 +37,7 @@ pub fn kind(event: &Event) -> &'static str {
         EventBody::AnomalyReviewed { .. } => "anomaly_reviewed",
         EventBody::SiteDescribed { .. } => "site_described",
         EventBody::ClockNoted { .. } => "clock_noted",
+        EventBody::SiteDayOpened { .. } => "site_day_opened",
         EventBody::DeviceEnrolled { .. } => "device_enrolled",
         EventBody::DeviceRevoked { .. } => "device_revoked",
     }

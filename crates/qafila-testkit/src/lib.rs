@@ -13,8 +13,8 @@ pub mod relay;
 use chrono::NaiveDate;
 use proptest::prelude::*;
 use qafila_domain::event::{
-    CheckIn, Event, EventBody, HandOut, LossReason, Lot, ReviewOutcome, SealedPersonalData,
-    VarianceReason,
+    CheckIn, ClockDoubt, Event, EventBody, HandOut, LossReason, Lot, ReviewOutcome,
+    SealedPersonalData, VarianceReason,
 };
 use qafila_domain::hlc::Timestamp;
 use qafila_domain::ids::{
@@ -319,6 +319,21 @@ pub fn event_body() -> impl Strategy<Value = EventBody> {
         (device_id(), text()).prop_map(|(device, name)| EventBody::DeviceEnrolled { device, name }),
         (device_id(), text())
             .prop_map(|(device, reason)| EventBody::DeviceRevoked { device, reason }),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            proptest::sample::select(ClockDoubt::ALL.to_vec())
+        )
+            .prop_map(|(phone_ms, best_ms, doubt)| EventBody::ClockNoted {
+                phone_ms,
+                best_ms,
+                doubt
+            }),
+        (site_id(), date(), text()).prop_map(|(site, day, label)| EventBody::SiteDayOpened {
+            site,
+            day,
+            label
+        }),
     ]
 }
 

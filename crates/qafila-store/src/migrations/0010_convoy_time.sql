@@ -16,3 +16,6 @@ CREATE TABLE clock_reference (
     noted_error_ms INTEGER
 );
 INSERT INTO clock_reference (singleton) VALUES (1);
+
+-- The site-days a lead opened: few, read before every record at a site.
+CREATE INDEX events_site_day_opened ON events (at) WHERE kind = 'site_day_opened';

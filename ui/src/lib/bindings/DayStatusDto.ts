@@ -19,6 +19,11 @@ date: string,
  */
 closed: boolean, 
 /**
+ * The name the lead gave the day when opening it (`null`: this is not
+ * the site-day open there).
+ */
+opened: string | null, 
+/**
  * Per item.
  */
 items: Array<StockLineDto>, 
