@@ -171,6 +171,23 @@ fn a_phone_once_a_day_fast_stamps_its_next_record_with_today() {
     phone.synced(&relay);
     let right = phone.try_hand_out(&people[1], None).unwrap();
     assert_eq!(stamp(&right), NOW + MINUTE);
+    // The lead takes the future-stamped record in, flagged, without
+    // adopting its time: its own next record is today's.
+    phone.synced(&relay);
+    let received = lead.synced(&relay);
+    assert_eq!(received.applied.future_stamps, 1, "{received:?}");
+    let review = lead.app.open_day(SITE, None, "").unwrap();
+    let at = lead
+        .store()
+        .event(review.event.parse().unwrap())
+        .unwrap()
+        .unwrap()
+        .at
+        .wall_ms();
+    assert!(
+        at < NOW + 10 * MINUTE,
+        "the lead's clock was dragged to {at}"
+    );
 }
 
 #[test]

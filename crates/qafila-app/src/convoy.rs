@@ -16,6 +16,10 @@ use ts_rs::TS;
 
 use crate::{App, AppError};
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl From<SyncError> for AppError {
     fn from(e: SyncError) -> Self {
         let mut error = AppError::new(e.code(), e.to_string(), e.message_ar());
@@ -207,6 +211,11 @@ pub struct SyncDto {
     pub applied_registry: u64,
     /// Records set aside: not allowed for their sender, or unreadable.
     pub quarantined: u64,
+    /// Events stamped more than the clock's drift limit ahead of this
+    /// device's time: kept, but their time is not adopted (a phone whose
+    /// clock runs fast; its own `clock_wrong` note says by how much).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub future_stamps: u64,
     /// Records held back until a key or a certificate arrives.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub waiting: Vec<String>,
@@ -580,6 +589,7 @@ impl App {
             applied_events: report.applied.events,
             applied_registry: report.applied.registry,
             quarantined: report.applied.quarantined,
+            future_stamps: report.applied.future_stamps,
             waiting: report.waiting,
             waiting_for_key: report.waiting_for_key,
         })

@@ -472,6 +472,13 @@ impl Report for SyncDto {
                 self.quarantined
             )?;
         }
+        if self.future_stamps > 0 {
+            writeln!(
+                out,
+                "  {} events are stamped ahead of this device's time: a phone's clock runs fast; its time was not taken (see `qafila anomalies`)",
+                self.future_stamps
+            )?;
+        }
         for waiting in &self.waiting {
             writeln!(out, "  waiting: {waiting}")?;
         }

@@ -1488,6 +1488,7 @@ pub async fn download<R: Relay>(
                     applied.events += done.events;
                     applied.registry += done.registry;
                     applied.quarantined += done.quarantined;
+                    applied.future_stamps += done.future_stamps;
                     Ok(())
                 },
             )
@@ -1496,6 +1497,7 @@ pub async fn download<R: Relay>(
         report.applied.events += applied.events;
         report.applied.registry += applied.registry;
         report.applied.quarantined += applied.quarantined;
+        report.applied.future_stamps += applied.future_stamps;
         if !more? || downloaded == 0 {
             break;
         }
