@@ -39,6 +39,18 @@ fn families(lead: &Dev, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// A convoy with one volunteer phone and `n` registered families, all
+/// synced at [`NOW`].
+fn one_phone(n: usize) -> (MemoryRelay, Dev, Dev, Vec<String>) {
+    let relay = MemoryRelay::new("memory://central");
+    let (lead, mut phones) = convoy(&relay, &[CertRole::Volunteer]);
+    let people = families(&lead, n);
+    lead.synced(&relay);
+    let phone = phones.remove(0);
+    phone.synced(&relay);
+    (relay, lead, phone, people)
+}
+
 fn clock_wrong(dev: &Dev) -> Vec<String> {
     dev.app
         .anomalies()
@@ -146,12 +158,8 @@ fn phones_with_wrong_clocks_file_hand_outs_on_the_convoys_day_and_are_reported_o
 
 #[test]
 fn a_phone_once_a_day_fast_stamps_its_next_record_with_today() {
-    let relay = MemoryRelay::new("memory://central");
-    let (lead, phones) = convoy(&relay, &[CertRole::Volunteer]);
-    let people = families(&lead, 2);
-    lead.synced(&relay);
-    let phone = &phones[0];
-    phone.synced(&relay);
+    let (relay, lead, phone, people) = one_phone(2);
+    let phone = &phone;
     // Offline, a day fast, with nothing to tell it so: it records tomorrow.
     phone.set_clock(NOW + 8 * DAY, NOW);
     let fast = phone.try_hand_out(&people[0], None).unwrap();
@@ -192,12 +200,8 @@ fn a_phone_once_a_day_fast_stamps_its_next_record_with_today() {
 
 #[test]
 fn a_battery_reset_keeps_filing_on_the_day_it_was_serving() {
-    let relay = MemoryRelay::new("memory://central");
-    let (lead, phones) = convoy(&relay, &[CertRole::Volunteer]);
-    let people = families(&lead, 3);
-    lead.synced(&relay);
-    let phone = &phones[0];
-    phone.synced(&relay);
+    let (relay, lead, phone, people) = one_phone(3);
+    let phone = &phone;
     phone.try_hand_out(&people[0], None).unwrap();
     // The battery dies in the village; the clock comes back at 2000, with
     // no network to ask.

@@ -29,6 +29,28 @@ fn add_family(lead: &Device, name: &str, nid: &str) -> String {
     added["beneficiary"].as_str().expect("an id").to_owned()
 }
 
+/// Sets up each phone, enrols it on `relay` with the next code of
+/// `created` and has the lead approve it as a volunteer; what each
+/// enrolment printed.
+fn enrol(
+    lead: &Device,
+    relay: &str,
+    created: &serde_json::Value,
+    phones: &[(&Device, &str)],
+) -> Vec<serde_json::Value> {
+    phones
+        .iter()
+        .enumerate()
+        .map(|(i, (phone, name))| {
+            phone.ok(&["init", "--device-name", name]);
+            let enrolled = phone.ok(&["enroll", "--relay", relay, "--code", &code(created, i)]);
+            let approved = lead.ok(&["convoy", "approve", name, "--role", "volunteer"]);
+            assert_eq!(approved["fingerprint"], enrolled["fingerprint"], "{name}");
+            enrolled
+        })
+        .collect()
+}
+
 fn hand_out(device: &Device, beneficiary: &str) -> serde_json::Value {
     device.ok(&[
         "handout",
@@ -63,21 +85,13 @@ fn phones_with_wrong_clocks_enrol_sync_and_learn_their_revocation() {
     ]);
     let old = Device::with_clock(&["2000-01-01 08:00:00"]);
     let fast = Device::with_clock(&["-f", "+1d"]);
-    for (i, (phone, name)) in [(&old, "Old phone"), (&fast, "Fast phone")]
-        .into_iter()
-        .enumerate()
-    {
-        phone.ok(&["init", "--device-name", name]);
-        let enrolled = phone.ok(&[
-            "enroll",
-            "--relay",
-            &relay.url,
-            "--code",
-            &code(&created, i),
-        ]);
-        assert_eq!(enrolled["status"], "pending", "{name}: {enrolled}");
-        let approved = lead.ok(&["convoy", "approve", name, "--role", "volunteer"]);
-        assert_eq!(approved["fingerprint"], enrolled["fingerprint"], "{name}");
+    for enrolled in enrol(
+        &lead,
+        &relay.url,
+        &created,
+        &[(&old, "Old phone"), (&fast, "Fast phone")],
+    ) {
+        assert_eq!(enrolled["status"], "pending", "{enrolled}");
     }
     let first = add_family(&lead, "أسرة أم محمد", "29001010100013");
     let second = add_family(&lead, "أسرة أبو علي", "29001010100023");
@@ -155,20 +169,12 @@ fn a_site_relay_hours_fast_serves_phones_and_the_day_closes_without_waiting() {
     ]);
     let right = Device::new();
     let old = Device::with_clock(&["2000-01-01 08:00:00"]);
-    for (i, (phone, name)) in [(&right, "Right phone"), (&old, "Old phone")]
-        .into_iter()
-        .enumerate()
-    {
-        phone.ok(&["init", "--device-name", name]);
-        phone.ok(&[
-            "enroll",
-            "--relay",
-            &central.url,
-            "--code",
-            &code(&created, i),
-        ]);
-        lead.ok(&["convoy", "approve", name, "--role", "volunteer"]);
-    }
+    enrol(
+        &lead,
+        &central.url,
+        &created,
+        &[(&right, "Right phone"), (&old, "Old phone")],
+    );
     let first = add_family(&lead, "أسرة أم محمد", "29001010100013");
     let second = add_family(&lead, "أسرة أبو علي", "29001010100023");
     lead.ok(&[
@@ -276,20 +282,12 @@ fn phones_in_another_zone_or_without_the_2023_rule_file_on_the_convoys_day() {
     ]);
     let utc = Device::with_env(&[clock[0], clock[1], ("TZ", "UTC")]);
     let no_dst = Device::with_env(&[clock[0], clock[1], ("TZ", "EET-2")]);
-    for (i, (phone, name)) in [(&utc, "UTC phone"), (&no_dst, "Old zone phone")]
-        .into_iter()
-        .enumerate()
-    {
-        phone.ok(&["init", "--device-name", name]);
-        phone.ok(&[
-            "enroll",
-            "--relay",
-            &relay.url,
-            "--code",
-            &code(&created, i),
-        ]);
-        lead.ok(&["convoy", "approve", name, "--role", "volunteer"]);
-    }
+    enrol(
+        &lead,
+        &relay.url,
+        &created,
+        &[(&utc, "UTC phone"), (&no_dst, "Old zone phone")],
+    );
     let first = add_family(&lead, "أسرة أم محمد", "29001010100013");
     let second = add_family(&lead, "أسرة أبو علي", "29001010100023");
     lead.ok(&["sync"]);
