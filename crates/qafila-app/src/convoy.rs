@@ -358,15 +358,19 @@ impl App {
             ));
         }
         let day = crate::distribution::parse_date(day)?.to_string();
-        let (now, _) = self.now();
         let new = NewConvoy {
             codes: new.codes.max(1),
             day: &day,
             ..*new
         };
         let client = relay_client(self, relay)?.with_create_token(create_token);
-        let created = runtime()?.block_on(ops::create(self.store(), &client, &new, now))?;
-        self.learn_relay_clock(relay, qafila_sync::transport::Relay::clock_offset(&client));
+        let runtime = runtime()?;
+        // The convoy's id carries its creation time, which phones later
+        // judge their clocks against: taken from the relay's clock.
+        let offset = runtime.block_on(client.relay_clock())?;
+        self.learn_relay_clock(relay, Some(offset));
+        let (now, _) = self.now();
+        let created = runtime.block_on(ops::create(self.store(), &client, &new, now))?;
         ConvoyDto::of(self, &created.convoy, created.codes)
     }
 

@@ -569,14 +569,18 @@ impl App {
         let me = self.store.device().id;
         let (members, reachable) = self.members_of(site)?;
         let day_start = self.convoy_time().day_start_ms(day);
+        // This device's own hand-outs count at their own (best) time: they
+        // may not have reached the relay yet.
+        let own = served.get(&me).copied().unwrap_or(0);
         let since = members
             .iter()
+            .filter(|m| m.0 != me)
             .filter_map(|m| {
                 let stamp = *served.get(&m.0)?;
                 let (after, before) = (m.4.unwrap_or(0), m.5.unwrap_or(u64::MAX));
                 Some(stamp.min(before).max(after))
             })
-            .fold(day_start, u64::max);
+            .fold(day_start.max(own), u64::max);
         let mut last_record: BTreeMap<DeviceId, u64> = BTreeMap::new();
         for e in events {
             let at = last_record.entry(e.device).or_default();

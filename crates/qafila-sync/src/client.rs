@@ -82,6 +82,12 @@ impl RelayClient {
         }
     }
 
+    /// How far the relay's clock is ahead of this device's (ms), asking
+    /// the relay if this client has not yet.
+    pub async fn relay_clock(&self) -> Result<i64, SyncError> {
+        Ok(self.hello(false).await?.1)
+    }
+
     /// The relay's id and its clock's offset from ours, asked once per
     /// client (again after the relay said our time was off).
     async fn hello(&self, fresh: bool) -> Result<(Uid, i64), SyncError> {
