@@ -245,6 +245,40 @@ fn a_site_relay_hours_fast_serves_phones_and_the_day_closes_without_waiting() {
     let closed = lead.ok(&["day", "close", "--site", SITE]);
     assert_eq!(closed["outstanding"], serde_json::json!([]), "{closed}");
     assert_eq!(closed["signature_valid"], true, "{closed}");
+    assert!(
+        closed["signed_text"]
+            .as_str()
+            .unwrap()
+            .contains("handed_out 2"),
+        "{closed}"
+    );
+
+    // The report and the export of the convoy's day carry both hand-outs.
+    let today = qafila_e2e::convoy_today();
+    let out = dir.path().join("day.html");
+    let report = lead.ok(&[
+        "report",
+        "day",
+        "--site",
+        SITE,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(report["households"], 2, "{report}");
+    assert_eq!(report["date"], today.as_str(), "{report}");
+    let out = dir.path().join("day.csv");
+    let export = lead.ok(&[
+        "export",
+        "--format",
+        "csv",
+        "--from",
+        &today,
+        "--to",
+        &today,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(export["rows"], 2, "{export}");
 }
 
 /// 2026-07-14 21:30 UTC: 00:30 on the 15th in Cairo, summer time.

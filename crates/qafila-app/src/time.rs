@@ -160,40 +160,46 @@ impl App {
     /// The convoy's time settings (this device's newest convoy, or the
     /// defaults outside any convoy).
     pub fn convoy_time(&self) -> ConvoyTime {
+        self.newest_convoy()
+            .map(|(time, _)| time)
+            .unwrap_or_default()
+    }
+
+    /// The newest convoy's time settings and creation time.
+    fn newest_convoy(&self) -> Option<(ConvoyTime, u64)> {
         self.store
             .convoys()
             .ok()
             .and_then(|c| c.into_iter().next())
-            .map(|c| c.time)
-            .unwrap_or_default()
+            .map(|c| (c.time, born_ms(&c.id)))
     }
 
-    fn evidence(&self) -> Evidence {
-        Evidence {
-            relay: self.store.relay_clock().ok().flatten(),
+    /// What this phone knows besides its clock, and the convoy's time.
+    fn evidence(&self) -> (Evidence, ConvoyTime) {
+        let (relay, noted_error_ms) = self.store.clock_reference().unwrap_or_default();
+        let convoy = self.newest_convoy();
+        let evidence = Evidence {
+            relay,
             last_ms: self.store.last_stamp().map_or(0, |t| t.wall_ms()),
-            convoy_born_ms: self
-                .store
-                .convoys()
-                .ok()
-                .and_then(|c| c.into_iter().next())
-                .map(|c| born_ms(&c.id)),
-            noted_error_ms: self.store.noted_clock_error().ok().flatten(),
-        }
+            convoy_born_ms: convoy.map(|(_, born)| born),
+            noted_error_ms,
+        };
+        (evidence, convoy.map(|(time, _)| time).unwrap_or_default())
     }
 
     /// The best time and the convoy's day of it, noting the phone's clock
     /// as wrong (once per episode) when it is. Never fails: a phone never
     /// refuses to serve a family because of its clock.
     pub(crate) fn now(&self) -> (u64, NaiveDate) {
-        let (best, _) = self.judged_now();
-        (best, self.convoy_time().day_of(best))
+        let (best, _, time) = self.judged_now();
+        (best, time.day_of(best))
     }
 
-    /// The best time, and whether the phone's own clock is in doubt.
-    fn judged_now(&self) -> (u64, bool) {
+    /// The best time, whether the phone's own clock is in doubt, and the
+    /// convoy's time settings.
+    fn judged_now(&self) -> (u64, bool, ConvoyTime) {
         let phone_ms = (self.clock)();
-        let evidence = self.evidence();
+        let (evidence, time) = self.evidence();
         let judged = judge(phone_ms, evidence);
         match judged.doubt {
             Some((doubt, error)) => {
@@ -220,7 +226,11 @@ impl App {
             }
             None => {}
         }
-        (judged.best_ms, judged.doubt.is_some() || judged.continuing)
+        (
+            judged.best_ms,
+            judged.doubt.is_some() || judged.continuing,
+            time,
+        )
     }
 
     /// The best time and the day a record at `site` is filed on: the
@@ -229,8 +239,8 @@ impl App {
     /// now, when this phone's clock is in doubt —, else the convoy's day
     /// now.
     pub(crate) fn now_at(&self, site: SiteId) -> Result<(u64, NaiveDate), AppError> {
-        let (best, doubted) = self.judged_now();
-        let today = self.convoy_time().day_of(best);
+        let (best, doubted, time) = self.judged_now();
+        let today = time.day_of(best);
         let day = match self.open_site_day(site)? {
             Some((open, _))
                 if doubted || open.signed_duration_since(today).num_days().abs() <= 1 =>

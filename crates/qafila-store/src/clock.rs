@@ -23,20 +23,28 @@ fn i64_of(v: u64) -> i64 {
 impl Store {
     /// The convoy relay's clock as this device last saw it.
     pub fn relay_clock(&self) -> Result<Option<RelayClock>, StoreError> {
-        let row: Option<(Option<i64>, Option<i64>)> = self
+        Ok(self.clock_reference()?.0)
+    }
+
+    /// The relay's clock as last seen, and the clock error this device
+    /// last noted (`None`: its clock is right), in one read.
+    pub fn clock_reference(&self) -> Result<(Option<RelayClock>, Option<i64>), StoreError> {
+        let row: Option<(Option<i64>, Option<i64>, Option<i64>)> = self
             .reader()
-            .query_row(
-                "SELECT offset_ms, learnt_ms FROM clock_reference WHERE singleton = 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached(
+                "SELECT offset_ms, learnt_ms, noted_error_ms FROM clock_reference WHERE singleton = 1",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
         Ok(match row {
-            Some((Some(offset_ms), Some(learnt))) => Some(RelayClock {
-                offset_ms,
-                learnt_ms: u64::try_from(learnt).unwrap_or(0),
-            }),
-            _ => None,
+            Some((offset, learnt, noted)) => (
+                offset.zip(learnt).map(|(offset_ms, learnt)| RelayClock {
+                    offset_ms,
+                    learnt_ms: u64::try_from(learnt).unwrap_or(0),
+                }),
+                noted,
+            ),
+            None => (None, None),
         })
     }
 
@@ -54,15 +62,7 @@ impl Store {
 
     /// The clock error this device last noted (`None`: its clock is right).
     pub fn noted_clock_error(&self) -> Result<Option<i64>, StoreError> {
-        Ok(self
-            .reader()
-            .query_row(
-                "SELECT noted_error_ms FROM clock_reference WHERE singleton = 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten())
+        Ok(self.clock_reference()?.1)
     }
 
     /// Remembers the clock error just noted, or that the clock is right.
@@ -78,11 +78,10 @@ impl Store {
 
     /// The newest timestamp this device has issued or taken in.
     pub fn last_stamp(&self) -> Result<Timestamp, StoreError> {
-        let clock: i64 =
-            self.reader()
-                .query_row("SELECT clock FROM device WHERE singleton = 1", [], |r| {
-                    r.get(0)
-                })?;
+        let clock: i64 = self
+            .reader()
+            .prepare_cached("SELECT clock FROM device WHERE singleton = 1")?
+            .query_row([], |r| r.get(0))?;
         Ok(Timestamp::from_u64(u64::try_from(clock).unwrap_or(0)))
     }
 }

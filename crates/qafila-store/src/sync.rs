@@ -482,7 +482,7 @@ impl Store {
     /// Every convoy this device belongs to, newest first.
     pub fn convoys(&self) -> Result<Vec<Convoy>, StoreError> {
         let conn = self.reader();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT id, name, day, relay, role, status, lead, lead_signing, sites, relays, zone, day_ends FROM convoys ORDER BY id DESC",
         )?;
         let rows = stmt.query_map([], |r| {
