@@ -278,7 +278,19 @@ fn a_site_relay_hours_fast_serves_phones_and_the_day_closes_without_waiting() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert_eq!(export["rows"], 2, "{export}");
+    // One row for the site's food boxes that day: two boxes, two households.
+    assert_eq!(export["rows"], 1, "{export}");
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let row = csv
+        .lines()
+        .find(|line| line.starts_with(&today))
+        .unwrap_or_else(|| panic!("no row for {today}: {csv}"));
+    let cells: Vec<&str> = row.split(',').collect();
+    assert_eq!(
+        cells.iter().filter(|c| **c == "2").count(),
+        2,
+        "quantity and households: {row}"
+    );
 }
 
 /// 2026-07-14 21:30 UTC: 00:30 on the 15th in Cairo, summer time.
