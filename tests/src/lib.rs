@@ -92,6 +92,15 @@ impl Device {
         }
     }
 
+    /// Runs its next commands with `env` instead (a phone whose clock is
+    /// set wrong from now on).
+    pub fn set_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+    }
+
     /// A device with a store, as after `qafila init`.
     pub fn initialised(name: &str) -> Self {
         let device = Device::new();

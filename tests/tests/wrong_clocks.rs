@@ -355,3 +355,77 @@ fn phones_in_another_zone_or_without_the_2023_rule_file_on_the_convoys_day() {
         "{anomalies}"
     );
 }
+
+/// A phone whose clock jumps a day ahead after its last word from the
+/// relay stamps its hand-out tomorrow (on the site-day the lead opened).
+/// Whether the lead waits for the other phones is decided from the relay's
+/// own times, so once everyone has synced nobody is outstanding.
+#[test]
+fn a_phone_a_day_fast_cannot_make_every_device_look_outstanding() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::sqlite(&dir.path().join("relay.db"));
+    let lead = Device::initialised("Lead");
+    let created = lead.ok(&[
+        "convoy",
+        "create",
+        "--name",
+        "قافلة الشتاء",
+        "--date",
+        "2026-12-01",
+        "--site",
+        SITE,
+        "--relay",
+        &relay.url,
+        "--codes",
+        "2",
+    ]);
+    let mut fast = Device::new();
+    let steady = Device::new();
+    enrol(
+        &lead,
+        &relay.url,
+        &created,
+        &[(&fast, "Fast phone"), (&steady, "Steady phone")],
+    );
+    let first = add_family(&lead, "أسرة أم محمد", "29001010100013");
+    let second = add_family(&lead, "أسرة أبو علي", "29001010100023");
+    lead.ok(&[
+        "stock", "load", "--site", SITE, "--item", "food_box", "--qty", "10",
+    ]);
+    lead.ok(&["day", "open", "--site", SITE, "--label", "اليوم الأول"]);
+    lead.ok(&["sync"]);
+    for phone in [&fast, &steady] {
+        phone.ok(&["sync"]);
+    }
+    steady.ok(&["checkin", "--site", SITE, &second]);
+    hand_out(&steady, &second);
+    // Offline, the fast phone's clock jumps a day ahead.
+    let preload = qafila_e2e::libfaketime_mt();
+    fast.set_env(&[("LD_PRELOAD", preload.as_str()), ("FAKETIME", "+1d")]);
+    fast.ok(&["checkin", "--site", SITE, &first]);
+    hand_out(&fast, &first);
+    for phone in [&fast, &steady] {
+        phone.ok(&["sync"]);
+    }
+    lead.ok(&["sync"]);
+    let status = lead.ok(&["day", "status", "--site", SITE]);
+    assert_eq!(food_boxes(&status), "2", "{status}");
+    let waiting = lead.ok(&["day", "devices", "--site", SITE]);
+    let outstanding: Vec<&serde_json::Value> = waiting["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["outstanding"] == true)
+        .collect();
+    assert!(outstanding.is_empty(), "{waiting}");
+    lead.ok(&[
+        "day", "reconcile", "--site", SITE, "--count", "food_box=8",
+    ]);
+    let open = lead.ok(&["anomalies", "--open"]);
+    for anomaly in open["anomalies"].as_array().unwrap() {
+        let id = anomaly["id"].as_str().unwrap();
+        lead.ok(&["anomalies", "--resolve", &id[..8], "--note", "اتراجعت"]);
+    }
+    let closed = lead.ok(&["day", "close", "--site", SITE]);
+    assert_eq!(closed["outstanding"], serde_json::json!([]), "{closed}");
+}
