@@ -432,3 +432,31 @@ pub fn faketime_at(target_ms: u64) -> String {
     let offset_s = (i64::try_from(target_ms).unwrap_or(0) - now) / 1000;
     format!("{offset_s:+}")
 }
+
+/// What a `day status` answer says was handed out of `item` (`"0"` when
+/// the item has no line).
+pub fn handed_out(status: &serde_json::Value, item: &str) -> String {
+    status["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["item"] == item))
+        .and_then(|i| i["handed_out"].as_str())
+        .unwrap_or("0")
+        .to_owned()
+}
+
+/// A file of a fixture set kept from an earlier build
+/// (`tests/fixtures/SET/NAME`).
+pub fn fixture(set: &str, name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(set)
+        .join(name)
+}
+
+/// A one-line text file of a fixture set, trimmed.
+pub fn fixture_text(set: &str, name: &str) -> String {
+    std::fs::read_to_string(fixture(set, name))
+        .expect("the fixture exists")
+        .trim()
+        .to_owned()
+}

@@ -6,7 +6,7 @@
 //! the revocation stays final, and devices certified before roles keep
 //! working until the lead gives them a role.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use qafila_e2e::{Device, RelayProcess};
 use qafila_testkit::postgres::TempPostgres;
@@ -14,16 +14,11 @@ use qafila_testkit::postgres::TempPostgres;
 const SITE: &str = "دير مواس";
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/before-trust")
-        .join(name)
+    qafila_e2e::fixture("before-trust", name)
 }
 
 fn fixture_text(name: &str) -> String {
-    std::fs::read_to_string(fixture(name))
-        .unwrap()
-        .trim()
-        .to_owned()
+    qafila_e2e::fixture_text("before-trust", name)
 }
 
 /// The fixtures recorded a relay on a port long gone: the devices are

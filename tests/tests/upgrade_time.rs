@@ -6,34 +6,23 @@
 //! Cairo with days ending at 04:00, and new records land on the convoy's
 //! day.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use qafila_e2e::{Device, RelayProcess};
 
 const SITE: &str = "دير مواس";
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/before-time")
-        .join(name)
+    qafila_e2e::fixture("before-time", name)
 }
 
 fn fixture_text(name: &str) -> String {
-    std::fs::read_to_string(fixture(name))
-        .unwrap()
-        .trim()
-        .to_owned()
+    qafila_e2e::fixture_text("before-time", name)
 }
 
 fn handed_out(device: &Device, date: &str) -> String {
     let status = device.ok(&["day", "status", "--site", SITE, "--date", date]);
-    status["items"]
-        .as_array()
-        .and_then(|items| items.iter().find(|i| i["item"] == "food_box"))
-        .map_or_else(
-            || "0".into(),
-            |i| i["handed_out"].as_str().unwrap().to_owned(),
-        )
+    qafila_e2e::handed_out(&status, "food_box")
 }
 
 #[test]

@@ -13,6 +13,16 @@ fn code(created: &serde_json::Value, i: usize) -> String {
     created["codes"][i].as_str().expect("a code").to_owned()
 }
 
+/// The lead creates a convoy on `relay` serving [`SITE`] with two codes.
+fn create(lead: &Device, relay: &str, name: &str, date: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "convoy", "create", "--name", name, "--date", date, "--site", SITE, "--relay", relay,
+        "--codes", "2",
+    ];
+    args.extend_from_slice(extra);
+    lead.ok(&args)
+}
+
 fn add_family(lead: &Device, name: &str, nid: &str) -> String {
     let added = lead.ok(&[
         "beneficiary",
@@ -69,20 +79,7 @@ fn phones_with_wrong_clocks_enrol_sync_and_learn_their_revocation() {
     let dir = tempfile::tempdir().unwrap();
     let relay = RelayProcess::sqlite(&dir.path().join("relay.db"));
     let lead = Device::initialised("Lead");
-    let created = lead.ok(&[
-        "convoy",
-        "create",
-        "--name",
-        "قافلة الشتاء",
-        "--date",
-        "2026-12-01",
-        "--site",
-        SITE,
-        "--relay",
-        &relay.url,
-        "--codes",
-        "2",
-    ]);
+    let created = create(&lead, &relay.url, "قافلة الشتاء", "2026-12-01", &[]);
     let old = Device::with_clock(&["2000-01-01 08:00:00"]);
     let fast = Device::with_clock(&["-f", "+1d"]);
     for enrolled in enrol(
@@ -129,13 +126,7 @@ fn phones_with_wrong_clocks_enrol_sync_and_learn_their_revocation() {
 }
 
 fn food_boxes(status: &serde_json::Value) -> String {
-    status["items"]
-        .as_array()
-        .and_then(|items| items.iter().find(|i| i["item"] == "food_box"))
-        .map_or_else(
-            || "0".into(),
-            |i| i["handed_out"].as_str().unwrap().to_owned(),
-        )
+    qafila_e2e::handed_out(status, "food_box")
 }
 
 /// A village's site relay whose clock runs three hours fast still serves
@@ -153,20 +144,7 @@ fn a_site_relay_hours_fast_serves_phones_and_the_day_closes_without_waiting() {
         &[("LD_PRELOAD", preload.as_str()), ("FAKETIME", "+3h")],
     );
     let lead = Device::initialised("Lead");
-    let created = lead.ok(&[
-        "convoy",
-        "create",
-        "--name",
-        "قافلة الشتاء",
-        "--date",
-        "٢٠٢٦-١٢-٠١",
-        "--site",
-        SITE,
-        "--relay",
-        &central.url,
-        "--codes",
-        "2",
-    ]);
+    let created = create(&lead, &central.url, "قافلة الشتاء", "٢٠٢٦-١٢-٠١", &[]);
     let right = Device::new();
     let old = Device::with_clock(&["2000-01-01 08:00:00"]);
     enrol(
@@ -309,23 +287,13 @@ fn phones_in_another_zone_or_without_the_2023_rule_file_on_the_convoys_day() {
     let relay = RelayProcess::sqlite_with_env(&dir.path().join("relay.db"), &clock);
     let lead = Device::with_env(&[clock[0], clock[1], ("TZ", "Africa/Cairo")]);
     lead.ok(&["init", "--device-name", "Lead"]);
-    let created = lead.ok(&[
-        "convoy",
-        "create",
-        "--name",
-        "قافلة الصيف",
-        "--date",
-        "2026-07-14",
-        "--site",
-        SITE,
-        "--relay",
+    let created = create(
+        &lead,
         &relay.url,
-        "--codes",
-        "2",
-        // A day that ends at midnight, so 00:30 is the 15th.
-        "--day-ends",
-        "00:00",
-    ]);
+        "قافلة الصيف",
+        "2026-07-14",
+        &["--day-ends", "00:00"],
+    );
     let utc = Device::with_env(&[clock[0], clock[1], ("TZ", "UTC")]);
     let no_dst = Device::with_env(&[clock[0], clock[1], ("TZ", "EET-2")]);
     enrol(
@@ -365,20 +333,7 @@ fn a_phone_a_day_fast_cannot_make_every_device_look_outstanding() {
     let dir = tempfile::tempdir().unwrap();
     let relay = RelayProcess::sqlite(&dir.path().join("relay.db"));
     let lead = Device::initialised("Lead");
-    let created = lead.ok(&[
-        "convoy",
-        "create",
-        "--name",
-        "قافلة الشتاء",
-        "--date",
-        "2026-12-01",
-        "--site",
-        SITE,
-        "--relay",
-        &relay.url,
-        "--codes",
-        "2",
-    ]);
+    let created = create(&lead, &relay.url, "قافلة الشتاء", "2026-12-01", &[]);
     let mut fast = Device::new();
     let steady = Device::new();
     enrol(
@@ -418,9 +373,7 @@ fn a_phone_a_day_fast_cannot_make_every_device_look_outstanding() {
         .filter(|d| d["outstanding"] == true)
         .collect();
     assert!(outstanding.is_empty(), "{waiting}");
-    lead.ok(&[
-        "day", "reconcile", "--site", SITE, "--count", "food_box=8",
-    ]);
+    lead.ok(&["day", "reconcile", "--site", SITE, "--count", "food_box=8"]);
     let open = lead.ok(&["anomalies", "--open"]);
     for anomaly in open["anomalies"].as_array().unwrap() {
         let id = anomaly["id"].as_str().unwrap();
