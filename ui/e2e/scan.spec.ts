@@ -113,5 +113,46 @@ for (const lang of LANGS) {
       await expectNoHorizontalOverflow(page);
       await snap(page, testInfo, lang, 'scan-forged');
     });
+
+    test('a wedge scan with the focus on any control serves nobody but the new card', async ({
+      page,
+      fresh,
+    }) => {
+      const cards = fresh.cards;
+      await openApp(page, fresh, lang);
+      await chooseSite(page);
+      await scanCard(page, cards[0].text, true);
+      const result = page.getByTestId('result-panel');
+      await expect(page.getByTestId('result-name')).toHaveText(cards[0].name);
+      // The volunteer's last tap (or Tab) left the focus on a control of the
+      // result panel; the scanner types the next family's card and Enter.
+      const controls = [
+        async () => page.getByTestId('basket-button'),
+        async () => page.getByTestId('handout-items-toggle'),
+        async () => {
+          // Opened from the keyboard (Space stays the buttons').
+          await page.getByTestId('handout-items-toggle').focus();
+          await page.keyboard.press(' ');
+          return page.locator('[data-testid=item-plus]').first();
+        },
+      ];
+      for (const [i, control] of controls.entries()) {
+        const next = cards[i + 1];
+        const target = await control();
+        await target.focus();
+        await expect(target).toBeFocused();
+        await page.keyboard.type(next.text);
+        await page.keyboard.press('Enter');
+        await expect(page.getByTestId('result-name')).toHaveText(next.name);
+        await expect(result).toHaveAttribute('data-status', 'ok');
+        await expect(page.getByTestId('recorded-panel')).toHaveCount(0);
+        await expect(page.getByTestId('scan-input')).toBeFocused();
+      }
+      // Nobody was served: the first family is still due its basket.
+      await scanCard(page, cards[0].text);
+      await expect(result).toHaveAttribute('data-status', 'ok');
+      await expect(page.getByTestId('result-name')).toHaveText(cards[0].name);
+      await expect(page.getByTestId('basket-button')).toBeVisible();
+    });
   });
 }
