@@ -50,6 +50,10 @@ for (const lang of LANGS) {
       await expect(page.getByTestId('result-headline')).toHaveText(ftl(lang, 'status-ok'));
       await expect(page.getByTestId('result-name')).toHaveText(served.name);
       await expect(page.getByTestId('result-village')).toHaveText(VILLAGE);
+      // Arabic data is marked Arabic in either UI, for a screen reader's voice.
+      await expect(page.getByTestId('result-name')).toHaveAttribute('lang', 'ar');
+      await expect(page.getByTestId('result-village')).toHaveAttribute('lang', 'ar');
+      await expect(page.getByTestId('scan-site')).toHaveAttribute('lang', 'ar');
       await expect(page.getByTestId('result-household-size')).toHaveText(
         digitsFor(lang, served.householdSize),
       );

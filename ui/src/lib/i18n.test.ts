@@ -110,3 +110,14 @@ describe('numbers', () => {
     expect(formatRelative(now - 5 * 60_000, now)).toBe('5 minutes ago');
   });
 });
+
+describe('the language of typed data', () => {
+  test('Arabic names are Arabic, Latin ones English', async () => {
+    const { langOf } = await import('./i18n');
+    expect(langOf('منى علي حسن')).toBe('ar');
+    expect(langOf('كفر الشيخ سالم 2')).toBe('ar');
+    expect(langOf('Volunteer 2')).toBe('en');
+    expect(langOf('')).toBe('en');
+    expect(langOf(null)).toBe('en');
+  });
+});

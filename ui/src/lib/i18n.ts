@@ -40,6 +40,18 @@ const BUNDLES: Record<Locale, FluentBundle> = {
 
 export type Args = Record<string, string | number | null | undefined>;
 
+/**
+ * The language of a piece of data people typed (a name, a village, a site):
+ * Arabic when it has Arabic letters, else English. Marked `lang` on the
+ * element, so a screen reader reads an Arabic name in the English UI with an
+ * Arabic voice (and the reverse).
+ */
+export function langOf(text: string | null | undefined): 'ar' | 'en' {
+  return /[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]/u.test(text ?? '')
+    ? 'ar'
+    : 'en';
+}
+
 /** The digits in force: the volunteer's choice, or the language's usual ones. */
 export function digits(): Digits {
   return settings.digits ?? (settings.locale === 'en' ? 'latn' : 'arab');
