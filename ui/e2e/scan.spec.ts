@@ -59,6 +59,13 @@ for (const lang of LANGS) {
       );
       await expect(page.getByTestId('result-card-number')).toHaveText(served.number);
       await expect(page.locator('[data-testid=remaining-item][data-item=food_box]')).toBeVisible();
+      // Heard once, from the one live region the screen keeps: the verdict,
+      // the name and what is due. Nothing else on the screen is live.
+      const heard = page.getByTestId('scan-announcement');
+      await expect(heard).toContainText(ftl(lang, 'status-ok'));
+      await expect(heard).toContainText(served.name);
+      await expect(heard).toContainText(ftl(lang, 'result-remaining-title'));
+      await expect(page.locator('[aria-live]')).toHaveCount(1);
       await expectDirection(page, lang);
       await expectNoHorizontalOverflow(page);
       await snap(page, testInfo, lang, 'scan-ok');
@@ -71,6 +78,10 @@ for (const lang of LANGS) {
       await expect(page.getByTestId('undo-button')).toBeVisible();
       await expect(result).toBeHidden();
       await expect(page.getByTestId('scan-input')).toBeFocused();
+      await expect(heard).toContainText(ftl(lang, 'recorded-title'));
+      await expect(heard).toContainText(served.name);
+      // The undo countdown ticks silently.
+      await expect(page.locator('[aria-live]')).toHaveCount(1);
       await expectNoHorizontalOverflow(page);
       await snap(page, testInfo, lang, 'handout');
 
@@ -82,6 +93,7 @@ for (const lang of LANGS) {
       await expect(page.getByTestId('result-name')).toHaveText(served.name);
       await expect(page.getByTestId('result-message')).not.toBeEmpty();
       await expect(page.getByTestId('basket-button')).toHaveCount(0);
+      await expect(heard).toContainText(ftl(lang, 'status-already_served'));
       await expectNoHorizontalOverflow(page);
       await snap(page, testInfo, lang, 'scan-already-served');
 
