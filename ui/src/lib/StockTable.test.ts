@@ -32,4 +32,39 @@ describe('the stock table', () => {
     await waitFor(() => expect(screen.getByTestId('stock').textContent).toContain('2026-12-01'));
     expect(screen.queryByTestId('day-opened')).toBeNull();
   });
+
+  test('its scroll box is a named region a keyboard can reach', async () => {
+    switchLanguage('en');
+    fakeBackend({
+      day_status: () => ({
+        site: SITE,
+        date: '2026-12-01',
+        closed: false,
+        opened: null,
+        items: [
+          {
+            item: 'food_box',
+            item_en: 'Food box',
+            item_ar: 'كرتونة مواد غذائية',
+            opening: '0',
+            loaded: '10',
+            transferred_in: '0',
+            transferred_out: '0',
+            handed_out: '2',
+            returned: '0',
+            lost: '0',
+            expected: '8',
+            counted: null,
+            variance: null,
+            variance_reason: null,
+          },
+        ],
+        anomalies: [],
+      }),
+    });
+    render(StockTable, { site: SITE });
+    const region = await screen.findByRole('region', { name: /Stock at/ });
+    expect(region.getAttribute('tabindex')).toBe('0');
+    expect(region.querySelector('[data-testid=stock-table]')).not.toBeNull();
+  });
 });
