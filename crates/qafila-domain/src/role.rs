@@ -221,6 +221,26 @@ mod tests {
     }
 
     #[test]
+    fn only_the_lead_opens_a_site_day_and_anyone_notes_its_own_clock() {
+        let opened = EventBody::SiteDayOpened {
+            site: SiteId::from_parts(1, [1; 10]),
+            day: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            label: "اليوم التاني".into(),
+        };
+        let noted = EventBody::ClockNoted {
+            phone_ms: 946_713_600_000,
+            best_ms: 1_796_100_000_000,
+            doubt: crate::event::ClockDoubt::RelaySaid,
+        };
+        for role in [Role::Registrar, Role::Storekeeper, Role::Volunteer] {
+            check(role, &opened, false);
+            check(role, &noted, true);
+        }
+        check(Role::Lead, &opened, true);
+        check(Role::Lead, &noted, true);
+    }
+
+    #[test]
     fn each_role_does_its_own_work_only() {
         let void = |target_device| EventBody::Void {
             target: EventId::from_parts(1, [2; 10]),
