@@ -7,7 +7,7 @@ import { setSite } from '../lib/settings.svelte';
 import { switchLanguage } from '../lib/i18n';
 import { appError, fakeBackend } from '../test/fake-backend';
 import { SITE, basket, checkIn, person, scanResult } from '../test/fixtures';
-import type { ScanStatus } from '../lib/types';
+import type { HandOutDto, ScanDto, ScanStatus } from '../lib/types';
 
 // The camera's decoder (WebAssembly) is replaced at its seam; see CameraScanner.test.ts.
 vi.mock('../lib/qr-decoder', () => ({ loadQrDecoder: vi.fn(), decodeVideoFrame: vi.fn() }));
@@ -313,5 +313,91 @@ describe('with the camera', () => {
     await fireEvent.click(screen.getByTestId('camera-cancel'));
     expect(camera.live()).toEqual([]);
     await waitFor(() => expect(document.activeElement).toBe(input));
+  });
+});
+
+describe('one family at a time', () => {
+  /** Two families with cards of their own: the fake answers each card with its holder. */
+  const families = {
+    QF1AAA: { ...person, id: 'ben-a', name: 'أمينة عبد الرحمن' },
+    QF1BBB: { ...person, id: 'ben-b', name: 'سيد محمود إبراهيم' },
+  } as const;
+
+  function holderOf(input: string): ScanDto {
+    const holder = families[input as keyof typeof families];
+    const answer = scanResult('ok');
+    answer.check_in = { ...checkIn(), event: `checkin-${holder.id}` };
+    answer.check_in.entitlement = { ...answer.check_in.entitlement, beneficiary: holder };
+    return answer;
+  }
+
+  /** A backend answer the test releases when it chooses. */
+  function later<T>(): { promise: Promise<T>; release: (value: T) => void } {
+    let release: (value: T) => void = () => {};
+    const promise = new Promise<T>((r) => (release = r));
+    return { promise, release };
+  }
+
+  test('a basket answered after the next card is read: the new family stays, the undo bar shows what was recorded', async () => {
+    setSite(SITE);
+    const answer = later<typeof basket>();
+    const backend = fakeBackend({ scan: ({ input }) => holderOf(input), hand_out_basket: () => answer.promise });
+    render(Scan);
+    await scanCard('QF1AAA');
+    await fireEvent.click(screen.getByTestId('basket-button'));
+    await scanCard('QF1BBB');
+    await waitFor(() => expect(screen.getByTestId('result-name').textContent).toBe(families.QF1BBB.name));
+    answer.release(basket);
+
+    await waitFor(() => expect(screen.getByTestId('recorded-panel')).toBeTruthy());
+    // The basket went to the family whose button was tapped, and B is still on screen, still due theirs.
+    expect(backend.of('hand_out_basket').map((c) => c.args.beneficiary)).toEqual(['ben-a']);
+    expect(screen.getByTestId('result-name').textContent).toBe(families.QF1BBB.name);
+    expect(screen.getByTestId('basket-button')).toBeTruthy();
+    // A's hand-out is not announced over B's verdict.
+    await waitFor(() => expect(screen.getByTestId('scan-announcement').textContent).toContain(families.QF1BBB.name));
+    expect(screen.getByTestId('scan-announcement').textContent).not.toContain(families.QF1AAA.name);
+  });
+
+  test('a new card takes the family on screen away at once: no tap before its answer can serve them', async () => {
+    setSite(SITE);
+    const second = later<ScanDto>();
+    fakeBackend({
+      scan: ({ input }) => (input === 'QF1BBB' ? second.promise : holderOf(input)),
+      hand_out_basket: () => basket,
+    });
+    render(Scan);
+    await scanCard('QF1AAA');
+    const input = screen.getByTestId('scan-input');
+    await fireEvent.input(input, { target: { value: 'QF1BBB' } });
+    await fireEvent.submit(screen.getByTestId('scan-form'));
+
+    expect(screen.queryByTestId('result-panel')).toBeNull();
+    expect(screen.queryByTestId('basket-button')).toBeNull();
+    second.release(holderOf('QF1BBB'));
+    await waitFor(() => expect(screen.getByTestId('result-name').textContent).toBe(families.QF1BBB.name));
+  });
+
+  test('item by item: a new card stops what was still to be recorded for the family before', async () => {
+    setSite(SITE);
+    const first = later<HandOutDto>();
+    const backend = fakeBackend({
+      scan: ({ input }) => holderOf(input),
+      hand_out: () => first.promise,
+    });
+    render(Scan);
+    await scanCard('QF1AAA');
+    await fireEvent.click(screen.getByTestId('handout-items-toggle'));
+    for (const plus of screen.getAllByTestId('item-plus').slice(0, 2)) await fireEvent.click(plus);
+    await fireEvent.click(screen.getByTestId('handout-button'));
+    await waitFor(() => expect(backend.of('hand_out')).toHaveLength(1));
+    await scanCard('QF1BBB');
+    await waitFor(() => expect(screen.getByTestId('result-name').textContent).toBe(families.QF1BBB.name));
+    first.release(basket[0]);
+
+    await waitFor(() => expect(screen.getByTestId('recorded-panel')).toBeTruthy());
+    // The second item was never sent: B is on screen now.
+    expect(backend.of('hand_out').map((c) => c.args.beneficiary)).toEqual(['ben-a']);
+    expect(screen.getByTestId('result-name').textContent).toBe(families.QF1BBB.name);
   });
 });
