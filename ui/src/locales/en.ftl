@@ -27,7 +27,7 @@ nav-label = Sections
 nav-scan = Scan
 nav-today = Today
 nav-lead = Lead
-nav-registrar = Registrar
+nav-registrar = Register
 nav-settings = Settings
 
 ## Sync
