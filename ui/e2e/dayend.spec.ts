@@ -21,6 +21,8 @@ import {
   test,
   VILLAGE,
 } from './fixtures';
+import { expectEveryColumnShown } from './layout';
+import { expectLegible } from './readable';
 
 interface DayStatus {
   items: { item: string; expected: string; counted: string | null; variance_reason: string | null }[];
@@ -89,6 +91,22 @@ for (const lang of LANGS) {
         await expect(override.getByTestId('review-explained')).toBeDisabled();
         await override.getByTestId('review-loss').click();
         await expect(override).toHaveAttribute('data-reviewed', 'loss');
+        // What people typed keeps its own language inside the sentence, so a
+        // screen reader reads it with the right voice; the sentence itself is
+        // the app's.
+        const person = fresh.cards[0].name;
+        if (lang === 'ar') {
+          await expect(override.locator('[lang=en]')).toHaveText('the box was torn; a second one replaced it');
+          await expect(double.locator('[lang]')).toHaveCount(0);
+        } else {
+          await expect(double.locator('[lang=ar]').first()).toHaveText(person);
+          await expect(double.getByTestId('anomaly-review').locator('[lang=ar]')).toHaveText(
+            'الكرتونة الأولى اتقطعت واتبدلت',
+          );
+          await expect(override.locator('[lang]')).toHaveCount(0);
+        }
+        await expectEveryColumnShown(page.getByTestId('stock-table'));
+        await expectLegible(page.getByTestId('lead'));
 
         // The blind count: no expected figure anywhere while counting.
         const status = await qafilaJson<DayStatus>([...lead, 'day', 'status', '--site', VILLAGE]);
@@ -103,6 +121,7 @@ for (const lang of LANGS) {
             .getByTestId('count-input')
             .fill(String(counted));
         }
+        await expectLegible(page.getByTestId('lead'));
         await snap(page, testInfo, lang, 'day-end-count');
         await page.getByTestId('count-show').click();
 
@@ -111,6 +130,10 @@ for (const lang of LANGS) {
         const expectedBoxes = status.items.find((l) => l.item === 'food_box')!.expected;
         await expect(food.locator('[data-col=expected]')).toHaveText(digitsFor(lang, expectedBoxes));
         await expect(page.getByTestId('count-record')).toBeDisabled();
+        await expectEveryColumnShown(page.getByTestId('variance-table'));
+        await expectNoHorizontalOverflow(page);
+        await expectLegible(page.getByTestId('lead'));
+        await snap(page, testInfo, lang, 'day-end-differences');
         await page.locator('[data-testid=reason-select][data-item=food_box]').selectOption('counting_error');
         await page.getByTestId('count-record').click();
         await expect(page.getByTestId('count-recorded')).toBeVisible();
@@ -139,6 +162,7 @@ for (const lang of LANGS) {
         expect(after.closed).toBe(true);
 
         await expectNoHorizontalOverflow(page);
+        await expectLegible(page.getByTestId('lead'));
         await snap(page, testInfo, lang, 'day-end-closed');
 
         // The day report goes to the print dialog (through a hidden frame),
@@ -173,6 +197,15 @@ for (const lang of LANGS) {
         expect(csv).toContain('مركز سيدي سالم'); // the district the lead described in the app
         expect(csv).not.toContain(fresh.cards[0].name);
         expect(download.suggestedFilename()).toMatch(/^qafila-distribution-hxl-.*\.csv$/);
+
+        // Opened again, the stock table has what was counted too: its widest,
+        // five columns, every one shown.
+        await page.reload();
+        await expect(
+          page.locator('[data-testid=stock-row][data-item=food_box] [data-col=counted]'),
+        ).toHaveText(digitsFor(lang, Number(expectedBoxes) - 1));
+        await expectEveryColumnShown(page.getByTestId('stock-table'));
+        await snap(page, testInfo, lang, 'day-end-stock-counted');
       } finally {
         await stop(child.pid!);
       }

@@ -14,6 +14,8 @@ import {
   snap,
   test,
 } from './fixtures';
+import { expectEveryColumnShown } from './layout';
+import { expectLegible } from './readable';
 
 for (const lang of LANGS) {
   test.describe(`lead (${lang})`, () => {
@@ -42,6 +44,9 @@ for (const lang of LANGS) {
       await expect(blanket.locator('[data-col=handed-out]')).not.toHaveText(digitsFor(lang, 0));
       await expect(page.locator('[data-testid=stock-row][data-item=meat_kg]')).toBeVisible();
       await expect(page.getByTestId('stock-row')).toHaveCount(3);
+      // Every column can be read at once, on a phone too: no figure is cut off
+      // or waits behind a sideways scroll.
+      await expectEveryColumnShown(page.getByTestId('stock-table'));
 
       // The convoy's devices, as the relay lists them: the lead and this one.
       const rows = page.getByTestId('device-row');
@@ -55,6 +60,7 @@ for (const lang of LANGS) {
       await expect(page.getByTestId('revoke-button')).toHaveCount(0);
 
       await expectNoHorizontalOverflow(page);
+      await expectLegible(page.getByTestId('lead'));
       await snap(page, testInfo, lang, 'lead');
     });
   });

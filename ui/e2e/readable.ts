@@ -4,7 +4,7 @@
 // all-green axe run in Arabic proves little; this check reads colours and
 // backgrounds itself and does not care which script the text is in.
 
-import type { Locator, Page } from '@playwright/test';
+import { expect, type Locator, type Page } from '@playwright/test';
 
 /** What one element measured, and what it is (tag, test id, first words). */
 export interface Reading {
@@ -132,9 +132,18 @@ export async function controlBoundaries(root: Locator): Promise<Reading[]> {
   await install(root.page());
   return root.evaluate((rootEl) => {
     const c = window.qafilaColours!;
-    const controls = Array.from(rootEl.querySelectorAll('button, input:not([type=file]), select, textarea, summary'));
-    return controls
-      .filter((el) => c.shown(el) && !(el as HTMLButtonElement).disabled)
+    const controls = 'button, input:not([type=file]):not([type=checkbox]):not([type=radio]), select, textarea, summary';
+    // A box drawn with a border on all four sides (a card, a group) is a boundary too.
+    const boxed = (el: Element) => {
+      const style = getComputedStyle(el);
+      return ['top', 'right', 'bottom', 'left'].every(
+        (side) =>
+          parseFloat(style.getPropertyValue(`border-${side}-width`)) >= 1 &&
+          c.parse(style.getPropertyValue(`border-${side}-color`))[3] > 0,
+      );
+    };
+    return [rootEl, ...Array.from(rootEl.querySelectorAll('*'))]
+      .filter((el) => (el.matches(controls) || boxed(el)) && c.shown(el) && !(el as HTMLButtonElement).disabled)
       .map((el) => {
         const boundary = (box: Element) => {
           const style = getComputedStyle(box);
@@ -155,15 +164,35 @@ export async function controlBoundaries(root: Locator): Promise<Reading[]> {
   });
 }
 
-/** Visible text under `root` set smaller than `px`. */
+/**
+ * Visible text under `root` set smaller than `px`: text of an element's own,
+ * what a field shows, and a label drawn by CSS (`[data-label]::before`, the
+ * column names of a table shown as cards).
+ */
 export async function smallText(root: Locator, px: number): Promise<string[]> {
   await install(root.page());
   return root.evaluate((rootEl, min) => {
     const c = window.qafilaColours!;
-    return [rootEl, ...Array.from(rootEl.querySelectorAll('*'))]
-      .filter((el) => c.hasText(el) && c.shown(el) && parseFloat(getComputedStyle(el).fontSize) < min - 0.01)
-      .map((el) => `${c.describe(el)} ${getComputedStyle(el).fontSize}`);
+    const small: string[] = [];
+    for (const el of [rootEl, ...Array.from(rootEl.querySelectorAll('*'))]) {
+      if (!c.shown(el)) continue;
+      const field = el.matches('input:not([type=checkbox]):not([type=radio]), select, textarea');
+      const size = getComputedStyle(el).fontSize;
+      if ((c.hasText(el) || field) && parseFloat(size) < min - 0.01) small.push(`${c.describe(el)} ${size}`);
+      const label = getComputedStyle(el, '::before');
+      if (el.hasAttribute('data-label') && label.content !== 'none' && parseFloat(label.fontSize) < min - 0.01) {
+        small.push(`${c.describe(el)}: its label at ${label.fontSize}`);
+      }
+    }
+    return small;
   }, px);
+}
+
+/** Inside `root`: no text under 16 px, no control or box edge under 3:1. */
+export async function expectLegible(root: Locator): Promise<void> {
+  await expect(root).toBeVisible();
+  expect(await smallText(root, 16), 'text under 16 px').toEqual([]);
+  expect(below(await controlBoundaries(root), 3), 'edges under 3:1').toEqual([]);
 }
 
 /** Readings under `min`, for an assertion whose failure names them. */

@@ -16,6 +16,8 @@ import {
   test,
   VILLAGE,
 } from './fixtures';
+import { expectEveryColumnShown } from './layout';
+import { expectLegible } from './readable';
 
 /**
  * Six rows: two new families, one with no name, one whose household size is
@@ -71,6 +73,9 @@ for (const lang of LANGS) {
       await expect(refused.nth(1)).toContainText('نور الهدى كمال');
       await expect(refused.nth(2)).toHaveAttribute('data-line', '6');
       await expect(refused.nth(2)).toContainText('هدى سعيد الجمال');
+      await expect(refused.nth(1).locator('[data-col=name] [lang=ar]')).toHaveText('نور الهدى كمال');
+      await expectEveryColumnShown(page.getByTestId('refused-table'));
+      await expectLegible(page.getByTestId('registrar'));
       await expect(page.getByTestId('duplicates-none')).toBeVisible();
       await expectNoHorizontalOverflow(page);
       await snap(page, testInfo, lang, 'import-dry-run');
@@ -88,6 +93,7 @@ for (const lang of LANGS) {
       await expect(pair.getByTestId('merge-button')).toBeDisabled();
       await expect(village.locator('option')).toContainText(digitsFor(lang, 39));
       await expectNoHorizontalOverflow(page);
+      await expectLegible(page.getByTestId('registrar'));
       await snap(page, testInfo, lang, 'registrar-duplicate');
     });
   });

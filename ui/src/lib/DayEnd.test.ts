@@ -4,6 +4,7 @@ import AnomalyList from './AnomalyList.svelte';
 import DayEnd from './DayEnd.svelte';
 import { switchLanguage } from './i18n';
 import { fakeBackend } from '../test/fake-backend';
+import { expectCardReady } from '../test/tables';
 import type { AnomalyDto, CountSheetDto, ReconciliationDto, StockLineDto } from './types';
 
 const SITE = 'كفر الشيخ سالم';
@@ -69,6 +70,11 @@ describe('the blind count', () => {
     await fireEvent.click(screen.getByTestId('count-show'));
     const row = await screen.findByTestId('variance-row');
     expect(within(row).getByText('187')).toBeTruthy();
+    // On a phone each figure shows its column as its label; what to say about
+    // the difference stays on the item's card.
+    expectCardReady(screen.getByTestId('variance-table'));
+    expect(row.nextElementSibling?.classList.contains('continued')).toBe(true);
+    expect(within(row.nextElementSibling as HTMLElement).getByTestId('reason-select')).toBeTruthy();
     expect(backend.of('reconcile')[0].args).toMatchObject({ site: SITE, preview: true });
     expect(counting).toEqual([true, false]);
 
@@ -135,5 +141,29 @@ describe('reviewing anomalies', () => {
       note: 'two members came',
     });
     expect(within(item).getByTestId('anomaly-review').textContent).toContain('two members came');
+  });
+
+  test('a name or a note typed in the other language is marked with it, not the sentence around it', async () => {
+    switchLanguage('en');
+    fakeBackend({
+      anomalies: () => [
+        {
+          code: 'double_hand_out',
+          message: 'household فاطمة حسن received 2 Food box from 2 devices; entitled to 1',
+          message_ar: 'الأسرة فاطمة حسن استلمت 2 كرتونة مواد غذائية من 2 أجهزة؛ المستحق 1',
+          events: ['a', 'b'],
+          id: '0123456789abcdef0123456789abcdef',
+          review: { outcome: 'explained', note: 'اتنين من الأسرة جم', event: 'r1', at_ms: 1 },
+        },
+      ],
+    });
+    render(AnomalyList);
+    const item = await screen.findByTestId('anomaly');
+    const marked = Array.from(item.querySelectorAll('[lang]')).map((el) => [el.getAttribute('lang'), el.textContent]);
+    expect(marked).toEqual([
+      ['ar', 'فاطمة حسن'],
+      ['ar', 'اتنين من الأسرة جم'],
+    ]);
+    expect(item.textContent).toContain('household فاطمة حسن received 2 Food box');
   });
 });

@@ -1,6 +1,15 @@
 import { describe, expect, test } from 'vitest';
 import { FluentBundle, FluentResource } from '@fluent/bundle';
-import { SOURCES, formatNumber, formatRelative, t, translate, switchLanguage, switchDigits } from './i18n';
+import {
+  SOURCES,
+  formatNumber,
+  formatRelative,
+  languageRuns,
+  t,
+  translate,
+  switchLanguage,
+  switchDigits,
+} from './i18n';
 import { settings } from './settings.svelte';
 
 function ids(source: string): string[] {
@@ -119,5 +128,43 @@ describe('the language of typed data', () => {
     expect(langOf('Volunteer 2')).toBe('en');
     expect(langOf('')).toBe('en');
     expect(langOf(null)).toBe('en');
+  });
+});
+
+describe('typed data inside a sentence', () => {
+  test('in the English UI, only the Arabic stretch is marked Arabic', () => {
+    switchLanguage('en');
+    expect(languageRuns('household منى علي حسن received 2 Food box; entitled to 1')).toEqual([
+      { text: 'household ' },
+      { text: 'منى علي حسن', lang: 'ar' },
+      { text: ' received 2 Food box; entitled to 1' },
+    ]);
+    // A Fluent placeable keeps its isolation marks outside the stretch.
+    expect(languageRuns(t('lead-stock-title', { site: 'كفر الشيخ سالم' }))).toEqual([
+      { text: 'Stock at \u2068' },
+      { text: 'كفر الشيخ سالم', lang: 'ar' },
+      { text: '\u2069' },
+    ]);
+    // Eastern digits are the digits setting, not Arabic text; marks stay on their letter.
+    expect(languageRuns('٣ boxes for عليٌّ')).toEqual([
+      { text: '٣ boxes for ' },
+      { text: 'عليٌّ', lang: 'ar' },
+    ]);
+    expect(languageRuns('nothing typed here')).toEqual([{ text: 'nothing typed here' }]);
+    expect(languageRuns('')).toEqual([]);
+  });
+
+  test('in the Arabic UI, only the Latin stretch is marked English', () => {
+    switchLanguage('ar-EG');
+    expect(languageRuns('صرف زيادة عن المستحق باستثناء: the box was torn; a second one replaced it')).toEqual([
+      { text: 'صرف زيادة عن المستحق باستثناء: ' },
+      { text: 'the box was torn; a second one replaced it', lang: 'en' },
+    ]);
+    expect(languageRuns('ساعة Tablet 3 كانت متأخرة ٥ دقايق')).toEqual([
+      { text: 'ساعة ' },
+      { text: 'Tablet', lang: 'en' },
+      { text: ' 3 كانت متأخرة ٥ دقايق' },
+    ]);
+    expect(languageRuns('الأسرة منى علي استلمت ٢')).toEqual([{ text: 'الأسرة منى علي استلمت ٢' }]);
   });
 });

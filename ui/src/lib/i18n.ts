@@ -40,6 +40,10 @@ const BUNDLES: Record<Locale, FluentBundle> = {
 
 export type Args = Record<string, string | number | null | undefined>;
 
+/** The Unicode blocks of the Arabic script, for a character class. */
+const ARABIC = '\\u0600-\\u06FF\\u0750-\\u077F\\u08A0-\\u08FF\\uFB50-\\uFDFF\\uFE70-\\uFEFF';
+const ARABIC_LETTER = new RegExp(`[${ARABIC}]`, 'u');
+
 /**
  * The language of a piece of data people typed (a name, a village, a site):
  * Arabic when it has Arabic letters, else English. Marked `lang` on the
@@ -47,9 +51,46 @@ export type Args = Record<string, string | number | null | undefined>;
  * Arabic voice (and the reverse).
  */
 export function langOf(text: string | null | undefined): 'ar' | 'en' {
-  return /[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]/u.test(text ?? '')
-    ? 'ar'
-    : 'en';
+  return ARABIC_LETTER.test(text ?? '') ? 'ar' : 'en';
+}
+
+/**
+ * A stretch of the other language's script in a sentence of the UI's: from
+ * its first letter to its last (and the marks on it), across the spaces,
+ * digits and punctuation between them, never across a letter of the UI's own
+ * language. Digits alone are not a stretch: Eastern digits in the English UI
+ * are the digits setting, not Arabic text.
+ */
+const ARABIC_WORD_LETTER = `(?=\\p{L})[${ARABIC}]`;
+const LATIN_WORD_LETTER = `(?![${ARABIC}])\\p{L}`;
+const OTHER_SCRIPT: Record<Locale, RegExp> = {
+  en: new RegExp(`${ARABIC_WORD_LETTER}(?:[^\\p{L}]*${ARABIC_WORD_LETTER})*\\p{M}*`, 'gu'),
+  'ar-EG': new RegExp(`${LATIN_WORD_LETTER}(?:[^\\p{L}${ARABIC}]*${LATIN_WORD_LETTER})*\\p{M}*`, 'gu'),
+};
+
+/** A piece of a sentence, with the language to mark it with if it is not the UI's. */
+export interface LanguageRun {
+  text: string;
+  lang?: 'ar' | 'en';
+}
+
+/**
+ * A sentence in the UI's language (one of the backend's, or a message with a
+ * name or a note in it) cut where data in the other script starts and ends,
+ * so that stretch alone carries `lang`: an Arabic name in an English
+ * sentence is read with an Arabic voice, and the sentence around it is not.
+ */
+export function languageRuns(text: string): LanguageRun[] {
+  const other = settings.locale === 'en' ? 'ar' : 'en';
+  const runs: LanguageRun[] = [];
+  let at = 0;
+  for (const match of text.matchAll(OTHER_SCRIPT[settings.locale])) {
+    if (match.index > at) runs.push({ text: text.slice(at, match.index) });
+    runs.push({ text: match[0], lang: other });
+    at = match.index + match[0].length;
+  }
+  if (at < text.length) runs.push({ text: text.slice(at) });
+  return runs;
 }
 
 /** The digits in force: the volunteer's choice, or the language's usual ones. */
