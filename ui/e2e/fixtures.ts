@@ -10,6 +10,7 @@ import {
   SCREENSHOT_DIR,
   UI_DIR,
   VILLAGE,
+  qafila,
   readState,
   startBackend,
   stop,
@@ -213,4 +214,11 @@ export async function scanCard(page: Page, text: string, keystrokes = false): Pr
   else await page.keyboard.insertText(text);
   await expect(input).toHaveValue(text);
   await page.keyboard.press('Enter');
+}
+
+/** The lead revokes `card` (its printed number); the device learns it at its next sync, done here. */
+export async function revokeCard(backend: Backend, card: string): Promise<void> {
+  await qafila(['--data-dir', backend.leadDir, 'cards', 'revoke', card, '--reason', 'lost']);
+  await qafila(['--data-dir', backend.leadDir, 'sync']);
+  await qafila(['--data-dir', backend.dataDir, 'sync']);
 }

@@ -5,8 +5,7 @@
 // styles (e2e/readable.ts), because axe skips most Arabic text.
 
 import type { Page } from '@playwright/test';
-import { qafila } from './backend';
-import { LANGS, chooseSite, expect, goTo, openApp, scanCard, test } from './fixtures';
+import { LANGS, chooseSite, expect, goTo, openApp, revokeCard, scanCard, test } from './fixtures';
 import { below, controlBoundaries, focusRingContrast, smallText, textContrast } from './readable';
 
 /** Phones get 16 px text at least; a laptop's side bar and tables may be smaller. */
@@ -21,9 +20,7 @@ for (const lang of LANGS) {
     test('every result state at 7:1, boundaries at 3:1, phone text at 16 px', async ({ page, fresh }, testInfo) => {
       const phone = testInfo.project.name === 'phone';
       const [good, , forged, revoked] = fresh.cards;
-      await qafila(['--data-dir', fresh.leadDir, 'cards', 'revoke', revoked.number, '--reason', 'lost']);
-      await qafila(['--data-dir', fresh.leadDir, 'sync']);
-      await qafila(['--data-dir', fresh.dataDir, 'sync']);
+      await revokeCard(fresh, revoked.number);
       await openApp(page, fresh, lang);
       await chooseSite(page);
       const result = page.getByTestId('result-panel');

@@ -3,7 +3,6 @@
 // second time; undo a hand-out and be served again; refuse a forged card.
 
 import type { Page } from '@playwright/test';
-import { qafila } from './backend';
 import {
   LANGS,
   chooseSite,
@@ -13,11 +12,13 @@ import {
   expectNoHorizontalOverflow,
   ftl,
   openApp,
+  revokeCard,
   scanCard,
   snap,
   test,
   VILLAGE,
 } from './fixtures';
+import { random } from '../src/test/random';
 
 /** The card number alphabet (Crockford-like base 32, no I, O, B, G). */
 const ALPHABET = '0123456789ACDEFHJKLMNPQRSTUVWXYZ';
@@ -27,18 +28,6 @@ function altered(text: string, at: number): string {
   const old = text[at];
   const replacement = ALPHABET[(ALPHABET.indexOf(old) + 1) % ALPHABET.length];
   return text.slice(0, at) + replacement + text.slice(at + 1);
-}
-
-/** A small seeded generator (mulberry32): the same sequences on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
@@ -225,10 +214,7 @@ for (const lang of LANGS) {
       // The smallest phone the app promises: 360 × 640.
       if (testInfo.project.name === 'phone') await page.setViewportSize({ width: 360, height: 640 });
       const [good, partly, forged, revoked] = fresh.cards;
-      // The lead revokes a card; the device learns it at its next sync.
-      await qafila(['--data-dir', fresh.leadDir, 'cards', 'revoke', revoked.number, '--reason', 'lost']);
-      await qafila(['--data-dir', fresh.leadDir, 'sync']);
-      await qafila(['--data-dir', fresh.dataDir, 'sync']);
+      await revokeCard(fresh, revoked.number);
       await openApp(page, fresh, lang);
       await chooseSite(page);
       const result = page.getByTestId('result-panel');

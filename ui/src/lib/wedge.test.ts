@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BurstWatch, MIN_RUN, MIN_SCAN_CHARS, SCANNER_GAP_MS, STALL_MS, typesCharacter } from './wedge';
-
-/** A small seeded generator (mulberry32), so every run checks the same cases. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { random } from '../test/random';
 
 const CARD_ALPHABET = '0123456789ACDEFHJKLMNPQRSTUVWXYZ';
 const key = (k: string) => ({ key: k, ctrlKey: false, metaKey: false, altKey: false });
