@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test deps ui lint test-rust test-ui test-browser
+.PHONY: run test deps ui lint test-rust test-ui test-browser bench-queue
 
 # The app on a demo convoy with its own local relay (see scripts/run-demo.sh).
 run: deps ui
@@ -39,3 +39,11 @@ test-browser:
 
 test-rust:
 	cargo test --workspace --locked --no-fail-fast
+
+# Not part of `test`: the volunteer's queue timed in the browser (100 families
+# with a wedge scanner at phone width, Arabic and English; ui/bench/). Prints a
+# table and writes target/bench/queue.json; fails only if a basket went to the
+# wrong family, never on timing.
+bench-queue: ui
+	cargo build -p qafila-cli --locked
+	cd ui && npm run bench:queue

@@ -245,6 +245,12 @@ export async function startBackend(root: string, relayUrl: string): Promise<Back
     .filter((line) => line !== '');
   if (texts.length !== 5) throw new Error(`the demo wrote ${texts.length} card texts, not 5`);
   const cards = await describeCards(dataDir, texts);
+  const { url, pid } = await serveUi(dataDir);
+  return { url, dataDir, leadDir, relayUrl, cards, pid };
+}
+
+/** `qafila ui serve` over a device's store, with no background sync (the tests sync when they mean to). */
+export async function serveUi(dataDir: string): Promise<{ url: string; pid: number }> {
   const { child, addr } = await startListening([
     '--data-dir',
     dataDir,
@@ -257,7 +263,7 @@ export async function startBackend(root: string, relayUrl: string): Promise<Back
     '--sync-interval',
     '0',
   ]);
-  return { url: `http://${addr}`, dataDir, leadDir, relayUrl, cards, pid: child.pid! };
+  return { url: `http://${addr}`, pid: child.pid! };
 }
 
 export function readState(): GlobalState {

@@ -1,8 +1,10 @@
 //! `qafila cards …` for registrars and `qafila scan` for volunteers.
 
+use std::fs::File;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use qafila_app::App;
 use qafila_app::cards::{CardDto, IssuedDto, IssuerDto, ScanDto, SheetDto, VerifyDto};
@@ -48,6 +50,11 @@ pub enum CardsCommand {
         /// Also write the new cards' sheet (FILE.pdf or FILE.html).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Also write the new cards' texts, as a scanner types them: one per
+        /// line, in the order of the issued list (for tests and benchmarks
+        /// that scan many cards).
+        #[arg(long, value_name = "FILE")]
+        texts: Option<PathBuf>,
     },
     /// Print a card again with the same number (worn or badly printed).
     Reprint {
@@ -118,10 +125,8 @@ pub fn run(dir: &Path, command: CardsCommand, output: &Output) -> anyhow::Result
             village,
             beneficiary,
             out,
-        } => output.emit(
-            &app.issue_cards(village.as_deref(), beneficiary.as_deref(), out.as_deref())
-                .map_err(Failure::from)?,
-        ),
+            texts,
+        } => issue(&app, village, beneficiary, out, texts, output),
         CardsCommand::Reprint { serial, out } => {
             output.emit(&app.reprint_card(&serial, &out).map_err(Failure::from)?)
         }
@@ -154,6 +159,58 @@ pub fn run(dir: &Path, command: CardsCommand, output: &Output) -> anyhow::Result
             cards: app.cards_of(&beneficiary).map_err(Failure::from)?,
         }),
     }
+}
+
+/// `qafila cards issue`, and the texts file when one is asked for.
+fn issue(
+    app: &App,
+    village: Option<String>,
+    beneficiary: Option<String>,
+    out: Option<PathBuf>,
+    texts: Option<PathBuf>,
+    output: &Output,
+) -> anyhow::Result<()> {
+    // Created before any card is issued: a path that cannot be written fails
+    // the command while nothing has changed yet, rather than after the new
+    // cards exist with their texts nowhere.
+    let texts = match texts {
+        Some(path) => {
+            let file = File::create(&path).with_context(|| cannot_write(&path))?;
+            Some((path, file))
+        }
+        None => None,
+    };
+    let issued = match app.issue_cards(village.as_deref(), beneficiary.as_deref(), out.as_deref()) {
+        Ok(issued) => issued,
+        Err(error) => {
+            if let Some((path, _)) = &texts {
+                // Nothing was issued: leave no empty file that looks like a result.
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(Failure::from(error).into());
+        }
+    };
+    if let Some((path, file)) = texts {
+        let numbers: Vec<String> = issued.issued.iter().map(|c| c.number.clone()).collect();
+        let lines = app.card_texts(&numbers).map_err(Failure::from)?;
+        write_lines(file, &lines).with_context(|| cannot_write(&path))?;
+    }
+    output.emit(&issued)
+}
+
+fn cannot_write(path: &Path) -> String {
+    format!("cannot write the card texts to {}", path.display())
+}
+
+/// One line each, flushed to the disk before the command reports success.
+fn write_lines(file: File, lines: &[String]) -> io::Result<()> {
+    let mut out = io::BufWriter::new(file);
+    for line in lines {
+        writeln!(out, "{line}")?;
+    }
+    out.into_inner()
+        .map_err(io::IntoInnerError::into_error)?
+        .sync_all()
 }
 
 /// `qafila scan`: one scan, or one per line of standard input.
