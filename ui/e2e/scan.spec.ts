@@ -112,6 +112,7 @@ for (const lang of LANGS) {
       await expect(recorded).toBeVisible();
       await expect(recorded).toHaveAttribute('data-phase', 'open');
       await expect(page.getByTestId('undo-button')).toBeVisible();
+      await expect(page.getByTestId('recorded-who')).toHaveText(served.name);
       await expect(result).toBeHidden();
       await expect(page.getByTestId('scan-input')).toBeFocused();
       await expect(heard).toContainText(ftl(lang, 'recorded-title'));

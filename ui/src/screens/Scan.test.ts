@@ -350,6 +350,8 @@ describe('one family at a time', () => {
     answer.release(basket);
 
     await waitFor(() => expect(screen.getByTestId('recorded-panel')).toBeTruthy());
+    // The undo bar names whose basket it was: not the family on screen.
+    expect(screen.getByTestId('recorded-who').textContent).toBe(families.QF1AAA.name);
     // The basket went to the family whose button was tapped, and B is still on screen, still due theirs.
     expect(backend.of('hand_out_basket').map((c) => c.args.beneficiary)).toEqual(['ben-a']);
     expect(screen.getByTestId('result-name').textContent).toBe(families.QF1BBB.name);
