@@ -8,6 +8,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { REPO_DIR } from '../e2e/backend';
 import type { Lang } from '../e2e/fixtures';
+import type { FamilyCounts } from './probe';
 
 export const BENCH_DIR = join(REPO_DIR, 'target', 'bench');
 export const RESULT_PATH = join(BENCH_DIR, 'queue.json');
@@ -21,8 +22,8 @@ export const TARGETS = {
   misattributed: 0,
 } as const;
 
-/** One family at the table, as measured. */
-export interface FamilyRow {
+/** One family of the queue: where it stood, what the page measured, and what it received (`FamilyCounts`). */
+export interface FamilyRow extends FamilyCounts {
   /** Place in the queue, from 1. */
   place: number;
   /** The printed card number (no name: the figures carry no personal data). */
@@ -41,12 +42,6 @@ export interface FamilyRow {
   readyDomMs: number | null;
   /** Of `readyMs`, the `/rpc/hand_out_basket` request. */
   readyRpcMs: number | null;
-  keys: number;
-  scans: number;
-  taps: number;
-  keyGapMeanMs: number | null;
-  keyGapMaxMs: number | null;
-  focusAtFirstKey: string | null;
 }
 
 /** What the device's own store says was handed out, checked after the run. */
