@@ -28,18 +28,16 @@ function stockLine(overrides: Partial<StockLineDto> = {}): StockLineDto {
   };
 }
 
+/** The site's day as `day_status` answers it: open, with `items`, and opened under `opened` if given. */
+function dayStatus(items: StockLineDto[], opened: string | null = null) {
+  return { site: SITE, date: '2026-12-01', closed: false, opened, items, anomalies: [] };
+}
+
 describe('the stock table', () => {
   test('names the site-day the lead opened', async () => {
     switchLanguage('ar-EG');
     fakeBackend({
-      day_status: () => ({
-        site: SITE,
-        date: '2026-12-01',
-        closed: false,
-        opened: 'اليوم التاني',
-        items: [],
-        anomalies: [],
-      }),
+      day_status: () => dayStatus([], 'اليوم التاني'),
     });
     render(StockTable, { site: SITE });
     await waitFor(() => expect(screen.getByTestId('day-opened').textContent).toBe('اليوم التاني'));
@@ -48,7 +46,7 @@ describe('the stock table', () => {
   test('says nothing of an opening when the day was not opened', async () => {
     switchLanguage('ar-EG');
     fakeBackend({
-      day_status: () => ({ site: SITE, date: '2026-12-01', closed: false, opened: null, items: [], anomalies: [] }),
+      day_status: () => dayStatus([]),
     });
     render(StockTable, { site: SITE });
     await waitFor(() => expect(screen.getByTestId('stock').textContent).toContain('2026-12-01'));
@@ -58,14 +56,7 @@ describe('the stock table', () => {
   test('its scroll box is a named region a keyboard can reach', async () => {
     switchLanguage('en');
     fakeBackend({
-      day_status: () => ({
-        site: SITE,
-        date: '2026-12-01',
-        closed: false,
-        opened: null,
-        items: [stockLine()],
-        anomalies: [],
-      }),
+      day_status: () => dayStatus([stockLine()]),
     });
     render(StockTable, { site: SITE });
     const region = await screen.findByRole('region', { name: /Stock at/ });
@@ -76,15 +67,9 @@ describe('the stock table', () => {
   test('each figure carries its column as the label a phone shows; a plan item carries its language', async () => {
     switchLanguage('en');
     fakeBackend({
-      day_status: () => ({
-        site: SITE,
-        date: '2026-12-01',
-        closed: false,
-        opened: null,
-        // A counted line (the widest table), and an item the plan named in Arabic only.
-        items: [stockLine({ counted: '7' }), stockLine({ item: 'lentils', item_en: '', item_ar: 'عدس' })],
-        anomalies: [],
-      }),
+      // A counted line (the widest table), and an item the plan named in Arabic only.
+      day_status: () =>
+        dayStatus([stockLine({ counted: '7' }), stockLine({ item: 'lentils', item_en: '', item_ar: 'عدس' })]),
     });
     render(StockTable, { site: SITE });
     const table = await screen.findByRole('table');
