@@ -82,7 +82,10 @@ pub fn run() {
                 Some(dir) => PathBuf::from(dir),
                 None => app.path().app_data_dir()?,
             };
-            let session = Arc::new(Session::open(dir, qafila_app::system_clock())?);
+            // The store stays locked until the person types the passphrase
+            // on the first screen: the desktop app never reads it from the
+            // environment.
+            let session = Arc::new(Session::open(dir, None, qafila_app::system_clock())?);
             let handle = app.handle().clone();
             session.on_change(Box::new(move |event| {
                 let _ = handle.emit(event.name(), event.payload());

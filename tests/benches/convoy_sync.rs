@@ -88,6 +88,12 @@ impl Drop for Relay {
 }
 
 /// A loopback proxy that counts every byte both ways.
+/// Every bench device's passphrase (fixtures from before encryption are
+/// encrypted under it on their first open).
+fn passphrase() -> qafila_store::Passphrase {
+    qafila_store::Passphrase::new("bench passphrase")
+}
+
 fn counting_proxy(upstream: String, counter: Arc<AtomicU64>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -151,7 +157,7 @@ fn fixture() -> PathBuf {
     );
     let relay = Relay::start(&dir.join("relay.db"));
     let rt = runtime();
-    let lead = Store::create(&dir.join("d00"), "Lead", START_MS).unwrap();
+    let lead = Store::create(&dir.join("d00"), "Lead", &passphrase(), START_MS).unwrap();
     let lead_client = ops::client(&lead, &relay.url).unwrap();
     let created = rt
         .block_on(ops::create(
@@ -172,6 +178,7 @@ fn fixture() -> PathBuf {
         let store = Store::create(
             &dir.join(format!("d{:02}", i + 1)),
             &format!("Device {}", i + 1),
+            &passphrase(),
             START_MS,
         )
         .unwrap();
@@ -295,7 +302,14 @@ fn one_run(fixture: &Path) -> Run {
     let counter = Arc::new(AtomicU64::new(0));
     let url = counting_proxy(relay.url.clone(), counter.clone());
     let stores: Vec<Store> = (0..DEVICES)
-        .map(|d| Store::open(&work.path().join(format!("d{d:02}"))).unwrap())
+        .map(|d| {
+            Store::open(
+                &work.path().join(format!("d{d:02}")),
+                &passphrase(),
+                START_MS,
+            )
+            .unwrap()
+        })
         .collect();
     let before: Vec<u64> = stores.iter().map(|s| s.event_count().unwrap()).collect();
     let started = Instant::now();
@@ -315,7 +329,7 @@ fn one_run(fixture: &Path) -> Run {
     // One device receiving the whole day from the others.
     let fresh = work.path().join("fresh");
     copy_dir(&fixture.join("d01"), &fresh);
-    let store = Store::open(&fresh).unwrap();
+    let store = Store::open(&fresh, &passphrase(), START_MS).unwrap();
     let convoy = ops::current(&store, None).unwrap();
     let client = ops::client(&store, &relay.url).unwrap();
     let started = Instant::now();

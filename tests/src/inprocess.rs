@@ -26,6 +26,11 @@ pub const SITE: &str = "دير مواس";
 /// 2026-12-01, 04:40 UTC.
 pub const NOW: u64 = 1_796_100_000_000;
 
+/// The passphrase of every in-process device's store.
+fn passphrase() -> qafila_store::Passphrase {
+    qafila_store::Passphrase::new(crate::PASSPHRASE)
+}
+
 /// The convoy's day, [`NOW`]'s date.
 pub fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()
@@ -73,6 +78,7 @@ impl Dev {
         let app = App::init(
             dir.path(),
             name,
+            &passphrase(),
             Arc::new(move || reads.load(Ordering::SeqCst)),
         )
         .unwrap();
@@ -192,12 +198,19 @@ impl Dev {
         self.store().quarantined(self.convoy().id).unwrap()
     }
 
+    /// A connection to its decrypted database, for tests that read (or
+    /// plant) rows directly.
+    pub fn database(&self) -> rusqlite::Connection {
+        let dir = self.store().path().parent().unwrap().to_owned();
+        let key = qafila_store::Store::unlock(&dir, &passphrase(), NOW).unwrap();
+        qafila_store::Store::raw_connection(&dir, &key).unwrap()
+    }
+
     /// What changing this device's software does: its store believes it
     /// may record anything (it forgets its certified role), so it records
     /// and sends what a volunteer may not.
     pub fn go_rogue(&self) {
-        let path = self.store().path().to_owned();
-        let conn = rusqlite::Connection::open(&path).unwrap();
+        let conn = self.database();
         conn.execute(
             "UPDATE roster SET role = 'legacy', version = 999 WHERE device = ?1",
             [self.store().device().id.to_bytes()],

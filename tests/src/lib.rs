@@ -29,6 +29,10 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
+/// The passphrase every test device's data is sealed with (set as
+/// `QAFILA_PASSPHRASE` for each command, as a script would).
+pub const PASSPHRASE: &str = "قافلة الاختبار";
+
 /// One device: a temp data directory and the real `qafila` binary.
 #[derive(Debug)]
 pub struct Device {
@@ -125,6 +129,15 @@ impl Device {
         self.dir.path()
     }
 
+    /// A connection to its decrypted database, for tests that read (or
+    /// plant) rows directly.
+    pub fn database(&self) -> rusqlite::Connection {
+        let key =
+            qafila_store::Store::unlock(self.dir(), &qafila_store::Passphrase::new(PASSPHRASE), 0)
+                .expect("the test passphrase opens the store");
+        qafila_store::Store::raw_connection(self.dir(), &key).expect("the store opens")
+    }
+
     /// Runs `qafila --data-dir DIR ARGS...`.
     pub fn run(&self, args: &[&str]) -> Run {
         let mut command = match &self.clock {
@@ -139,6 +152,7 @@ impl Device {
             }
         };
         let out = command
+            .env("QAFILA_PASSPHRASE", PASSPHRASE)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .arg("--data-dir")
             .arg(self.dir.path())

@@ -131,7 +131,12 @@ fn kill_9_at_random_moments_loses_no_acknowledged_hand_out() {
         }
 
         // After every kill the store opens and holds all that was acknowledged.
-        let store = Store::open(device.dir()).unwrap();
+        let store = Store::open(
+            device.dir(),
+            &qafila_store::Passphrase::new(qafila_e2e::PASSPHRASE),
+            0,
+        )
+        .unwrap();
         let stored = hand_outs_in(&store);
         let lost: Vec<_> = acknowledged.difference(&stored).collect();
         assert!(
@@ -155,7 +160,12 @@ fn kill_9_at_random_moments_loses_no_acknowledged_hand_out() {
     );
 
     // The store is consistent: its projection equals the fold of its events.
-    let store = Store::open(device.dir()).unwrap();
+    let store = Store::open(
+        device.dir(),
+        &qafila_store::Passphrase::new(qafila_e2e::PASSPHRASE),
+        0,
+    )
+    .unwrap();
     let round = store.current_round().unwrap();
     let events = store.events().unwrap();
     let state = State::fold(std::slice::from_ref(&round), &events);

@@ -34,7 +34,7 @@ fn handed_out(device: &Device) -> Value {
 }
 
 fn device_id(device: &Device) -> Vec<u8> {
-    let conn = rusqlite::Connection::open(device.dir().join("qafila.db")).unwrap();
+    let conn = device.database();
     conn.query_row("SELECT id FROM device", [], |r| r.get(0))
         .unwrap()
 }
@@ -79,8 +79,8 @@ fn an_operator_who_edits_the_relay_database_reads_nothing_and_changes_nothing() 
         .unwrap();
     hand_out(v1, &person);
     v1.ok(&["sync"]);
-    let planted: i64 = rusqlite::Connection::open(v1.dir().join("qafila.db"))
-        .unwrap()
+    let planted: i64 = v1
+        .database()
         .query_row("SELECT COUNT(*) FROM scope_keys WHERE epoch = 7", [], |r| {
             r.get(0)
         })

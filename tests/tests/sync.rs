@@ -531,7 +531,12 @@ fn one_process_syncs_again_and_again() {
     let dir = tempfile::tempdir().unwrap();
     let relay = RelayProcess::sqlite(&dir.path().join("relay.db"));
     let (lead, volunteers) = convoy_with_roles(&relay.url, SITE, &["storekeeper"]);
-    let app = qafila_app::App::open(volunteers[0].dir(), qafila_app::system_clock()).unwrap();
+    let app = qafila_app::App::open(
+        volunteers[0].dir(),
+        &qafila_app::Passphrase::new(qafila_e2e::PASSPHRASE),
+        qafila_app::system_clock(),
+    )
+    .unwrap();
     for round in 1..=3u32 {
         app.stock(
             Movement::Load,

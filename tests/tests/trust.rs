@@ -155,7 +155,7 @@ fn a_device_without_a_binding_is_approved_only_by_its_fingerprint() {
     let tablet = enrolled(&lead, &relay, "Tablet");
     // The lead's device lost the code's secret (another lead device made
     // it): nothing binds the keys.
-    let conn = rusqlite::Connection::open(lead.store().path()).unwrap();
+    let conn = lead.database();
     conn.execute("DELETE FROM lead_invites", []).unwrap();
     drop(conn);
     let approve = |fingerprint: Option<&str>| {
@@ -1223,8 +1223,8 @@ fn a_filler_on_a_site_relay_stands_for_a_registry_record_the_device_no_longer_ho
         "{:?}",
         volunteer.quarantined()
     );
-    let scope_claims: i64 = rusqlite::Connection::open(volunteer.store().path())
-        .unwrap()
+    let scope_claims: i64 = volunteer
+        .database()
         .query_row("SELECT COUNT(*) FROM registry_claims", [], |r| r.get(0))
         .unwrap();
     assert_eq!(scope_claims, 0, "the filler accounts for the listed entry");
@@ -1240,12 +1240,7 @@ fn an_entry_replaced_by_an_erasure_from_before_the_upgrade_raises_no_alarm() {
     registrar.synced(&relay);
     lead.app.erase_beneficiary(&person, "moved away").unwrap();
     lead.synced(&relay);
-    let sql = |device: &Dev, statement: &str| {
-        rusqlite::Connection::open(device.store().path())
-            .unwrap()
-            .execute(statement, [])
-            .unwrap()
-    };
+    let sql = |device: &Dev, statement: &str| device.database().execute(statement, []).unwrap();
     // The registrar carries the person in, still live on its device (it
     // has not heard of the erasure): the relay drops the entry on arrival,
     // an erasure being there already.

@@ -104,11 +104,19 @@ export async function qafilaJson<T>(args: string[]): Promise<T> {
   return JSON.parse(await qafila(['--json', ...args])) as T;
 }
 
-/** The environment without a data directory that would override `--data-dir`. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
+/** The passphrase every test device's data is sealed with. */
+export const E2E_PASSPHRASE = 'قافلة الاختبار';
+
+/**
+ * The environment without a data directory that would override `--data-dir`,
+ * with the devices' passphrase as a script sets it (`locked`: without, so
+ * `ui serve` starts locked and the browser asks for it).
+ */
+function cleanEnv(locked = false): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, QAFILA_PASSPHRASE: E2E_PASSPHRASE };
   delete env.QAFILA_DATA_DIR;
   delete env.QAFILA_RELAY_CONFIG;
+  if (locked) delete env.QAFILA_PASSPHRASE;
   return env;
 }
 
@@ -129,8 +137,9 @@ process.on('exit', () => {
 export function startListening(
   args: string[],
   timeoutMs = 15_000,
+  locked = false,
 ): Promise<{ child: ChildProcess; addr: string }> {
-  const child = spawn(QAFILA_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv() });
+  const child = spawn(QAFILA_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv(locked) });
   children.add(child);
   child.on('exit', () => children.delete(child));
   let stdout = '';
@@ -249,8 +258,12 @@ export async function startBackend(root: string, relayUrl: string): Promise<Back
   return { url, dataDir, leadDir, relayUrl, cards, pid };
 }
 
-/** `qafila ui serve` over a device's store, with no background sync (the tests sync when they mean to). */
-export async function serveUi(dataDir: string): Promise<{ url: string; pid: number }> {
+/**
+ * `qafila ui serve` over a device's store, with no background sync (the tests
+ * sync when they mean to); `locked`: started as the desktop app is, without the
+ * passphrase, so the page asks for it.
+ */
+export async function serveUi(dataDir: string, locked = false): Promise<{ url: string; pid: number }> {
   const { child, addr } = await startListening([
     '--data-dir',
     dataDir,
@@ -262,7 +275,7 @@ export async function serveUi(dataDir: string): Promise<{ url: string; pid: numb
     DIST_DIR,
     '--sync-interval',
     '0',
-  ]);
+  ], 15_000, locked);
   return { url: `http://${addr}`, pid: child.pid! };
 }
 

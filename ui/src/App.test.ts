@@ -6,6 +6,11 @@ import { SITE, person, scanResult, status } from './test/fixtures';
 import { setSite } from './lib/settings.svelte';
 import type { SyncChipDto } from './lib/types';
 
+async function choosePassphrase(first: string, again: string) {
+  await fireEvent.input(screen.getByTestId('passphrase-input'), { target: { value: first } });
+  await fireEvent.input(screen.getByTestId('passphrase-again-input'), { target: { value: again } });
+}
+
 describe('first run', () => {
   test('names the device with init_device, then enrolls with the typed relay and code', async () => {
     let initialised = false;
@@ -26,11 +31,19 @@ describe('first run', () => {
     await fireEvent.input(screen.getByTestId('device-name-input'), {
       target: { value: 'تابلت منى' },
     });
-    await fireEvent.click(screen.getByTestId('init-device-button'));
+    const button = screen.getByTestId('init-device-button') as HTMLButtonElement;
+    await choosePassphrase('قافلة الشتاء', 'قافلة الشتا');
+    expect(await screen.findByText('الكلمتين مش زي بعض')).toBeTruthy();
+    expect(button.disabled).toBe(true);
+    await choosePassphrase('قصيرة', 'قصيرة');
+    expect(button.disabled, 'shorter than the backend accepts').toBe(true);
+    await choosePassphrase('قافلة الشتاء', 'قافلة الشتاء');
+    expect(button.disabled).toBe(false);
+    await fireEvent.click(button);
 
     await screen.findByTestId('enroll-code-input');
     expect(backend.of('init_device')).toEqual([
-      { command: 'init_device', args: { name: 'تابلت منى' } },
+      { command: 'init_device', args: { name: 'تابلت منى', passphrase: 'قافلة الشتاء' } },
     ]);
 
     await fireEvent.input(screen.getByTestId('enroll-relay-input'), {
@@ -64,6 +77,7 @@ describe('first run', () => {
     await fireEvent.input(await screen.findByTestId('device-name-input'), {
       target: { value: 'laptop' },
     });
+    await choosePassphrase('a long passphrase', 'a long passphrase');
     await fireEvent.click(screen.getByTestId('init-device-button'));
     await fireEvent.click(await screen.findByTestId('enroll-skip-button'));
 
@@ -87,6 +101,7 @@ describe('first run', () => {
     await fireEvent.input(await screen.findByTestId('device-name-input'), {
       target: { value: 'x' },
     });
+    await choosePassphrase('a long passphrase', 'a long passphrase');
     await fireEvent.click(screen.getByTestId('init-device-button'));
 
     const alert = await screen.findByRole('alert');
@@ -242,5 +257,94 @@ describe('the shell', () => {
     expect(screen.getByTestId('about-version').textContent).toBe('0.1.0');
     expect(screen.getByTestId('about-device-name').textContent).toBe('تابلت منى');
     expect(screen.getByTestId('about-device-id').textContent).toBe(status().device!.id);
+  });
+});
+
+describe('a locked device', () => {
+  test('shows nothing but the unlock screen until the passphrase opens it', async () => {
+    let locked = true;
+    const backend = fakeBackend({
+      app_status: () => status({ locked, device: locked ? undefined : status().device }),
+      unlock: ({ passphrase }) => {
+        if (passphrase !== 'قافلة الشتاء') {
+          throw {
+            code: 'wrong_passphrase',
+            message: 'wrong passphrase for this device\'s data (4 tries left before a wait)',
+            message_ar: 'كلمة السر غلط؛ فاضل 4 محاولات قبل الانتظار',
+            retryable: false,
+          };
+        }
+        locked = false;
+        return status().device!;
+      },
+    });
+    setSite(SITE);
+
+    render(App);
+    const input = (await screen.findByTestId('passphrase-input')) as HTMLInputElement;
+    expect(screen.queryByTestId('nav-scan')).toBeNull();
+    expect(screen.queryByTestId('sync-chip')).toBeNull();
+    expect(screen.queryByTestId('passphrase-again-input'), 'an encrypted store asks once').toBeNull();
+    await fireEvent.input(input, { target: { value: 'غلط' } });
+    await fireEvent.click(screen.getByTestId('unlock-button'));
+    const alert = await screen.findByRole('alert');
+    expect(alert.dataset.code).toBe('wrong_passphrase');
+    expect(input.value, 'a wrong guess is cleared').toBe('');
+
+    await fireEvent.input(input, { target: { value: 'قافلة الشتاء' } });
+    await fireEvent.click(screen.getByTestId('unlock-button'));
+    expect(await screen.findByTestId('scan-input')).toBeTruthy();
+    expect(backend.of('unlock').map((c) => c.args)).toEqual([
+      { passphrase: 'غلط' },
+      { passphrase: 'قافلة الشتاء' },
+    ]);
+  });
+
+  test('a store from before encryption asks for a new passphrase twice', async () => {
+    fakeBackend({ app_status: () => status({ locked: true, encrypted: false, device: undefined }) });
+    render(App);
+    expect(await screen.findByTestId('passphrase-again-input')).toBeTruthy();
+    expect(screen.getByRole('heading', { level: 2 }).textContent).toContain('احمي بيانات الجهاز');
+  });
+
+  test('the lock button brings the unlock screen', async () => {
+    let locked = false;
+    setSite(SITE);
+    const backend = fakeBackend({
+      app_status: () => status({ locked, device: locked ? undefined : status().device }),
+      lock: () => {
+        locked = true;
+        return {};
+      },
+    });
+    render(App);
+    await fireEvent.click(await screen.findByTestId('lock-button'));
+    expect(await screen.findByTestId('unlock')).toBeTruthy();
+    expect(backend.of('lock')).toHaveLength(1);
+    expect(screen.queryByTestId('scan-input')).toBeNull();
+  });
+
+  test('a command refused because the backend locked itself brings the unlock screen', async () => {
+    let locked = false;
+    setSite(SITE);
+    fakeBackend({
+      app_status: () => status({ locked, device: locked ? undefined : status().device }),
+      scan: () => {
+        // Idle too long: the backend closed the store.
+        locked = true;
+        throw {
+          code: 'locked',
+          message: 'this device is locked',
+          message_ar: 'بيانات الجهاز مقفولة',
+          retryable: false,
+        };
+      },
+    });
+    render(App);
+    const input = await screen.findByTestId('scan-input');
+    await fireEvent.input(input, { target: { value: 'Q1ABCDEF' } });
+    await fireEvent.submit(screen.getByTestId('scan-form'));
+    expect(await screen.findByTestId('unlock')).toBeTruthy();
+    expect(screen.queryByTestId('scan-input')).toBeNull();
   });
 });

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use criterion::{Criterion, criterion_group, criterion_main};
 use qafila_app::distribution::HandOutRequest;
-use qafila_app::{App, ClockFn};
+use qafila_app::{App, ClockFn, Passphrase};
 use qafila_domain::nid::NationalId;
 use qafila_store::Store;
 use qafila_store::registry::Registration;
@@ -48,6 +48,11 @@ fn clock() -> ClockFn {
     clock_after(1)
 }
 
+/// The fixture's passphrase. Opening pays Argon2id for it, as a device does.
+fn passphrase() -> Passphrase {
+    Passphrase::new("bench passphrase")
+}
+
 /// The fixture store, built once per size.
 fn fixture() -> PathBuf {
     let n = people();
@@ -64,7 +69,8 @@ fn fixture() -> PathBuf {
         dir.display()
     );
     let started = Instant::now();
-    let store = Store::create(&dir, "bench", 1_796_000_000_000).expect("create the fixture store");
+    let store = Store::create(&dir, "bench", &passphrase(), 1_796_000_000_000)
+        .expect("create the fixture store");
     let volunteer = qafila_domain::ids::VolunteerId::from_parts(1, [1; 10]);
     let mut index = 0;
     while index < n {
@@ -134,14 +140,14 @@ fn benches(c: &mut Criterion) {
     c.bench_function("open_store", |b| {
         b.iter_custom(|iters| {
             timed(&mut open_samples, iters, |_| {
-                let app = App::open(&dir, clock()).expect("open");
+                let app = App::open(&dir, &passphrase(), clock()).expect("open");
                 std::hint::black_box(app.device());
             })
         })
     });
     report_p99("open_store", &mut open_samples);
 
-    let app = App::open(&dir, clock()).expect("open");
+    let app = App::open(&dir, &passphrase(), clock()).expect("open");
     let ids: Vec<String> = (0..1_000u64)
         .map(|i| person(SEED, i * (n / 1_000).max(1)).national_id)
         .collect();
@@ -228,9 +234,10 @@ fn benches(c: &mut Criterion) {
 
     // Hand-outs are recorded into a copy, so the fixture stays unchanged.
     let scratch = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(dir.join("qafila.db"), scratch.path().join("qafila.db"))
-        .expect("copy the fixture");
-    let app = App::open(scratch.path(), clock()).expect("open the copy");
+    for file in ["qafila.db", "qafila.key"] {
+        std::fs::copy(dir.join(file), scratch.path().join(file)).expect("copy the fixture");
+    }
+    let app = App::open(scratch.path(), &passphrase(), clock()).expect("open the copy");
     app.create_round("bench", &["hot_meal=1000000".to_owned()], true)
         .expect("a round with room");
     let mut hand_out_samples = Vec::new();

@@ -105,6 +105,24 @@ impl From<StoreError> for AppError {
                 "مفتاح الإصدار ده خلّص أرقام الكروت؛ اعمل مفتاح جديد بأمر qafila cards issuer"
                     .to_owned()
             }
+            StoreError::WrongPassphrase {
+                attempts_left,
+                retry_in_s: 0,
+            } => format!("كلمة السر غلط؛ فاضل {attempts_left} محاولات قبل الانتظار"),
+            StoreError::WrongPassphrase { retry_in_s, .. }
+            | StoreError::TooManyAttempts { retry_in_s } => {
+                format!("كلمة السر اتكتبت غلط كذا مرة؛ استنى {retry_in_s} ثانية وجرّب تاني")
+            }
+            StoreError::WeakPassphrase { min_chars } => format!(
+                "اختار كلمة سر من {min_chars} حروف على الأقل (كام كلمة ورا بعض أسهل في الحفظ)"
+            ),
+            StoreError::PassphraseRequired => {
+                "بيانات الجهاز محمية بكلمة سر: اكتبها الأول".to_owned()
+            }
+            StoreError::KeyFileDamaged { .. } => {
+                "ملف المفتاح qafila.key ناقص أو تالف: رجّعه من النسخة الاحتياطية للجهاز، من غيره البيانات مش هتتفتح"
+                    .to_owned()
+            }
             other => format!("حصلت مشكلة في التخزين: {other}"),
         };
         let mut out = AppError::new(e.code(), e.to_string(), ar);

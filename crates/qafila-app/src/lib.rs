@@ -34,6 +34,11 @@ use qafila_domain::ids::VolunteerId;
 use qafila_store::Store;
 
 pub use error::AppError;
+pub use qafila_store::key::{
+    DEFAULT_LOCK_AFTER_MINUTES, MIN_PASSPHRASE_CHARS, change_passphrase, lock_after_minutes,
+    set_lock_after_minutes,
+};
+pub use qafila_store::{Passphrase, Protection, protection};
 
 /// Reads the device's own clock: milliseconds since the Unix epoch. Dates
 /// never come from the device's zone: see [`time`].
@@ -64,8 +69,14 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// Creates a device store in `dir`.
-    pub fn init(dir: &Path, device_name: &str, clock: ClockFn) -> Result<App, AppError> {
+    /// Creates a device store in `dir`, encrypted, its key sealed with
+    /// `passphrase`.
+    pub fn init(
+        dir: &Path,
+        device_name: &str,
+        passphrase: &Passphrase,
+        clock: ClockFn,
+    ) -> Result<App, AppError> {
         if device_name.trim().is_empty() {
             return Err(AppError::new(
                 "device_name_required",
@@ -73,13 +84,15 @@ impl App {
                 "اكتب اسم للجهاز يعرفه الناس، مثلاً: موبايل منى",
             ));
         }
-        let store = Store::create(dir, device_name, clock())?;
+        let store = Store::create(dir, device_name, passphrase, clock())?;
         Ok(Self::with_store(store, clock))
     }
 
-    /// Opens the device store in `dir`.
-    pub fn open(dir: &Path, clock: ClockFn) -> Result<App, AppError> {
-        Ok(Self::with_store(Store::open(dir)?, clock))
+    /// Opens the device store in `dir` with its passphrase (a store from
+    /// before encryption is encrypted under it first).
+    pub fn open(dir: &Path, passphrase: &Passphrase, clock: ClockFn) -> Result<App, AppError> {
+        let now = clock();
+        Ok(Self::with_store(Store::open(dir, passphrase, now)?, clock))
     }
 
     fn with_store(store: Store, clock: ClockFn) -> App {

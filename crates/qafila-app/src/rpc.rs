@@ -42,7 +42,7 @@ use crate::dto::{
 };
 use crate::duplicates::{DuplicateDto, MergedDto};
 use crate::registry_import::ImportReportDto;
-use crate::{App, AppError, ClockFn};
+use crate::{App, AppError, ClockFn, Passphrase};
 
 /// This build's version, as `app_status` reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -67,6 +67,35 @@ pub struct Empty {}
 pub struct InitDeviceArgs {
     /// A name people recognise, e.g. "موبايل منى".
     pub name: String,
+    /// The passphrase that will unlock this device's data.
+    pub passphrase: String,
+}
+
+/// `unlock`: open this device's data with its passphrase. For a store from
+/// before encryption, the passphrase chosen now protects it from then on.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct UnlockArgs {
+    /// As typed.
+    pub passphrase: String,
+}
+
+/// `change_passphrase`: seal the store's key under a new passphrase.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassphraseArgs {
+    /// The passphrase in use.
+    pub old: String,
+    /// The new one.
+    pub new: String,
+}
+
+/// `set_lock_after`: how long the app may sit idle before it locks.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct LockAfterArgs {
+    /// Idle minutes (0: never lock by itself; at most 1440).
+    pub minutes: u32,
 }
 
 /// `enroll`: join a convoy with a code from its lead.
@@ -452,6 +481,16 @@ pub struct AppStatusDto {
     pub version: String,
     /// False until the first-run screen has created the device.
     pub initialised: bool,
+    /// The device exists but its data is closed until someone types the
+    /// passphrase.
+    pub locked: bool,
+    /// False for a store from before encryption: unlocking it asks for a
+    /// new passphrase (typed twice) and encrypts it.
+    pub encrypted: bool,
+    /// Idle minutes before the app locks (0: never).
+    pub lock_after_minutes: u32,
+    /// The shortest passphrase accepted.
+    pub min_passphrase_chars: u32,
     /// This device, once it exists.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
@@ -473,6 +512,9 @@ pub enum DataChangeReason {
     Sync,
     /// A command of this app recorded something.
     Local,
+    /// The device's data was locked (idle, or someone locked it): nothing
+    /// may stay on screen until it is unlocked.
+    Locked,
 }
 
 /// The payload of the `data-changed` event: lists and counts on screen may
@@ -557,7 +599,27 @@ macro_rules! commands {
 
 commands! {
     "app_status" (Empty) -> AppStatusDto => |s, Empty {}| s.app_status();
-    "init_device" (InitDeviceArgs) -> DeviceDto => |s, a| s.init_device(&a.name);
+    "init_device" (InitDeviceArgs) -> DeviceDto => |s, a| {
+        s.init_device(&a.name, &Passphrase::new(a.passphrase))
+    };
+    "unlock" (UnlockArgs) -> DeviceDto => |s, a| s.unlock(&Passphrase::new(a.passphrase));
+    "lock" (Empty) -> Empty => |s, Empty {}| {
+        s.lock_now();
+        Ok(Empty {})
+    };
+    "change_passphrase" (ChangePassphraseArgs) -> Empty => |s, a| {
+        crate::change_passphrase(
+            s.dir(),
+            &Passphrase::new(a.old),
+            &Passphrase::new(a.new),
+            (s.inner.clock)(),
+        )?;
+        Ok(Empty {})
+    };
+    "set_lock_after" (LockAfterArgs) -> Empty => |s, a| {
+        crate::set_lock_after_minutes(s.dir(), a.minutes)?;
+        Ok(Empty {})
+    };
     "enroll" (EnrollArgs) -> ConvoyDto => |s, a| {
         let convoy = s.app()?.enroll(&a.relay, &a.code)?;
         s.ensure_background_sync();
@@ -706,8 +768,12 @@ commands! {
     };
 }
 
-/// Commands that work before the device exists.
-const BEFORE_INIT: &[&str] = &["app_status", "init_device"];
+/// Commands that work before the device exists or while it is locked.
+const BEFORE_INIT: &[&str] = &["app_status", "init_device", "unlock", "lock"];
+
+/// Commands the UI sends by itself (at start, on a timer): they are not
+/// someone using the app, so they do not keep it from locking.
+const PASSIVE: &[&str] = &["app_status", "sync_status", "lock"];
 
 /// Commands that record something on this device (after which the UI hears
 /// `data-changed` and the chip's pending count may move).
@@ -784,6 +850,14 @@ fn not_initialised() -> AppError {
     )
 }
 
+fn locked() -> AppError {
+    AppError::new(
+        "locked",
+        "this device's data is locked: type the passphrase to open it (unlock)",
+        "بيانات الجهاز مقفولة: اكتب كلمة السر عشان تفتحها",
+    )
+}
+
 /// A card given by its serial (as `ScanDto.card.serial` has it) or by its
 /// printed number.
 fn parse_card(text: Option<&str>) -> Result<Option<u64>, AppError> {
@@ -820,6 +894,9 @@ struct Inner {
     dir: PathBuf,
     clock: ClockFn,
     app: RwLock<Option<Arc<App>>>,
+    /// When someone last used the app (not the UI's own polling), for the
+    /// idle lock.
+    last_used_ms: std::sync::atomic::AtomicU64,
     memory: Mutex<SyncMemory>,
     /// Held for a whole sync: never two at once (both would seal the same
     /// events into different records).
@@ -852,21 +929,31 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Session {
-    /// A session over the data directory `dir`: the device's store is
-    /// opened if there is one; otherwise the session waits for
-    /// `init_device`.
-    pub fn open(dir: impl Into<PathBuf>, clock: ClockFn) -> Result<Session, AppError> {
+    /// A session over the data directory `dir`. With a `passphrase` (the
+    /// CLI's `QAFILA_PASSPHRASE`) the device's store is opened now, and a
+    /// wrong one is an error; without, the session starts locked (or, with
+    /// no store yet, waits for `init_device`) and the UI asks.
+    pub fn open(
+        dir: impl Into<PathBuf>,
+        passphrase: Option<&Passphrase>,
+        clock: ClockFn,
+    ) -> Result<Session, AppError> {
         let dir = dir.into();
-        let app = match App::open(&dir, clock.clone()) {
-            Ok(app) => Some(Arc::new(app)),
-            Err(e) if e.code == "store_not_initialised" => None,
-            Err(e) => return Err(e),
+        let app = match passphrase {
+            Some(passphrase) => match App::open(&dir, passphrase, clock.clone()) {
+                Ok(app) => Some(Arc::new(app)),
+                Err(e) if e.code == "store_not_initialised" => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
         };
+        let now = clock();
         Ok(Session {
             inner: Arc::new(Inner {
                 dir,
                 clock,
                 app: RwLock::new(app),
+                last_used_ms: std::sync::atomic::AtomicU64::new(now),
                 memory: Mutex::new(SyncMemory::default()),
                 syncing: Mutex::new(()),
                 listeners: RwLock::new(Vec::new()),
@@ -893,8 +980,18 @@ impl Session {
         if !COMMANDS.contains(&command) {
             return Err(unknown_command(command));
         }
+        self.lock_if_idle();
         if !BEFORE_INIT.contains(&command) && self.inner.app().is_none() {
-            return Err(not_initialised());
+            return Err(if self.initialised() {
+                locked()
+            } else {
+                not_initialised()
+            });
+        }
+        if !PASSIVE.contains(&command) {
+            self.inner
+                .last_used_ms
+                .store((self.inner.clock)(), std::sync::atomic::Ordering::SeqCst);
         }
         let result = self.dispatch(command, args)?;
         if RECORDING.contains(&command) {
@@ -953,15 +1050,86 @@ impl Session {
         self.inner.app().ok_or_else(not_initialised)
     }
 
+    /// Whether this data directory holds a store (open or locked).
+    fn initialised(&self) -> bool {
+        crate::protection(&self.inner.dir) != crate::Protection::Missing
+    }
+
+    /// Closes the store after the idle time set for this device.
+    fn lock_if_idle(&self) {
+        if self.inner.app().is_none() {
+            return;
+        }
+        let minutes = crate::lock_after_minutes(&self.inner.dir).unwrap_or(0);
+        if minutes == 0 {
+            return;
+        }
+        let last = self
+            .inner
+            .last_used_ms
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let now = (self.inner.clock)();
+        // A clock set back counts as use, never as years of idleness.
+        if now.saturating_sub(last) >= u64::from(minutes) * 60_000 {
+            self.lock_now();
+        }
+    }
+
+    /// Closes the device's store: its key leaves memory, background sync
+    /// stops, and every command but `unlock` answers `locked`.
+    pub fn lock_now(&self) {
+        lock(&self.background).running = None;
+        let closed = self
+            .inner
+            .app
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if closed.is_some() {
+            self.inner.emit(&SessionEvent::DataChanged(DataChangedDto {
+                reason: DataChangeReason::Locked,
+            }));
+        }
+    }
+
+    fn unlock(&self, passphrase: &Passphrase) -> Result<DeviceDto, AppError> {
+        let device = {
+            let mut slot = self.inner.app.write().unwrap_or_else(|p| p.into_inner());
+            match slot.as_ref() {
+                Some(app) => app.device(),
+                None => {
+                    let app = App::open(&self.inner.dir, passphrase, self.inner.clock.clone())?;
+                    let device = app.device();
+                    *slot = Some(Arc::new(app));
+                    device
+                }
+            }
+        };
+        self.inner
+            .last_used_ms
+            .store((self.inner.clock)(), std::sync::atomic::Ordering::SeqCst);
+        self.ensure_background_sync();
+        self.inner.emit(&SessionEvent::DataChanged(DataChangedDto {
+            reason: DataChangeReason::Local,
+        }));
+        Ok(device)
+    }
+
     fn app_status(&self) -> Result<AppStatusDto, AppError> {
         let app = self.inner.app();
         let (device, convoys, sites) = match &app {
             Some(app) => (Some(app.device()), app.convoys()?, app.sites()?),
             None => (None, Vec::new(), Vec::new()),
         };
+        let protection = crate::protection(&self.inner.dir);
         Ok(AppStatusDto {
             version: VERSION.to_owned(),
-            initialised: app.is_some(),
+            initialised: protection != crate::Protection::Missing,
+            locked: app.is_none() && protection != crate::Protection::Missing,
+            encrypted: protection == crate::Protection::Encrypted,
+            lock_after_minutes: crate::lock_after_minutes(&self.inner.dir)
+                .unwrap_or(crate::DEFAULT_LOCK_AFTER_MINUTES),
+            min_passphrase_chars: u32::try_from(crate::MIN_PASSPHRASE_CHARS).unwrap_or(8),
             device,
             convoys,
             sites,
@@ -969,7 +1137,7 @@ impl Session {
         })
     }
 
-    fn init_device(&self, name: &str) -> Result<DeviceDto, AppError> {
+    fn init_device(&self, name: &str, passphrase: &Passphrase) -> Result<DeviceDto, AppError> {
         let device = {
             let mut slot = self.inner.app.write().unwrap_or_else(|p| p.into_inner());
             if slot.is_some() {
@@ -979,7 +1147,14 @@ impl Session {
                     "الجهاز ده متجهز قبل كده",
                 ));
             }
-            let app = App::init(&self.inner.dir, name, self.inner.clock.clone())?;
+            if self.initialised() {
+                return Err(AppError::new(
+                    "already_initialised",
+                    "this device is already set up: unlock it with its passphrase",
+                    "الجهاز ده متجهز قبل كده: افتحه بكلمة السر",
+                ));
+            }
+            let app = App::init(&self.inner.dir, name, passphrase, self.inner.clock.clone())?;
             let device = app.device();
             *slot = Some(Arc::new(app));
             device

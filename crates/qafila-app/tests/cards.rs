@@ -17,7 +17,13 @@ fn clock() -> ClockFn {
 
 fn app() -> (tempfile::TempDir, App) {
     let dir = tempfile::tempdir().unwrap();
-    let app = App::init(dir.path(), "registrar", clock()).unwrap();
+    let app = App::init(
+        dir.path(),
+        "registrar",
+        &qafila_app::Passphrase::new("registrar passphrase"),
+        clock(),
+    )
+    .unwrap();
     (dir, app)
 }
 

@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 const NOW_MS: u64 = 1_796_100_000_000;
 const VILLAGE: &str = "ميت غمر";
 
+const PASSPHRASE: &str = "قافلة الخير ٢٠٢٦";
+
 fn clock() -> ClockFn {
     Arc::new(|| NOW_MS)
 }
@@ -37,8 +39,12 @@ fn fails(session: &Session, command: &str, args: Value) -> AppError {
 }
 
 fn initialised(dir: &Path) -> Session {
-    let session = Session::open(dir, clock()).unwrap();
-    ok(&session, "init_device", json!({ "name": "موبايل منى" }));
+    let session = Session::open(dir, None, clock()).unwrap();
+    ok(
+        &session,
+        "init_device",
+        json!({ "name": "موبايل منى", "passphrase": PASSPHRASE }),
+    );
     session
 }
 
@@ -73,7 +79,7 @@ fn listen(session: &Session) -> Arc<Mutex<Vec<SessionEvent>>> {
 #[test]
 fn a_fresh_machine_sets_the_device_up_before_anything_else() {
     let dir = tempfile::tempdir().unwrap();
-    let session = Session::open(dir.path(), clock()).unwrap();
+    let session = Session::open(dir.path(), None, clock()).unwrap();
 
     let status = ok(&session, "app_status", json!({}));
     assert_eq!(status["initialised"], false, "{status}");
@@ -88,7 +94,7 @@ fn a_fresh_machine_sets_the_device_up_before_anything_else() {
     );
 
     for command in COMMANDS {
-        if ["app_status", "init_device"].contains(command) {
+        if ["app_status", "init_device", "unlock", "lock"].contains(command) {
             continue;
         }
         let error = fails(&session, command, json!({}));
@@ -102,26 +108,173 @@ fn a_fresh_machine_sets_the_device_up_before_anything_else() {
     );
 
     assert_eq!(
-        fails(&session, "init_device", json!({ "name": "  " })).code,
+        fails(
+            &session,
+            "init_device",
+            json!({ "name": "  ", "passphrase": PASSPHRASE })
+        )
+        .code,
         "device_name_required"
     );
-    let device = ok(&session, "init_device", json!({ "name": "موبايل منى" }));
+    let weak = fails(
+        &session,
+        "init_device",
+        json!({ "name": "موبايل منى", "passphrase": "1234" }),
+    );
+    assert_eq!(weak.code, "weak_passphrase");
+    assert!(weak.message_ar.contains("كلمة سر"), "{}", weak.message_ar);
+    assert_eq!(
+        ok(&session, "app_status", json!({}))["initialised"],
+        false,
+        "a refused passphrase leaves no store"
+    );
+    let device = ok(
+        &session,
+        "init_device",
+        json!({ "name": "موبايل منى", "passphrase": PASSPHRASE }),
+    );
     assert_eq!(device["name"], "موبايل منى");
     let status = ok(&session, "app_status", json!({}));
     assert_eq!(status["initialised"], true);
     assert_eq!(status["device"]["id"], device["id"]);
     assert_eq!(
-        fails(&session, "init_device", json!({ "name": "تاني" })).code,
+        fails(
+            &session,
+            "init_device",
+            json!({ "name": "تاني", "passphrase": PASSPHRASE })
+        )
+        .code,
         "already_initialised"
     );
     assert_eq!(ok(&session, "anomalies", json!({})), json!([]));
 
-    // The next start opens the store it made.
+    // The next start finds the store locked: nothing but unlock answers
+    // until the passphrase is typed.
     drop(session);
-    let again = Session::open(dir.path(), clock()).unwrap();
+    let again = Session::open(dir.path(), None, clock()).unwrap();
     let status = ok(&again, "app_status", json!({}));
     assert_eq!(status["initialised"], true);
+    assert_eq!(status["locked"], true);
+    assert_eq!(status["encrypted"], true);
+    assert!(status.get("device").is_none(), "{status}");
+    for command in COMMANDS {
+        if ["app_status", "init_device", "unlock", "lock"].contains(command) {
+            continue;
+        }
+        assert_eq!(
+            fails(&again, command, json!({})).code,
+            "locked",
+            "{command}"
+        );
+    }
+    assert_eq!(
+        fails(
+            &again,
+            "init_device",
+            json!({ "name": "تاني", "passphrase": PASSPHRASE })
+        )
+        .code,
+        "already_initialised",
+        "a locked device cannot be set up again over its data"
+    );
+    let wrong = fails(
+        &again,
+        "unlock",
+        json!({ "passphrase": "قافلة الخير 2026" }),
+    );
+    assert_eq!(wrong.code, "wrong_passphrase");
+    assert!(wrong.message_ar.contains("غلط"), "{}", wrong.message_ar);
+    assert_eq!(
+        ok(&again, "unlock", json!({ "passphrase": PASSPHRASE }))["id"],
+        device["id"]
+    );
+    let status = ok(&again, "app_status", json!({}));
+    assert_eq!(status["locked"], false);
     assert_eq!(status["device"]["id"], device["id"]);
+    assert_eq!(ok(&again, "anomalies", json!({})), json!([]));
+
+    // Locked by hand: the store closes, and the UI hears it.
+    let heard = listen(&again);
+    ok(&again, "lock", json!({}));
+    assert_eq!(fails(&again, "anomalies", json!({})).code, "locked");
+    assert!(
+        heard
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.name() == "data-changed" && e.payload()["reason"] == "locked")
+    );
+}
+
+/// The app locks itself after the idle time set for the device: someone's
+/// use keeps it open, the UI's own polling does not, and a clock set back
+/// does not lock it.
+#[test]
+fn an_idle_app_locks_itself_and_the_passphrase_can_change() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(NOW_MS));
+    let read = now.clone();
+    let session = Session::open(
+        dir.path(),
+        None,
+        Arc::new(move || read.load(Ordering::SeqCst)),
+    )
+    .unwrap();
+    ok(
+        &session,
+        "init_device",
+        json!({ "name": "موبايل منى", "passphrase": PASSPHRASE }),
+    );
+    ok(&session, "set_lock_after", json!({ "minutes": 5 }));
+    assert_eq!(
+        ok(&session, "app_status", json!({}))["lock_after_minutes"],
+        5
+    );
+    let minute = 60_000;
+    now.fetch_add(4 * minute, Ordering::SeqCst);
+    ok(&session, "anomalies", json!({}));
+    // Four more minutes of use, then polling only.
+    now.fetch_add(4 * minute, Ordering::SeqCst);
+    ok(&session, "anomalies", json!({}));
+    now.fetch_add(3 * minute, Ordering::SeqCst);
+    ok(&session, "sync_status", json!({}));
+    now.fetch_add(3 * minute, Ordering::SeqCst);
+    assert_eq!(ok(&session, "app_status", json!({}))["locked"], true);
+    assert_eq!(fails(&session, "anomalies", json!({})).code, "locked");
+    ok(&session, "unlock", json!({ "passphrase": PASSPHRASE }));
+    // A clock set back a year is not idleness.
+    now.fetch_sub(365 * 24 * 60 * minute, Ordering::SeqCst);
+    ok(&session, "anomalies", json!({}));
+
+    // A new passphrase: the old one no longer opens the data.
+    assert_eq!(
+        fails(
+            &session,
+            "change_passphrase",
+            json!({ "old": "not it at all", "new": "a new passphrase" })
+        )
+        .code,
+        "wrong_passphrase"
+    );
+    ok(
+        &session,
+        "change_passphrase",
+        json!({ "old": PASSPHRASE, "new": "a new passphrase" }),
+    );
+    ok(&session, "lock", json!({}));
+    assert_eq!(
+        fails(&session, "unlock", json!({ "passphrase": PASSPHRASE })).code,
+        "wrong_passphrase"
+    );
+    ok(
+        &session,
+        "unlock",
+        json!({ "passphrase": "a new passphrase" }),
+    );
+    ok(&session, "set_lock_after", json!({ "minutes": 0 }));
+    now.fetch_add(1000 * minute, Ordering::SeqCst);
+    ok(&session, "anomalies", json!({}));
 }
 
 #[test]

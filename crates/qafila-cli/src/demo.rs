@@ -121,15 +121,20 @@ pub fn run(dir: &Path, args: DemoArgs, output: &Output) -> anyhow::Result<()> {
             card_texts: Vec::new(),
         });
     }
-    let report = build(dir, &args).map_err(Failure::from)?;
+    let passphrase = crate::device::new_passphrase()?;
+    let report = build(dir, &args, &passphrase).map_err(Failure::from)?;
     output.emit(&report)
 }
 
-fn build(dir: &Path, args: &DemoArgs) -> Result<DemoDto, qafila_app::AppError> {
+fn build(
+    dir: &Path,
+    args: &DemoArgs,
+    passphrase: &qafila_app::Passphrase,
+) -> Result<DemoDto, qafila_app::AppError> {
     let lead = if args.lead_dir.join("qafila.db").exists() {
-        App::open(&args.lead_dir, system_clock())?
+        App::open(&args.lead_dir, passphrase, system_clock())?
     } else {
-        App::init(&args.lead_dir, "قائد القافلة", system_clock())?
+        App::init(&args.lead_dir, "قائد القافلة", passphrase, system_clock())?
     };
     let today = lead.today().to_string();
     let sites = vec![VILLAGE.to_owned()];
@@ -146,7 +151,7 @@ fn build(dir: &Path, args: &DemoArgs) -> Result<DemoDto, qafila_app::AppError> {
     )?;
     // Where the site is and who runs it, for the day report and exports.
     lead.describe_site(VILLAGE, "15", "سيدي سالم", "جمعية الخير (عرض)")?;
-    let app = App::init(dir, "جهاز المتطوع", system_clock())?;
+    let app = App::init(dir, "جهاز المتطوع", passphrase, system_clock())?;
     app.enroll(&args.relay, &convoy.codes[0])?;
     // The app's device enrolled with the lead's own code: its keys are
     // bound to it, so no fingerprint needs typing. It is the registrar.

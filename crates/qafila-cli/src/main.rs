@@ -60,6 +60,9 @@ struct Cli {
 enum Command {
     /// Create this device's store.
     Init(device::InitArgs),
+    /// This device's passphrase and idle lock.
+    #[command(subcommand)]
+    Device(device::DeviceCommand),
     /// Egyptian national IDs (الرقم القومي).
     #[command(subcommand)]
     Nid(nid::NidCommand),
@@ -151,6 +154,7 @@ fn main() -> ExitCode {
     let dir = cli.data_dir.unwrap_or_else(default_data_dir);
     let result = match cli.command {
         Command::Init(args) => device::init(&dir, args, &output),
+        Command::Device(command) => device::run(&dir, command, &output),
         Command::Nid(command) => nid::run(command, &output),
         Command::Beneficiary(command) => beneficiary::run(&dir, command, &output),
         Command::Cards(command) => cards::run(&dir, command, &output),

@@ -95,7 +95,10 @@ fn serve(dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
             args.static_dir.display()
         );
     }
-    let session = Session::open(dir, qafila_app::system_clock()).map_err(Failure::from)?;
+    // With QAFILA_PASSPHRASE the store opens now; without, the browser asks.
+    let passphrase = crate::device::passphrase_from_env();
+    let session = Session::open(dir, passphrase.as_ref(), qafila_app::system_clock())
+        .map_err(Failure::from)?;
     if args.sync_interval > 0 {
         session.start_background_sync(Duration::from_secs(args.sync_interval));
     }

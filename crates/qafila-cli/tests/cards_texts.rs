@@ -16,6 +16,7 @@ fn qafila(dir: &Path, args: &[&str]) -> Output {
         .arg(dir)
         .args(args)
         .env_remove("QAFILA_DATA_DIR")
+        .env("QAFILA_PASSPHRASE", "cards texts passphrase")
         .output()
         .expect("the qafila binary runs")
 }

@@ -6,15 +6,21 @@
 //! connection turns automatic checkpoints off, and this thread runs a
 //! PASSIVE checkpoint (which never blocks the writer or readers) on its own
 //! connection every second.
+//!
+//! After a commit that erased someone's personal data, the next checkpoint
+//! is a TRUNCATE: the WAL keeps the pages as they were before the erasure
+//! until it is cut, and SQLite's `secure_delete` only covers the database.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::OpenFlags;
 
 use crate::error::StoreError;
+use crate::key::StoreKey;
 
 /// How often the WAL is folded back into the database.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -28,10 +34,11 @@ pub struct Checkpointer {
 
 impl Checkpointer {
     /// Starts checkpointing the database at `path`.
-    pub fn start(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open_with_flags(
+    pub fn start(path: &Path, key: &StoreKey, wipe: Arc<AtomicBool>) -> Result<Self, StoreError> {
+        let conn = crate::connect(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            key,
         )?;
         conn.busy_timeout(Duration::from_secs(5))?;
         let (stop, stopped) = mpsc::channel::<()>();
@@ -45,7 +52,21 @@ impl Checkpointer {
                     );
                     // A failed checkpoint is retried on the next tick; the WAL
                     // stays valid in the meantime, only larger.
-                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    if wipe.load(Ordering::SeqCst) {
+                        // After an erasure: every frame copied back and the
+                        // file cut to nothing, so no old page survives in it.
+                        // Busy (a reader on an older snapshot): next tick.
+                        let busy = conn
+                            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                                r.get::<_, i64>(0)
+                            })
+                            .unwrap_or(1);
+                        if busy == 0 {
+                            wipe.store(false, Ordering::SeqCst);
+                        }
+                    } else {
+                        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    }
                     if done {
                         break;
                     }

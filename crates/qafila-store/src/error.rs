@@ -87,6 +87,46 @@ pub enum StoreError {
     /// Filesystem trouble.
     #[error("cannot use the data directory: {0}")]
     Io(#[from] std::io::Error),
+    /// The passphrase does not open the store's key.
+    #[error(
+        "wrong passphrase for this device's data{}",
+        wrong_passphrase_hint(*attempts_left, *retry_in_s)
+    )]
+    WrongPassphrase {
+        /// Guesses left before each further one has to wait.
+        attempts_left: u32,
+        /// Seconds before the next guess is accepted (0: now).
+        retry_in_s: u64,
+    },
+    /// Too many wrong passphrases: the next guess must wait.
+    #[error("too many wrong passphrases: wait {retry_in_s} s and try again")]
+    TooManyAttempts {
+        /// Seconds left to wait.
+        retry_in_s: u64,
+    },
+    /// A passphrase too short to protect a copied folder.
+    #[error(
+        "choose a passphrase of at least {min_chars} characters (a few words are easiest to remember)"
+    )]
+    WeakPassphrase {
+        /// The shortest accepted.
+        min_chars: usize,
+    },
+    /// A store needs a passphrase and none was given.
+    #[error(
+        "this device's data is protected by a passphrase: set QAFILA_PASSPHRASE or run the command in a terminal to type it"
+    )]
+    PassphraseRequired,
+    /// `qafila.key` is missing, unreadable or altered.
+    #[error(
+        "the key file {path} is damaged ({detail}); restore it from this device's backup — without it the data cannot be opened"
+    )]
+    KeyFileDamaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// Any other SQLite error.
     #[error("storage error: {0}")]
     Sqlite(rusqlite::Error),
@@ -113,13 +153,18 @@ impl StoreError {
             StoreError::Random(_) => "random_unavailable",
             StoreError::Seal => "seal_failed",
             StoreError::Io(_) => "io",
+            StoreError::WrongPassphrase { .. } => "wrong_passphrase",
+            StoreError::TooManyAttempts { .. } => "too_many_attempts",
+            StoreError::WeakPassphrase { .. } => "weak_passphrase",
+            StoreError::PassphraseRequired => "passphrase_required",
+            StoreError::KeyFileDamaged { .. } => "key_file_damaged",
             StoreError::Sqlite(_) => "storage",
         }
     }
 
     /// Whether trying again later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Busy)
+        matches!(self, StoreError::Busy | StoreError::TooManyAttempts { .. })
     }
 
     /// Classifies a SQLite error against the file it came from.
@@ -143,5 +188,12 @@ impl From<rusqlite::Error> for StoreError {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
             _ => StoreError::Sqlite(e),
         }
+    }
+}
+
+fn wrong_passphrase_hint(attempts_left: u32, retry_in_s: u64) -> String {
+    match (attempts_left, retry_in_s) {
+        (_, 0) => format!(" ({attempts_left} tries left before a wait)"),
+        (_, wait) => format!("; wait {wait} s before the next try"),
     }
 }

@@ -19,7 +19,9 @@
 pub mod cards;
 pub mod checkpoint;
 pub mod clock;
+mod encrypt;
 pub mod error;
+pub mod key;
 pub mod migrations;
 pub mod personal;
 pub mod projection;
@@ -36,6 +38,7 @@ use qafila_domain::ids::{DeviceId, VolunteerId};
 use rusqlite::{Connection, OpenFlags};
 
 pub use error::StoreError;
+pub use key::{Passphrase, StoreKey};
 use writer::{Writer, WriterHandle};
 
 /// The store's file name inside a data directory.
@@ -92,34 +95,113 @@ fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Opens `path` with SQLCipher under `key` and checks the key reads it.
+pub(crate) fn connect(
+    path: &Path,
+    flags: OpenFlags,
+    key: &StoreKey,
+) -> Result<Connection, StoreError> {
+    let sqlite = |e| StoreError::from_sqlite(path, e);
+    let conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
+    // First, before anything reads a page.
+    conn.pragma_update(None, "key", &*key.pragma())
+        .map_err(sqlite)?;
+    // A wrong key or a damaged file shows on the first read.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+        .map_err(sqlite)?;
+    Ok(conn)
+}
+
+/// How the database file in a data directory is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// No store yet.
+    Missing,
+    /// A store from before encryption: opening it with a passphrase
+    /// encrypts it in place.
+    Plaintext,
+    /// Encrypted, with its key sealed in `qafila.key`.
+    Encrypted,
+}
+
+/// How the store in `dir` is kept (read from the file's first bytes).
+pub fn protection(dir: &Path) -> Protection {
+    use std::io::Read;
+    let path = dir.join(DB_FILE);
+    let Ok(mut file) = std::fs::File::open(&path) else {
+        return Protection::Missing;
+    };
+    let mut header = [0u8; 16];
+    match file.read_exact(&mut header) {
+        Ok(()) if &header == b"SQLite format 3\0" => Protection::Plaintext,
+        _ => Protection::Encrypted,
+    }
+}
+
 impl Store {
-    /// Creates a new store for a device named `device_name` in `dir`.
-    pub fn create(dir: &Path, device_name: &str, now_ms: u64) -> Result<Store, StoreError> {
+    /// Creates a new store for a device named `device_name` in `dir`,
+    /// encrypted under a new key sealed with `passphrase`.
+    pub fn create(
+        dir: &Path,
+        device_name: &str,
+        passphrase: &Passphrase,
+        now_ms: u64,
+    ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(DB_FILE);
         if path.exists() {
             return Err(StoreError::AlreadyInitialised(dir.to_owned()));
         }
-        let mut conn = Connection::open(&path).map_err(|e| StoreError::from_sqlite(&path, e))?;
+        // A key file without a database is what a create interrupted
+        // before its first commit leaves: nothing it sealed exists.
+        let key = key::create(dir, passphrase)?;
+        let mut conn = connect(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            &key,
+        )?;
         configure(&conn).map_err(|e| StoreError::from_sqlite(&path, e))?;
         migrations::migrate(&mut conn)?;
         setup::initialise(&mut conn, device_name, now_ms)?;
         drop(conn);
-        Store::open(dir)
+        Store::open_with_key(dir, &key)
     }
 
-    /// Opens the store in `dir`.
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+    /// Opens the store in `dir` with `passphrase` (a guess counts against
+    /// the limit at `now_ms`). A store from before encryption is encrypted
+    /// in place first, under a new key sealed with `passphrase`.
+    pub fn open(dir: &Path, passphrase: &Passphrase, now_ms: u64) -> Result<Store, StoreError> {
+        Store::open_with_key(dir, &Store::unlock(dir, passphrase, now_ms)?)
+    }
+
+    /// The key of the store in `dir`, opened with `passphrase` (encrypting a
+    /// store from before encryption first).
+    pub fn unlock(
+        dir: &Path,
+        passphrase: &Passphrase,
+        now_ms: u64,
+    ) -> Result<StoreKey, StoreError> {
+        match protection(dir) {
+            Protection::Missing => Err(StoreError::NotInitialised(dir.to_owned())),
+            Protection::Plaintext => encrypt::in_place(dir, passphrase, now_ms),
+            Protection::Encrypted => key::unlock(dir, passphrase, now_ms),
+        }
+    }
+
+    /// Opens the store in `dir` with its key.
+    pub fn open_with_key(dir: &Path, key: &StoreKey) -> Result<Store, StoreError> {
         let path = dir.join(DB_FILE);
         if !path.is_file() {
             return Err(StoreError::NotInitialised(dir.to_owned()));
         }
         let sqlite = |e| StoreError::from_sqlite(&path, e);
-        let mut conn = Connection::open_with_flags(
+        let mut conn = connect(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sqlite)?;
+            key,
+        )?;
         configure(&conn).map_err(sqlite)?;
         migrations::migrate(&mut conn).map_err(|e| match e {
             StoreError::Sqlite(inner) => StoreError::from_sqlite(&path, inner),
@@ -137,20 +219,21 @@ impl Store {
                 path: path.clone(),
                 detail: "the national-ID key is damaged".into(),
             })?;
-        let writer = Writer::new(conn, path.clone())?;
+        let wipe = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = Writer::new(conn, path.clone(), wipe.clone())?;
         let device = DeviceInfo {
             id: writer.device,
             name,
         };
-        let read = Connection::open_with_flags(
+        let read = connect(
             &path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sqlite)?;
+            key,
+        )?;
         read.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sqlite)?;
         stable_plans(&read).map_err(sqlite)?;
-        let checkpoint = checkpoint::Checkpointer::start(&path)?;
+        let checkpoint = checkpoint::Checkpointer::start(&path, key, wipe)?;
         Ok(Store {
             path,
             device,
@@ -159,6 +242,24 @@ impl Store {
             writer: WriterHandle::start(writer)?,
             _checkpoint: checkpoint,
         })
+    }
+
+    /// A connection to the decrypted database in `dir`, for tests and
+    /// recovery tools that read tables directly. Nothing in Qafila writes
+    /// through it.
+    pub fn raw_connection(dir: &Path, key: &StoreKey) -> Result<Connection, StoreError> {
+        let path = dir.join(DB_FILE);
+        if !path.is_file() {
+            return Err(StoreError::NotInitialised(dir.to_owned()));
+        }
+        // CREATE only so that ATTACH may make a file (an export).
+        connect(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            key,
+        )
     }
 
     /// This device.
@@ -307,7 +408,13 @@ mod tests {
     #[test]
     fn reading_the_day_closes_uses_its_index() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::create(dir.path(), "test", 1_796_000_000_000).unwrap();
+        let store = Store::create(
+            dir.path(),
+            "test",
+            &Passphrase::new("test passphrase"),
+            1_796_000_000_000,
+        )
+        .unwrap();
         let plan: Vec<String> = store
             .reader()
             .prepare("EXPLAIN QUERY PLAN SELECT body FROM events WHERE kind = 'day_close' ORDER BY at, id")

@@ -222,7 +222,7 @@ impl Store {
     /// Erases a person's personal data for good: their projection rows lose
     /// name, phone and national-ID hash, their sealing key is destroyed (so
     /// the sealed copies in events and Automerge history can never be opened
-    /// again), and the WAL is checkpointed so no old page keeps a copy. Their
+    /// again), and the WAL is truncated so no old page keeps a copy. Their
     /// pseudonymous hand-outs keep counting in stock and reports.
     pub fn erase(
         &self,
@@ -238,9 +238,9 @@ impl Store {
             beneficiary,
             reason: reason.trim().to_owned(),
         };
+        // The writer has the WAL truncated once this commits (`checkpoint`).
         self.writer.call(move |w| {
             w.record(volunteer, body, now_ms, |_, _| Ok(()))?;
-            w.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
             Ok(())
         })
     }

@@ -1348,6 +1348,7 @@ fn apply_all(
         prepared.push((record.device, record.seq, record.chain, content));
     }
     let nid_key = nid_key.read().map_err(|_| StoreError::WriterGone)?.clone();
+    let mut wipe = false;
     let tx = w.conn.transaction()?;
     for (device, seq, chain, content) in prepared {
         if device == own {
@@ -1356,6 +1357,9 @@ fn apply_all(
         match content {
             Prepared::Events(events) => {
                 for event in events {
+                    if matches!(event.body, EventBody::BeneficiaryErased { .. }) {
+                        wipe = true;
+                    }
                     if insert_remote_event(&tx, &event)? {
                         applied.events += 1;
                         if w.clock.observe(event.at, now_ms).is_err() {
@@ -1365,6 +1369,8 @@ fn apply_all(
                 }
             }
             Prepared::Registry(beneficiary, live) => {
+                // An entry may replace (erase) the one before it.
+                wipe = true;
                 applied.registry += 1;
                 take_registry(&tx, scope, beneficiary, live, &nid_key)?;
             }
@@ -1402,6 +1408,9 @@ fn apply_all(
         [i64::try_from(w.clock.last().to_u64()).unwrap_or(i64::MAX)],
     )?;
     tx.commit()?;
+    if wipe {
+        w.wipe_wal();
+    }
     Ok(applied)
 }
 

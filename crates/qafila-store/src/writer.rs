@@ -39,6 +39,9 @@ pub struct Writer {
     /// This device's roles in its convoys, cached (`None`: to be read
     /// again, after the convoys or the roster changed).
     pub(crate) own_roles: Option<OwnRoles>,
+    /// Set after a commit that erased personal data: the checkpoint thread
+    /// then truncates the WAL, which still holds the pages as they were.
+    wipe: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What this device may record: `Any` outside a convoy (or certified
@@ -106,7 +109,11 @@ pub fn doc_day(at: Timestamp) -> NaiveDate {
 }
 
 impl Writer {
-    pub(crate) fn new(conn: Connection, path: PathBuf) -> Result<Self, StoreError> {
+    pub(crate) fn new(
+        conn: Connection,
+        path: PathBuf,
+        wipe: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<Self, StoreError> {
         // Checkpoints run on their own thread (`checkpoint.rs`), not inside
         // the commit that happens to cross SQLite's threshold.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -126,7 +133,13 @@ impl Writer {
             next_seq,
             docs: HashMap::new(),
             own_roles: None,
+            wipe,
         })
+    }
+
+    /// Asks for the WAL to be truncated: the last commit erased someone.
+    pub(crate) fn wipe_wal(&self) {
+        self.wipe.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn doc_for(&mut self, day: NaiveDate) -> Result<&mut DeviceDayDoc, StoreError> {
@@ -252,6 +265,12 @@ impl Writer {
             ])?;
         tx.commit()?;
         self.next_seq = seq;
+        if events
+            .iter()
+            .any(|e| matches!(e.body, EventBody::BeneficiaryErased { .. }))
+        {
+            self.wipe_wal();
+        }
         Ok(events)
     }
 

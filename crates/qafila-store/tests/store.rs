@@ -11,9 +11,13 @@ use qafila_domain::item::ItemCode;
 use qafila_domain::nid::NationalId;
 use qafila_domain::quantity::Quantity;
 use qafila_store::registry::Registration;
-use qafila_store::{DB_FILE, Store, StoreError};
+use qafila_store::{DB_FILE, Passphrase, Store, StoreError};
 
 const NOW: u64 = 1_796_000_000_000;
+
+fn pass() -> Passphrase {
+    Passphrase::new("رمضان كريم 2026")
+}
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()
@@ -37,14 +41,14 @@ fn person(name: &str, nid: Option<&str>, size: u32) -> Registration {
 #[test]
 fn a_store_is_created_once_and_reopened_with_its_identity() {
     let dir = tempfile::tempdir().unwrap();
-    let missing = Store::open(dir.path()).unwrap_err();
+    let missing = Store::open(dir.path(), &pass(), NOW).unwrap_err();
     assert_eq!(missing.code(), "store_not_initialised");
-    let store = Store::create(dir.path(), "هاتف منى", NOW).unwrap();
+    let store = Store::create(dir.path(), "هاتف منى", &pass(), NOW).unwrap();
     let device = store.device().clone();
     drop(store);
-    let again = Store::create(dir.path(), "other", NOW).unwrap_err();
+    let again = Store::create(dir.path(), "other", &pass(), NOW).unwrap_err();
     assert_eq!(again.code(), "store_already_initialised");
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), &pass(), NOW).unwrap();
     assert_eq!(store.device(), &device);
     assert_eq!(store.current_round().unwrap().entitlements.len(), 4);
 }
@@ -53,16 +57,25 @@ fn a_store_is_created_once_and_reopened_with_its_identity() {
 fn damaged_and_newer_stores_are_clear_errors() {
     // Not a database at all.
     let dir = tempfile::tempdir().unwrap();
+    drop(Store::create(dir.path(), "d", &pass(), NOW).unwrap());
     std::fs::write(
         dir.path().join(DB_FILE),
         b"this is not a database, just some text".repeat(200),
     )
     .unwrap();
-    assert_eq!(Store::open(dir.path()).unwrap_err().code(), "store_corrupt");
+    let _ = std::fs::remove_file(dir.path().join(format!("{DB_FILE}-wal")));
+    assert_eq!(
+        Store::open(dir.path(), &pass(), NOW).unwrap_err().code(),
+        "store_corrupt"
+    );
+    // A store whose key file is gone.
+    std::fs::remove_file(dir.path().join(qafila_store::key::KEY_FILE)).unwrap();
+    let err = Store::open(dir.path(), &pass(), NOW).unwrap_err();
+    assert_eq!(err.code(), "key_file_damaged", "{err}");
 
     // A real store cut in half.
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::create(dir.path(), "d", NOW).unwrap();
+    let store = Store::create(dir.path(), "d", &pass(), NOW).unwrap();
     for i in 0..200 {
         store
             .register(
@@ -77,7 +90,7 @@ fn damaged_and_newer_stores_are_clear_errors() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let _ = std::fs::remove_file(dir.path().join(format!("{DB_FILE}-wal")));
-    match Store::open(dir.path()) {
+    match Store::open(dir.path(), &pass(), NOW) {
         Err(e) => assert_eq!(e.code(), "store_corrupt", "{e}"),
         // SQLite may open a truncated file lazily; the damage must then
         // surface as an error on first use, never as a panic.
@@ -86,7 +99,7 @@ fn damaged_and_newer_stores_are_clear_errors() {
 
     // Written by a newer Qafila.
     let dir = tempfile::tempdir().unwrap();
-    drop(Store::create(dir.path(), "d", NOW).unwrap());
+    drop(Store::create(dir.path(), "d", &pass(), NOW).unwrap());
     let conn = rusqlite_connection(dir.path());
     conn.execute(
         "INSERT INTO schema_migrations (version, checksum) VALUES (99, 'x')",
@@ -94,7 +107,7 @@ fn damaged_and_newer_stores_are_clear_errors() {
     )
     .unwrap();
     drop(conn);
-    let err = Store::open(dir.path()).unwrap_err();
+    let err = Store::open(dir.path(), &pass(), NOW).unwrap_err();
     assert!(
         matches!(err, StoreError::NewerSchema { found: 99, .. }),
         "{err}"
@@ -102,13 +115,14 @@ fn damaged_and_newer_stores_are_clear_errors() {
 }
 
 fn rusqlite_connection(dir: &std::path::Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(dir.join(DB_FILE)).unwrap()
+    let key = Store::unlock(dir, &pass(), NOW).unwrap();
+    Store::raw_connection(dir, &key).unwrap()
 }
 
 #[test]
 fn registry_refuses_a_known_national_id_and_finds_people_by_any_spelling() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::create(dir.path(), "d", NOW).unwrap();
+    let store = Store::create(dir.path(), "d", &pass(), NOW).unwrap();
     let (fatma, _) = store
         .register(
             person("فاطمة السيد عبد الله", Some("29001150101235"), 4),
@@ -165,7 +179,7 @@ fn registry_refuses_a_known_national_id_and_finds_people_by_any_spelling() {
 #[test]
 fn erasing_a_person_removes_their_personal_data_but_keeps_their_history() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::create(dir.path(), "d", NOW).unwrap();
+    let store = Store::create(dir.path(), "d", &pass(), NOW).unwrap();
     let (who, household) = store
         .register(
             person("زينب عبد الرحمن", Some("29001150101235"), 3),
@@ -216,24 +230,59 @@ fn erasing_a_person_removes_their_personal_data_but_keeps_their_history() {
     // The same national ID may be registered again (a new person record).
     let nid = NationalId::parse("29001150101235", today()).unwrap();
     assert!(store.find_by_national_id(&nid).unwrap().is_none());
+
+    // The WAL, which held the pages as they were, is cut while the store
+    // is still open (by the checkpoint thread, within a few ticks).
+    let wal = dir.path().join(format!("{DB_FILE}-wal"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::metadata(&wal).map_or(0, |m| m.len()) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL was never truncated after the erasure"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     drop(store);
 
-    // Not a byte of the name is left in the database file or its WAL.
-    let needle = "زينب".as_bytes();
-    for file in [DB_FILE.to_owned(), format!("{DB_FILE}-wal")] {
-        if let Ok(bytes) = std::fs::read(dir.path().join(&file)) {
-            assert!(
-                !bytes.windows(needle.len()).any(|w| w == needle),
-                "{file} still holds the name"
-            );
-        }
+    // Even with the key, not a byte of the name or national ID is left in
+    // the decrypted database, and the WAL holds nothing.
+    let plain = decrypted_copy(dir.path());
+    for needle in [
+        "زينب".as_bytes().to_vec(),
+        utf16le("زينب"),
+        b"29001150101235".to_vec(),
+        b"0101235".to_vec(),
+    ] {
+        assert!(!holds(&plain, &needle), "{needle:?} survived the erasure");
     }
+    assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0);
+}
+
+/// The database in `dir` decrypted with its key, as one plaintext file's
+/// bytes. `sqlcipher_export` copies what the tables hold, not free space:
+/// free pages and cells are `secure_delete`'s to zero.
+fn decrypted_copy(dir: &std::path::Path) -> Vec<u8> {
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("plain.db");
+    let conn = rusqlite_connection(dir);
+    conn.execute(
+        "ATTACH DATABASE ?1 AS plain KEY ''",
+        [target.to_str().unwrap()],
+    )
+    .unwrap();
+    conn.query_row("SELECT sqlcipher_export('plain')", [], |_| Ok(()))
+        .unwrap();
+    conn.execute("DETACH DATABASE plain", []).unwrap();
+    drop(conn);
+    let bytes = std::fs::read(&target).unwrap();
+    assert!(holds(&bytes, b"SQLite format 3"), "the copy is plaintext");
+    bytes
 }
 
 #[test]
 fn every_event_is_also_in_todays_automerge_document() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::create(dir.path(), "d", NOW).unwrap();
+    let store = Store::create(dir.path(), "d", &pass(), NOW).unwrap();
     for i in 0..30 {
         store
             .register(person(&format!("سعاد {i}"), None, 2), volunteer(), NOW + i)
@@ -267,7 +316,7 @@ proptest! {
     #[test]
     fn projections_agree_with_the_domain_fold(actions in proptest::collection::vec(action(), 1..40)) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::create(dir.path(), "d", NOW).unwrap();
+        let store = Store::create(dir.path(), "d", &pass(), NOW).unwrap();
         let round = store.current_round().unwrap();
         let site = store.site("الساحة").unwrap();
         let mut people = Vec::new();
@@ -332,7 +381,7 @@ fn a_store_saved_with_schema_1_opens_with_its_records() {
         dir.path().join(DB_FILE),
     )
     .unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), &pass(), NOW).unwrap();
     assert_eq!(store.device().name, "fixture v1");
     assert_eq!(store.event_count().unwrap(), 4);
     let nid = NationalId::parse("29001150101235", today()).unwrap();
@@ -361,7 +410,7 @@ fn a_store_saved_with_schema_1_opens_with_its_records() {
 #[test]
 fn reads_are_not_blocked_by_an_open_write() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::create(dir.path(), "d", NOW).unwrap();
+    let store = Store::create(dir.path(), "d", &pass(), NOW).unwrap();
     store
         .register(person("هدى حسن", None, 3), volunteer(), NOW)
         .unwrap();
@@ -374,4 +423,110 @@ fn reads_are_not_blocked_by_an_open_write() {
     let found = store.search("هدى", today(), 5).unwrap();
     assert_eq!(found.len(), 1, "the reader sees the last committed state");
     writer.execute_batch("ROLLBACK").unwrap();
+}
+
+fn fixture_v1(dir: &std::path::Path) {
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/schema1.qafila.db"
+        ),
+        dir.join(DB_FILE),
+    )
+    .unwrap();
+}
+
+/// Every file in `dir`, concatenated.
+fn folder_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            all.extend(std::fs::read(path).unwrap());
+        }
+    }
+    all
+}
+
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn utf16le(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+/// A store from before encryption opens with the passphrase its person
+/// chooses, is encrypted in place with every record kept, and from then on
+/// opens only with that passphrase.
+#[test]
+fn a_plaintext_store_is_encrypted_in_place_on_first_open() {
+    use qafila_store::Protection;
+    let dir = tempfile::tempdir().unwrap();
+    fixture_v1(dir.path());
+    assert_eq!(qafila_store::protection(dir.path()), Protection::Plaintext);
+    let before = std::fs::read(dir.path().join(DB_FILE)).unwrap();
+    assert!(holds(&before, b"SQLite format 3"));
+
+    // A passphrase too short changes nothing.
+    let err = Store::open(dir.path(), &Passphrase::new("1234"), NOW).unwrap_err();
+    assert_eq!(err.code(), "weak_passphrase");
+    assert_eq!(std::fs::read(dir.path().join(DB_FILE)).unwrap(), before);
+
+    let store = Store::open(dir.path(), &pass(), NOW).unwrap();
+    assert_eq!(store.event_count().unwrap(), 4);
+    drop(store);
+    assert_eq!(qafila_store::protection(dir.path()), Protection::Encrypted);
+    let after = folder_bytes(dir.path());
+    for needle in [
+        b"SQLite format 3".to_vec(),
+        "سعاد".as_bytes().to_vec(),
+        "سعاد عبد الرحمن".as_bytes().to_vec(),
+        utf16le("سعاد"),
+        b"29001150101235".to_vec(),
+        utf16le("29001150101235"),
+        b"CREATE TABLE".to_vec(),
+    ] {
+        assert!(
+            !holds(&after, &needle),
+            "{needle:?} is readable in the folder"
+        );
+    }
+    let err = Store::open(dir.path(), &Passphrase::new("not the passphrase"), NOW).unwrap_err();
+    assert_eq!(err.code(), "wrong_passphrase", "{err}");
+    // Without the key SQLite cannot read it either.
+    let plain = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    assert!(
+        plain
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r
+                .get::<_, i64>(0))
+            .is_err()
+    );
+    let store = Store::open(dir.path(), &pass(), NOW).unwrap();
+    assert_eq!(store.event_count().unwrap(), 4);
+    assert_eq!(store.device().name, "fixture v1");
+}
+
+/// An encryption cut short after the key file was written (and a half
+/// written copy left behind) is finished by the next open with the same
+/// passphrase; another passphrase leaves the plaintext store as it was.
+#[test]
+fn an_interrupted_encryption_finishes_on_the_next_open() {
+    let first = tempfile::tempdir().unwrap();
+    fixture_v1(first.path());
+    drop(Store::open(first.path(), &pass(), NOW).unwrap());
+
+    let dir = tempfile::tempdir().unwrap();
+    fixture_v1(dir.path());
+    let key = qafila_store::key::KEY_FILE;
+    std::fs::copy(first.path().join(key), dir.path().join(key)).unwrap();
+    std::fs::write(dir.path().join("qafila.db.encrypting"), b"half a copy").unwrap();
+    let before = std::fs::read(dir.path().join(DB_FILE)).unwrap();
+    let err = Store::open(dir.path(), &Passphrase::new("someone else's"), NOW).unwrap_err();
+    assert_eq!(err.code(), "wrong_passphrase");
+    assert_eq!(std::fs::read(dir.path().join(DB_FILE)).unwrap(), before);
+
+    let store = Store::open(dir.path(), &pass(), NOW).unwrap();
+    assert_eq!(store.event_count().unwrap(), 4);
+    assert!(!dir.path().join("qafila.db.encrypting").exists());
 }

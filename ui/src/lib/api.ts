@@ -114,6 +114,21 @@ async function callHttp(command: string, args: unknown): Promise<unknown> {
   return body;
 }
 
+let lockedHandler: (() => void) | null = null;
+
+/**
+ * Calls `handler` whenever a command is refused because the device's data is
+ * locked (the backend locked it after the idle time): the shell then shows the
+ * unlock screen instead of whatever was on screen. Returns the function that
+ * stops.
+ */
+export function whenLocked(handler: () => void): () => void {
+  lockedHandler = handler;
+  return () => {
+    if (lockedHandler === handler) lockedHandler = null;
+  };
+}
+
 /** Runs one backend command; rejects with a `CallError`. */
 export async function call<K extends CommandName>(
   command: K,
@@ -125,7 +140,9 @@ export async function call<K extends CommandName>(
     }
     return (await callHttp(command, args)) as ResultOf<K>;
   } catch (e) {
-    throw toCallError(e);
+    const error = toCallError(e);
+    if (error.code === 'locked') lockedHandler?.();
+    throw error;
   }
 }
 
@@ -133,7 +150,13 @@ export async function call<K extends CommandName>(
 // undefined are dropped by JSON.stringify on both transports.
 
 export const appStatus = () => call('app_status', {});
-export const initDevice = (name: string) => call('init_device', { name });
+export const initDevice = (name: string, passphrase: string) =>
+  call('init_device', { name, passphrase });
+export const unlock = (passphrase: string) => call('unlock', { passphrase });
+export const lock = () => call('lock', {});
+export const changePassphrase = (old: string, next: string) =>
+  call('change_passphrase', { old, new: next });
+export const setLockAfter = (minutes: number) => call('set_lock_after', { minutes });
 export const enroll = (relay: string, code: string) => call('enroll', { relay, code });
 export const syncNow = () => call('sync_now', {});
 export const syncStatus = () => call('sync_status', {});

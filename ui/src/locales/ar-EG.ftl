@@ -352,3 +352,27 @@ place-association = الجمعية اللي شغالة فيها
 place-save = احفظ
 place-saved = اتحفظ: التقارير والتصدير هيكتبوا المكان ده.
 place-missing = التقارير والتصدير محتاجين المحافظة والجمعية.
+
+# The passphrase that opens this device's data (issue 14).
+passphrase-new = كلمة السر
+passphrase-again = اكتب كلمة السر تاني
+passphrase-hint = { $min } حروف على الأقل؛ كام كلمة ورا بعض أسهل في الحفظ. هتكتبها كل ما تفتح التطبيق، ومن غيرها محدش يقدر يقرا بيانات الجهاز — ولا إحنا. اكتبها في مكان أمين.
+passphrase-mismatch = الكلمتين مش زي بعض
+passphrase-current = كلمة السر الحالية
+passphrase-change-title = غيّر كلمة السر
+passphrase-change-button = غيّر كلمة السر
+passphrase-changed = كلمة السر اتغيّرت. من دلوقتي افتح بالكلمة الجديدة.
+unlock-title = الجهاز مقفول
+unlock-intro = اكتب كلمة السر عشان تفتح بيانات الجهاز.
+unlock-passphrase = كلمة السر
+unlock-button = افتح
+unlock-forgotten = نسيت كلمة السر؟ البيانات مش هتتفتح من غيرها: زامن جهاز جديد مع القافلة، واسأل مسؤول القافلة يلغي الجهاز ده.
+protect-title = احمي بيانات الجهاز
+protect-intro = الجهاز ده شايل بيانات من نسخة قديمة من قافلة من غير تشفير. اختار كلمة سر ({ $min } حروف على الأقل) وهنشفّر البيانات بيها دلوقتي.
+protect-button = شفّر وافتح
+lock-button = اقفل
+lock-after-title = يقفل لوحده بعد
+lock-after-minutes = { $n } دقيقة
+lock-after-never = أبداً
+settings-data-protection = حماية بيانات الجهاز
+settings-data-protection-intro = بيانات الجهاز متشفّرة؛ بتتفتح بكلمة السر بس.

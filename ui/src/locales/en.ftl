@@ -365,3 +365,27 @@ place-association = Association running it
 place-save = Save
 place-saved = Saved: reports and exports name this place.
 place-missing = Reports and exports need the governorate and the association.
+
+# The passphrase that opens this device's data (issue 14).
+passphrase-new = Passphrase
+passphrase-again = Type the passphrase again
+passphrase-hint = At least { $min } characters; a few words are easiest to remember. You type it each time the app opens, and without it nobody can read this device's data — not even us. Write it down somewhere safe.
+passphrase-mismatch = The two do not match
+passphrase-current = Current passphrase
+passphrase-change-title = Change the passphrase
+passphrase-change-button = Change the passphrase
+passphrase-changed = The passphrase is changed. Use the new one from now on.
+unlock-title = This device is locked
+unlock-intro = Type the passphrase to open this device's data.
+unlock-passphrase = Passphrase
+unlock-button = Unlock
+unlock-forgotten = Forgot it? The data cannot be opened without it: sync a new device with the convoy, and ask the convoy lead to revoke this one.
+protect-title = Protect this device's data
+protect-intro = This device holds data from an earlier Qafila, kept without encryption. Choose a passphrase (at least { $min } characters) and the data is encrypted with it now.
+protect-button = Encrypt and open
+lock-button = Lock
+lock-after-title = Lock by itself after
+lock-after-minutes = { $n } min
+lock-after-never = Never
+settings-data-protection = This device's data
+settings-data-protection-intro = This device's data is encrypted; only the passphrase opens it.

@@ -19,6 +19,10 @@ export function status(overrides: Partial<AppStatusDto> = {}): AppStatusDto {
   return {
     version: '0.1.0',
     initialised: true,
+    locked: false,
+    encrypted: true,
+    lock_after_minutes: 10,
+    min_passphrase_chars: 8,
     device: {
       id: '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b',
       name: 'تابلت منى',

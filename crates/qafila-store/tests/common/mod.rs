@@ -1,15 +1,19 @@
 //! The store every test file here starts from: one device, approved in one
 //! convoy under a legacy certificate.
 
-use qafila_store::Store;
 use qafila_store::sync::Convoy;
+use qafila_store::{Passphrase, Store};
 
 pub const NOW: u64 = 1_796_000_000_000;
 pub const SCOPE: [u8; 16] = [4; 16];
 
+pub fn pass() -> Passphrase {
+    Passphrase::new("test passphrase")
+}
+
 pub fn store(name: &str) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::create(dir.path(), name, NOW).unwrap();
+    let store = Store::create(dir.path(), name, &pass(), NOW).unwrap();
     store
         .put_convoy(Convoy {
             id: SCOPE,

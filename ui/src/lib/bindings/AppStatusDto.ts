@@ -16,6 +16,24 @@ version: string,
  */
 initialised: boolean, 
 /**
+ * The device exists but its data is closed until someone types the
+ * passphrase.
+ */
+locked: boolean, 
+/**
+ * False for a store from before encryption: unlocking it asks for a
+ * new passphrase (typed twice) and encrypts it.
+ */
+encrypted: boolean, 
+/**
+ * Idle minutes before the app locks (0: never).
+ */
+lock_after_minutes: number, 
+/**
+ * The shortest passphrase accepted.
+ */
+min_passphrase_chars: number, 
+/**
  * This device, once it exists.
  */
 device?: DeviceDto, 

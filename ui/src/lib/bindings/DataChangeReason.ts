@@ -3,4 +3,4 @@
 /**
  * Why data changed.
  */
-export type DataChangeReason = "sync" | "local";
+export type DataChangeReason = "sync" | "local" | "locked";

@@ -7,4 +7,8 @@ export type InitDeviceArgs = {
 /**
  * A name people recognise, e.g. "موبايل منى".
  */
-name: string, };
+name: string, 
+/**
+ * The passphrase that will unlock this device's data.
+ */
+passphrase: string, };

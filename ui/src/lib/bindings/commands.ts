@@ -5,6 +5,7 @@ import type { AppStatusDto } from "./AppStatusDto";
 import type { ApproveArgs } from "./ApproveArgs";
 import type { BeneficiaryDto } from "./BeneficiaryDto";
 import type { CardSheetDto } from "./CardSheetDto";
+import type { ChangePassphraseArgs } from "./ChangePassphraseArgs";
 import type { CheckInDto } from "./CheckInDto";
 import type { CheckInManualArgs } from "./CheckInManualArgs";
 import type { CloseDayArgs } from "./CloseDayArgs";
@@ -36,6 +37,7 @@ import type { InitDeviceArgs } from "./InitDeviceArgs";
 import type { InviteArgs } from "./InviteArgs";
 import type { InviteDto } from "./InviteDto";
 import type { IssuedDto } from "./IssuedDto";
+import type { LockAfterArgs } from "./LockAfterArgs";
 import type { MemberDto } from "./MemberDto";
 import type { MergeArgs } from "./MergeArgs";
 import type { MergedDto } from "./MergedDto";
@@ -53,6 +55,7 @@ import type { SiteDayArgs } from "./SiteDayArgs";
 import type { SitePlaceDto } from "./SitePlaceDto";
 import type { StockMovementArgs } from "./StockMovementArgs";
 import type { SyncChipDto } from "./SyncChipDto";
+import type { UnlockArgs } from "./UnlockArgs";
 import type { VillageArgs } from "./VillageArgs";
 import type { VillageDto } from "./VillageDto";
 import type { VoidArgs } from "./VoidArgs";
@@ -61,6 +64,10 @@ import type { VoidArgs } from "./VoidArgs";
 export type Commands = {
   app_status: { args: Empty; result: AppStatusDto };
   init_device: { args: InitDeviceArgs; result: DeviceDto };
+  unlock: { args: UnlockArgs; result: DeviceDto };
+  lock: { args: Empty; result: Empty };
+  change_passphrase: { args: ChangePassphraseArgs; result: Empty };
+  set_lock_after: { args: LockAfterArgs; result: Empty };
   enroll: { args: EnrollArgs; result: ConvoyDto };
   sync_now: { args: Empty; result: SyncChipDto };
   sync_status: { args: Empty; result: SyncChipDto };
@@ -104,6 +111,10 @@ export type CommandName = keyof Commands;
 export const COMMAND_NAMES: readonly CommandName[] = [
   "app_status",
   "init_device",
+  "unlock",
+  "lock",
+  "change_passphrase",
+  "set_lock_after",
   "enroll",
   "sync_now",
   "sync_status",
