@@ -33,8 +33,12 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 
+# The demo devices' data is encrypted like any device's; the app asks for this
+# passphrase when it opens (set QAFILA_PASSPHRASE to choose another).
+export QAFILA_PASSPHRASE="${QAFILA_PASSPHRASE:-قافلة الخير}"
 "$qafila" --data-dir "$demo_dir/app" demo --relay "http://127.0.0.1:$port" --lead-dir "$demo_dir/lead"
 echo
 echo "Sync from a terminal meanwhile: $qafila --data-dir $demo_dir/app sync"
 echo "Cards to print: $demo_dir/app/demo-cards.html"
+echo "The app asks for this device's passphrase: $QAFILA_PASSPHRASE"
 QAFILA_DATA_DIR="$demo_dir/app" ./target/debug/qafila-desktop

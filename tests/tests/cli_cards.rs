@@ -360,6 +360,7 @@ fn from_an_arabic_xlsx_to_printed_cards_a_volunteer_trusts_offline() {
     let wedge = typed_under_arabic_layout(&fourth);
     assert!(!wedge.contains('Q') && wedge.starts_with("ضب١"), "{wedge}");
     let mut child = Command::new(qafila_e2e::workspace_binary("qafila"))
+        .env("QAFILA_PASSPHRASE", qafila_e2e::PASSPHRASE)
         .args([
             "--json",
             "--data-dir",

@@ -228,6 +228,7 @@ fn a_count_on_a_terminal_is_blind_until_typed() {
     );
     let mut child = std::process::Command::new("script")
         .args(["-qec", &command, "/dev/null"])
+        .env("QAFILA_PASSPHRASE", qafila_e2e::PASSPHRASE)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -27,6 +27,7 @@ fn a_store_must_exist_and_is_created_once() {
 
     // QAFILA_DATA_DIR selects the store as --data-dir does.
     let out = std::process::Command::new(qafila_e2e::workspace_binary("qafila"))
+        .env("QAFILA_PASSPHRASE", qafila_e2e::PASSPHRASE)
         .args(["--json", "round", "list"])
         .env("QAFILA_DATA_DIR", device.dir())
         .output()

@@ -10,6 +10,7 @@ const VALID: &str = "29001150101235";
 
 fn qafila(args: &[&str]) -> Output {
     Command::new(qafila_e2e::workspace_binary("qafila"))
+        .env("QAFILA_PASSPHRASE", qafila_e2e::PASSPHRASE)
         .args(args)
         .output()
         .expect("the qafila binary runs")

@@ -85,6 +85,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_hand_out() {
             break;
         }
         let mut child = Command::new(workspace_binary("qafila"))
+            .env("QAFILA_PASSPHRASE", qafila_e2e::PASSPHRASE)
             .arg("--data-dir")
             .arg(device.dir())
             .args([

@@ -250,11 +250,37 @@ fn a_volunteer_hands_out_a_basket_from_a_real_store_and_it_is_kept_and_synced() 
     let opened = Instant::now();
     let session = driver.new_session(&app);
 
-    // The app opened the demo's store, not a fresh one: the only way it can
-    // know this device is through `QAFILA_DATA_DIR`.
-    let status = wait_for("app_status from the app", FIRST_PAGE_TIMEOUT, || {
+    // The app found the demo's store locked: it opens only once the
+    // passphrase is typed on its first screen (the desktop app never reads
+    // it from the environment).
+    let locked = wait_for("app_status from the app", FIRST_PAGE_TIMEOUT, || {
         let status = session.call("app_status", &json!({}));
         if status.get("error").is_none() && !status.is_null() {
+            Ok(status)
+        } else {
+            Err(format!("app_status: {status}"))
+        }
+    });
+    assert_eq!(locked["locked"], json!(true), "app_status: {locked}");
+    assert!(
+        locked.get("device").is_none(),
+        "nothing shows while locked: {locked}"
+    );
+    let field = wait_for("the passphrase field", STEP_TIMEOUT, || {
+        session.find(&testid("passphrase-input"))
+    });
+    session
+        .post(
+            &format!("element/{field}/value"),
+            &json!({ "text": format!("{}{ENTER}", qafila_e2e::PASSPHRASE) }),
+        )
+        .unwrap_or_else(|error| panic!("typing the passphrase: {error}"));
+
+    // The app opened the demo's store, not a fresh one: the only way it can
+    // know this device is through `QAFILA_DATA_DIR`.
+    let status = wait_for("the unlocked app_status", STEP_TIMEOUT, || {
+        let status = session.call("app_status", &json!({}));
+        if status["locked"] == json!(false) {
             Ok(status)
         } else {
             Err(format!("app_status: {status}"))
@@ -450,6 +476,7 @@ fn cli(qafila: &Path, dir: &Path, args: &[&str]) -> Value {
         .arg(dir)
         .arg("--json")
         .args(args)
+        .env("QAFILA_PASSPHRASE", qafila_e2e::PASSPHRASE)
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|error| panic!("run {}: {error}", qafila.display()));

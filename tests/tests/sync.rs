@@ -414,6 +414,7 @@ fn background_sync_sends_records_as_soon_as_the_relay_is_back() {
         "handout", "--item", "food_box", "--qty", "1", "--site", SITE, &person,
     ]);
     let watcher = std::process::Command::new(qafila_e2e::workspace_binary("qafila"))
+        .env("QAFILA_PASSPHRASE", qafila_e2e::PASSPHRASE)
         .args([
             "--data-dir",
             &v1.dir().display().to_string(),

@@ -32,6 +32,7 @@ impl Bridge {
         std::fs::write(ui.path().join("assets/app.js"), "export {};\n").unwrap();
         std::fs::write(ui.path().join("assets/naskh.woff2"), [0u8, 1, 2]).unwrap();
         let mut child = Command::new(workspace_binary("qafila"))
+            .env("QAFILA_PASSPHRASE", qafila_e2e::PASSPHRASE)
             .arg("--data-dir")
             .arg(data.path())
             .args([
@@ -260,6 +261,7 @@ fn the_bridge_serves_the_ui_and_the_apps_commands() {
 fn the_bridge_refuses_to_listen_beyond_this_machine_unless_told() {
     let data = tempfile::tempdir().unwrap();
     let out = Command::new(workspace_binary("qafila"))
+        .env("QAFILA_PASSPHRASE", qafila_e2e::PASSPHRASE)
         .arg("--data-dir")
         .arg(data.path())
         .args(["ui", "serve", "--listen", "0.0.0.0:0"])

@@ -40,14 +40,7 @@ pub(crate) fn in_place(
     remove_with_sidecars(&temp)?;
     let sqlite = |e| StoreError::from_sqlite(&path, e);
     {
-        // CREATE: ATTACH makes the new file with the main file's flags.
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sqlite)?;
+        let conn = with_export(&path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sqlite)?;
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
@@ -79,6 +72,39 @@ pub(crate) fn in_place(
     key::sync_dir(dir);
     debug_assert_eq!(crate::protection(dir), Protection::Encrypted);
     Ok(key)
+}
+
+/// A plaintext connection to `path` on which `sqlcipher_export` exists.
+///
+/// SQLCipher 4.20 registers that function as an auto-extension just after
+/// it marks itself initialised: a connection opened by another thread in
+/// that instant, at process start, lacks it. Opening again finds it.
+fn with_export(path: &Path) -> Result<Connection, StoreError> {
+    let sqlite = |e| StoreError::from_sqlite(path, e);
+    let mut tries = 0;
+    loop {
+        // CREATE: ATTACH makes the new file with the main file's flags.
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite)?;
+        let present: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM pragma_function_list WHERE name = 'sqlcipher_export')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sqlite)?;
+        tries += 1;
+        if present || tries >= 50 {
+            return Ok(conn);
+        }
+        drop(conn);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 fn remove_with_sidecars(path: &Path) -> Result<(), StoreError> {

@@ -103,6 +103,10 @@ pub(crate) fn connect(
 ) -> Result<Connection, StoreError> {
     let sqlite = |e| StoreError::from_sqlite(path, e);
     let conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
+    // A page that does not decrypt is our error to report, not a line on
+    // the CLI's stderr.
+    conn.pragma_update(None, "cipher_log_level", "NONE")
+        .map_err(sqlite)?;
     // First, before anything reads a page.
     conn.pragma_update(None, "key", &*key.pragma())
         .map_err(sqlite)?;

@@ -1,0 +1,172 @@
+//! A lost laptop (issue 14): the data folder copied while the app has it
+//! open — database, WAL, key file and anything else in it — holds no byte of
+//! a registered name, phone or national ID in any encoding, and does not
+//! open without the passphrase; a wrong passphrase is a clear error that
+//! changes nothing; the right one opens the copy with every record.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use qafila_app::registry::NewBeneficiary;
+use qafila_app::{App, Passphrase};
+use qafila_e2e::{Device, PASSPHRASE};
+
+const NOW_MS: u64 = 1_796_100_000_000;
+
+/// The three people the test looks for, among many generated ones.
+const PEOPLE: [(&str, &str, &str); 3] = [
+    ("فاطمة عبد الرحمن الشناوي", "29001150101235", "01001234567"),
+    ("محمود إبراهيم أبو زيد", "28507010201234", "01287654321"),
+    ("سعاد مصطفى عبدالعزيز", "29912310301239", "01598765432"),
+];
+
+/// Every way the bytes of `text` may sit in a file: UTF-8, UTF-16 either
+/// way round, Windows-1256 (Arabic spreadsheets), and its search key.
+fn encodings(text: &str) -> Vec<Vec<u8>> {
+    let mut out = vec![
+        text.as_bytes().to_vec(),
+        text.encode_utf16().flat_map(u16::to_le_bytes).collect(),
+        text.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+    ];
+    // Eastern digits have no Windows-1256 form (spreadsheets store them as
+    // Western ones, which are checked on their own).
+    let (cp1256, _, lossy) = encoding_rs::WINDOWS_1256.encode(text);
+    if !lossy && cp1256.as_ref() != text.as_bytes() {
+        out.push(cp1256.into_owned());
+    }
+    let key = qafila_domain::names::NameKey::new(text);
+    out.push(key.as_str().as_bytes().to_vec());
+    out
+}
+
+/// Eastern Arabic digits, as some phones type national IDs.
+fn eastern(digits: &str) -> String {
+    digits
+        .chars()
+        .map(|c| char::from_u32(0x0660 + c.to_digit(10).unwrap()).unwrap())
+        .collect()
+}
+
+fn needles() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (name, nid, phone) in PEOPLE {
+        let mut texts = vec![
+            name.to_owned(),
+            nid.to_owned(),
+            eastern(nid),
+            phone.to_owned(),
+        ];
+        // Each long part of the name on its own.
+        texts.extend(
+            name.split(' ')
+                .filter(|p| p.chars().count() >= 5)
+                .map(str::to_owned),
+        );
+        for text in texts {
+            for bytes in encodings(&text) {
+                out.push((text.clone(), bytes));
+            }
+        }
+    }
+    out
+}
+
+fn copy_folder(from: &Path, to: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    names
+}
+
+#[test]
+fn a_copied_data_folder_gives_nothing_away_and_opens_only_with_the_passphrase() {
+    let device = Device::new();
+    let app = App::init(
+        device.dir(),
+        "لابتوب التسجيل",
+        &Passphrase::new(PASSPHRASE),
+        Arc::new(|| NOW_MS),
+    )
+    .unwrap();
+    for (name, nid, phone) in PEOPLE {
+        app.add_beneficiary(NewBeneficiary {
+            name: name.into(),
+            household_size: 5,
+            village: "ميت غمر".into(),
+            national_id: Some(nid.into()),
+            phone: Some(phone.into()),
+            household: None,
+        })
+        .unwrap();
+    }
+    for i in 0..300 {
+        let p = qafila_testkit::names::person(7, i);
+        app.add_beneficiary(NewBeneficiary {
+            name: p.name,
+            household_size: p.household_size,
+            village: p.village,
+            national_id: Some(p.national_id),
+            phone: None,
+            household: None,
+        })
+        .unwrap();
+    }
+
+    // Copied while the app runs: the WAL holds the latest pages.
+    let copy = tempfile::tempdir().unwrap();
+    let files = copy_folder(device.dir(), copy.path());
+    assert!(files.contains(&"qafila.db".to_owned()), "{files:?}");
+    assert!(files.contains(&"qafila.key".to_owned()), "{files:?}");
+    let wal = std::fs::metadata(copy.path().join("qafila.db-wal")).map_or(0, |m| m.len());
+    assert!(wal > 0, "the copy was taken with the WAL in use");
+    drop(app);
+
+    let mut all = Vec::new();
+    for file in &files {
+        all.extend(std::fs::read(copy.path().join(file)).unwrap());
+    }
+    for (text, bytes) in needles() {
+        assert!(
+            memchr::memmem::find(&all, &bytes).is_none(),
+            "«{text}» is readable in the copied folder"
+        );
+    }
+    assert!(memchr::memmem::find(&all, b"SQLite format 3").is_none());
+
+    // SQLite without the key sees no database.
+    let plain = rusqlite::Connection::open(copy.path().join("qafila.db")).unwrap();
+    assert!(
+        plain
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r
+                .get::<_, i64>(0))
+            .is_err()
+    );
+    drop(plain);
+
+    // The command line with a wrong passphrase: a clear error, nothing changed.
+    let thief = Device::with_env(&[("QAFILA_PASSPHRASE", "كلمة سر غلط")]);
+    copy_folder(copy.path(), thief.dir());
+    let before = std::fs::read(thief.dir().join("qafila.db")).unwrap();
+    let (code, stderr) = thief.fails(&["beneficiary", "search", "فاطمة"]);
+    assert_eq!(code, "wrong_passphrase", "{stderr}");
+    assert!(stderr.contains("wrong passphrase"), "{stderr}");
+    assert_eq!(
+        std::fs::read(thief.dir().join("qafila.db")).unwrap(),
+        before
+    );
+
+    // The owner's passphrase opens the copy with every record.
+    let owner = Device::new();
+    copy_folder(copy.path(), owner.dir());
+    let found = owner.ok(&["beneficiary", "search", "29001150101235"]);
+    assert_eq!(
+        found["results"][0]["name"], PEOPLE[0].0,
+        "the copy opens, WAL and all: {found}"
+    );
+}
