@@ -161,6 +161,16 @@ for (const lang of LANGS) {
         await expect(page.getByTestId('reports-message')).toHaveText(ftl(lang, 'reports-printed'));
         const report = page.frameLocator('iframe.print-frame').first();
         await expect(report.locator('html')).toHaveAttribute('dir', lang === 'ar' ? 'rtl' : 'ltr');
+        // Scripts cannot run in it: a sandbox without scripts, and the
+        // report's own policy (SECURITY.md, "Local surfaces").
+        await expect(page.locator('iframe.print-frame').first()).toHaveAttribute(
+          'sandbox',
+          'allow-same-origin allow-modals',
+        );
+        await expect(report.locator('meta[http-equiv="Content-Security-Policy"]')).toHaveAttribute(
+          'content',
+          /^default-src 'none';/,
+        );
         await expect(report.locator('body')).toContainText(VILLAGE);
         await expect(report.locator('body')).toContainText('جهاز المتطوع');
 
