@@ -50,16 +50,24 @@ export interface DemoCard {
   householdSize: number;
 }
 
-/** A device with a demo convoy on it and a `qafila ui serve` over its store. */
-export interface Backend {
+/** A running `qafila ui serve`. */
+export interface Bridge {
   /** `http://127.0.0.1:PORT`, the UI and `/rpc`. */
   url: string;
+  /** The address it printed to open, `${url}/#token=…`: what a page opens. */
+  open: string;
+  /** This run's token, which every `/rpc` call sends as `Authorization: Bearer …`. */
+  token: string;
+  /** The bridge's process id (SIGTERM stops it). */
+  pid: number;
+}
+
+/** A device with a demo convoy on it and a `qafila ui serve` over its store. */
+export interface Backend extends Bridge {
   dataDir: string;
   leadDir: string;
   relayUrl: string;
   cards: DemoCard[];
-  /** The bridge's process id (SIGTERM stops it). */
-  pid: number;
 }
 
 export function checkPrerequisites(): void {
@@ -132,13 +140,15 @@ process.on('exit', () => {
 
 /**
  * Starts a long-running `qafila` command that prints `listening on ADDR` as its
- * first line, and resolves with the address.
+ * first line, and resolves with the address and the `extraLines` lines after
+ * it (`qafila ui serve` prints the address to open as its second).
  */
 export function startListening(
   args: string[],
   timeoutMs = 15_000,
+  extraLines = 0,
   locked = false,
-): Promise<{ child: ChildProcess; addr: string }> {
+): Promise<{ child: ChildProcess; addr: string; extra: string[] }> {
   const child = spawn(QAFILA_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv(locked) });
   children.add(child);
   child.on('exit', () => children.delete(child));
@@ -155,20 +165,22 @@ export function startListening(
       reject(new Error(`qafila ${args.join(' ')}: no "listening on" within ${timeoutMs} ms\n${stderr}`));
     }, timeoutMs);
     child.stdout!.setEncoding('utf8');
+    let started = false;
     child.stdout!.on('data', (chunk: string) => {
-      if (stdout.includes('\n')) return; // Already started; the rest is drained.
+      if (started) return; // The rest is drained.
       stdout += chunk;
-      const newline = stdout.indexOf('\n');
-      if (newline < 0) return;
+      const lines = stdout.split('\n');
+      if (lines.length < 2 + extraLines) return;
+      started = true;
       clearTimeout(timer);
-      const first = stdout.slice(0, newline).trim();
+      const first = lines[0].trim();
       const match = /^listening on (\S+)$/.exec(first);
       if (!match) {
         child.kill('SIGTERM');
         reject(new Error(`qafila ${args.join(' ')}: unexpected first line ${JSON.stringify(first)}`));
         return;
       }
-      resolveStart({ child, addr: match[1] });
+      resolveStart({ child, addr: match[1], extra: lines.slice(1, 1 + extraLines).map((l) => l.trim()) });
     });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
@@ -254,29 +266,46 @@ export async function startBackend(root: string, relayUrl: string): Promise<Back
     .filter((line) => line !== '');
   if (texts.length !== 5) throw new Error(`the demo wrote ${texts.length} card texts, not 5`);
   const cards = await describeCards(dataDir, texts);
-  const { url, pid } = await serveUi(dataDir);
-  return { url, dataDir, leadDir, relayUrl, cards, pid };
+  const bridge = await serveUi(dataDir);
+  return { ...bridge, dataDir, leadDir, relayUrl, cards };
 }
 
 /**
  * `qafila ui serve` over a device's store, with no background sync (the tests
- * sync when they mean to); `locked`: started as the desktop app is, without the
- * passphrase, so the page asks for it.
+ * sync when they mean to), and the token from the address it printed;
+ * `locked`: started as the desktop app is, without the passphrase, so the page
+ * asks for it.
  */
-export async function serveUi(dataDir: string, locked = false): Promise<{ url: string; pid: number }> {
-  const { child, addr } = await startListening([
-    '--data-dir',
-    dataDir,
-    'ui',
-    'serve',
-    '--listen',
-    '127.0.0.1:0',
-    '--static',
-    DIST_DIR,
-    '--sync-interval',
-    '0',
-  ], 15_000, locked);
-  return { url: `http://${addr}`, pid: child.pid! };
+export async function serveUi(dataDir: string, locked = false): Promise<Bridge> {
+  const { child, addr, extra } = await startListening(
+    [
+      '--data-dir',
+      dataDir,
+      'ui',
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--static',
+      DIST_DIR,
+      '--sync-interval',
+      '0',
+    ],
+    15_000,
+    1,
+    locked,
+  );
+  const url = `http://${addr}`;
+  const match = /^open (http:\/\/\S+\/#token=([0-9a-f]{64}))$/.exec(extra[0]);
+  if (!match || !match[1].startsWith(`${url}/`)) {
+    child.kill('SIGTERM');
+    throw new Error(`qafila ui serve: unexpected second line ${JSON.stringify(extra[0])}`);
+  }
+  return { url, open: match[1], token: match[2], pid: child.pid! };
+}
+
+/** The headers a `/rpc` call from outside the page sends: the token, as the UI does. */
+export function rpcHeaders(bridge: Bridge): Record<string, string> {
+  return { authorization: `Bearer ${bridge.token}` };
 }
 
 export function readState(): GlobalState {

@@ -6,7 +6,7 @@
 // closes the day without it, signed.
 
 import { readFileSync } from 'node:fs';
-import { DIST_DIR, qafila, qafilaJson, startListening, stop } from './backend';
+import { qafila, qafilaJson, serveUi, stop } from './backend';
 import {
   LANGS,
   chooseSite,
@@ -63,19 +63,9 @@ for (const lang of LANGS) {
         'the box was torn; a second one replaced it',
         card.beneficiary,
       ]);
-      const { child, addr } = await startListening([
-        ...lead,
-        'ui',
-        'serve',
-        '--listen',
-        '127.0.0.1:0',
-        '--static',
-        DIST_DIR,
-        '--sync-interval',
-        '0',
-      ]);
+      const leadBridge = await serveUi(fresh.leadDir);
       try {
-        await page.goto(`http://${addr}`);
+        await page.goto(leadBridge.open);
         await expect(page.getByRole('navigation')).toBeVisible();
         await chooseSite(page);
         await goTo(page, 'lead');
@@ -171,6 +161,16 @@ for (const lang of LANGS) {
         await expect(page.getByTestId('reports-message')).toHaveText(ftl(lang, 'reports-printed'));
         const report = page.frameLocator('iframe.print-frame').first();
         await expect(report.locator('html')).toHaveAttribute('dir', lang === 'ar' ? 'rtl' : 'ltr');
+        // Scripts cannot run in it: a sandbox without scripts, and the
+        // report's own policy (SECURITY.md, "Local surfaces").
+        await expect(page.locator('iframe.print-frame').first()).toHaveAttribute(
+          'sandbox',
+          'allow-same-origin allow-modals',
+        );
+        await expect(report.locator('meta[http-equiv="Content-Security-Policy"]')).toHaveAttribute(
+          'content',
+          /^default-src 'none';/,
+        );
         await expect(report.locator('body')).toContainText(VILLAGE);
         await expect(report.locator('body')).toContainText('جهاز المتطوع');
 
@@ -207,7 +207,7 @@ for (const lang of LANGS) {
         await expectEveryColumnShown(page.getByTestId('stock-table'));
         await snap(page, testInfo, lang, 'day-end-stock-counted');
       } finally {
-        await stop(child.pid!);
+        await stop(leadBridge.pid);
       }
     });
   });

@@ -68,9 +68,12 @@ export async function startIn(page: Page, lang: Lang): Promise<void> {
   }, lang === 'en' ? 'en' : 'ar-EG');
 }
 
-/** Opens the app on `backend` and waits until its shell is ready (the tab bar shows). */
-export async function openApp(page: Page, backend: Backend, lang: Lang): Promise<void> {
-  await page.goto(backend.url);
+/**
+ * Opens the app on `backend` at the address its bridge printed (with the
+ * token) and waits until its shell is ready (the tab bar shows).
+ */
+export async function openApp(page: Page, backend: Pick<Backend, 'open'>, lang: Lang): Promise<void> {
+  await page.goto(backend.open);
   await expect(page.getByRole('navigation')).toBeVisible();
   await expectDirection(page, lang);
 }

@@ -31,7 +31,7 @@ for (const lang of LANGS) {
       const dataDir = join(root, 'app');
       let served = await serveUi(dataDir, true);
       try {
-        await page.goto(served.url);
+        await page.goto(served.open);
         await expectDirection(page, lang);
         await page.getByTestId('device-name-input').fill('تابلت نقطة الجامع');
         await page.getByTestId('passphrase-input').fill(PASSPHRASE);
@@ -46,7 +46,7 @@ for (const lang of LANGS) {
         // The next start: locked, nothing else on the page.
         await stop(served.pid);
         served = await serveUi(dataDir, true);
-        await page.goto(served.url);
+        await page.goto(served.open);
         await expect(page.getByTestId('unlock')).toBeVisible();
         await expect(page.getByRole('navigation')).toHaveCount(0);
         await snap(page, testInfo, lang, 'unlock');
@@ -81,7 +81,7 @@ test('a store from an unencrypted Qafila is protected with a new passphrase and 
   expect(folderBytes(dataDir).includes(Buffer.from('SQLite format 3'))).toBe(true);
   const served = await serveUi(dataDir, true);
   try {
-    await page.goto(served.url);
+    await page.goto(served.open);
     await expect(page.getByRole('heading', { level: 2 })).toHaveText(ftl('ar', 'protect-title'));
     // The tests' own passphrase, so the command line can read the store after.
     await page.getByTestId('passphrase-input').fill(E2E_PASSPHRASE);

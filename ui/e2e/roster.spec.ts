@@ -6,7 +6,7 @@
 
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { DIST_DIR, qafila, qafilaJson, startListening, stop } from './backend';
+import { qafila, qafilaJson, serveUi, stop } from './backend';
 import { LANGS, expect, expectNoHorizontalOverflow, ftl, goTo, snap, test } from './fixtures';
 
 for (const lang of LANGS) {
@@ -29,20 +29,20 @@ for (const lang of LANGS) {
       ]);
 
       // The tablet's own screen while it waits: its fingerprint.
-      const own = await startListening([...tablet, 'ui', 'serve', '--listen', '127.0.0.1:0', '--static', DIST_DIR, '--sync-interval', '0']);
+      const own = await serveUi(tabletDir);
       try {
-        await page.goto(`http://${own.addr}`);
+        await page.goto(own.open);
         await expect(page.getByTestId('waiting-approval')).toBeVisible();
         await expect(page.getByTestId('own-fingerprint')).toHaveText(enrolled.fingerprint);
         await snap(page, testInfo, lang, 'waiting-approval');
       } finally {
-        await stop(own.child.pid!);
+        await stop(own.pid);
       }
 
       // The lead's screen: the same fingerprint, bound to the lead's code.
-      const { child, addr } = await startListening([...lead, 'ui', 'serve', '--listen', '127.0.0.1:0', '--static', DIST_DIR, '--sync-interval', '0']);
+      const leadBridge = await serveUi(fresh.leadDir);
       try {
-        await page.goto(`http://${addr}`);
+        await page.goto(leadBridge.open);
         await expect(page.getByRole('navigation')).toBeVisible();
         await goTo(page, 'lead');
         const row = page.locator('[data-testid=device-row]').filter({ hasText: 'تابلت المخزن' });
@@ -74,7 +74,7 @@ for (const lang of LANGS) {
         await expectNoHorizontalOverflow(page);
         await snap(page, testInfo, lang, 'device-revoked');
       } finally {
-        await stop(child.pid!);
+        await stop(leadBridge.pid);
       }
       const refused = await qafila([...tablet, '--json', 'sync']).then(
         () => 'synced',

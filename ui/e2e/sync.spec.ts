@@ -2,7 +2,7 @@
 // command line sends them to the relay (the chip follows by polling
 // `sync_status`), and a tap on the chip syncs through the app itself.
 
-import { qafila, qafilaJson } from './backend';
+import { qafila, qafilaJson, rpcHeaders } from './backend';
 import {
   LANGS,
   chooseSite,
@@ -34,7 +34,9 @@ for (const lang of LANGS) {
       const chip = page.getByTestId('sync-chip');
       const pending = page.getByTestId('sync-pending');
       const status = async () =>
-        (await (await request.post(`${fresh.url}/rpc/sync_status`, { data: {} })).json()) as SyncChip;
+        (await (
+          await request.post(`${fresh.url}/rpc/sync_status`, { data: {}, headers: rpcHeaders(fresh) })
+        ).json()) as SyncChip;
 
       await openApp(page, fresh, lang);
       await chooseSite(page);

@@ -4,9 +4,11 @@
 //! Chromium lays out and shapes Arabic right to left with the fonts the
 //! system has. It runs with a fresh temporary profile and configuration
 //! folder (`$XDG_CONFIG_HOME`, where its crash reporter would otherwise
-//! write), so it never touches the user's own browser, and without its
-//! sandbox, which cannot run as root (CI, some field laptops); it only ever
-//! opens our own local file. The PDF is written to a temporary file next to
+//! write), so it never touches the user's own browser. The pages it prints
+//! hold names from spreadsheets, so it prints with JavaScript off (the
+//! profile's preferences, [`NO_SCRIPT_PREFERENCES`]) and inside its sandbox,
+//! which it leaves only when it must: as root, where the sandbox refuses to
+//! start ([`needs_no_sandbox`]). The PDF is written to a temporary file next to
 //! the target and renamed into place once it is known to be a PDF, so a
 //! failed print never leaves half a file behind. The finished PDF is
 //! readable by its owner only: it lists beneficiaries.
@@ -40,6 +42,37 @@ const STDERR_KEEP: usize = 64 * 1024;
 
 /// How many lines of Chromium's error output a message quotes.
 const STDERR_TAIL_LINES: usize = 12;
+
+/// The temporary profile's `Default/Preferences`: JavaScript blocked for
+/// every page (content setting 2, "block"). The switch
+/// `--blink-settings=scriptEnabled=false` would do the same, but headless
+/// Chromium then silently writes no PDF at all.
+pub const NO_SCRIPT_PREFERENCES: &str =
+    r#"{"profile":{"default_content_setting_values":{"javascript":2}}}"#;
+
+/// Whether Chromium must be started with `--no-sandbox`, given the
+/// effective user id (`None` where there is none, as on Windows).
+///
+/// Only as root (uid 0): Chromium's sandbox refuses to start there (CI
+/// containers, some field laptops), and there is no other way to print.
+/// Anywhere else the sandbox stays on: the pages hold text from
+/// spreadsheets, and the sandbox is what contains a renderer that such
+/// text might subvert despite the escaping, the CSP and JavaScript off.
+pub fn needs_no_sandbox(effective_uid: Option<u32>) -> bool {
+    effective_uid == Some(0)
+}
+
+/// This process's effective user id (what Chromium checks), where there is one.
+fn effective_uid() -> Option<u32> {
+    #[cfg(unix)]
+    {
+        Some(nix::unistd::geteuid().as_raw())
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
 
 /// Finds a Chromium: $QAFILA_CHROMIUM, then `chromium`, `chromium-browser`, `google-chrome` on PATH.
 pub fn find_chromium() -> Result<PathBuf, AppError> {
@@ -211,12 +244,23 @@ pub fn html_to_pdf_with(
         .tempdir()
         .map_err(|e| print_failed(format!("cannot create a temporary browser profile ({e})")))?;
 
+    let profile_dir = profile.path().join("profile");
+    let preferences = profile_dir.join("Default");
+    std::fs::create_dir_all(&preferences)
+        .and_then(|()| std::fs::write(preferences.join("Preferences"), NO_SCRIPT_PREFERENCES))
+        .map_err(|e| {
+            print_failed(format!(
+                "cannot prepare the temporary browser profile ({e})"
+            ))
+        })?;
+
     let mut command = Command::new(chromium);
+    command.arg("--headless");
+    if needs_no_sandbox(effective_uid()) {
+        // As root the sandbox refuses to start (see `needs_no_sandbox`).
+        command.arg("--no-sandbox");
+    }
     command
-        .arg("--headless")
-        // Root (CI, some laptops) cannot use Chromium's sandbox; the page is
-        // our own local file.
-        .arg("--no-sandbox")
         .arg("--disable-gpu")
         .arg("--disable-dev-shm-usage")
         .arg("--no-first-run")
@@ -226,7 +270,7 @@ pub fn html_to_pdf_with(
         .arg("--disable-background-networking")
         .arg("--disable-component-update")
         .arg("--no-pdf-header-footer")
-        .arg(joined("--user-data-dir=", &profile.path().join("profile")))
+        .arg(joined("--user-data-dir=", &profile_dir))
         .arg(joined("--print-to-pdf=", &partial_abs))
         .arg(file_url(&html_abs))
         // Chromium's crash reporter ignores --user-data-dir and keeps its
@@ -431,4 +475,31 @@ fn is_executable(path: &Path) -> bool {
 #[cfg(not(unix))]
 fn is_executable(path: &Path) -> bool {
     path.is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chromium_keeps_its_sandbox_unless_run_as_root() {
+        assert!(
+            needs_no_sandbox(Some(0)),
+            "root: the sandbox will not start"
+        );
+        for uid in [1, 1000, 65534, u32::MAX] {
+            assert!(!needs_no_sandbox(Some(uid)), "uid {uid}");
+        }
+        assert!(!needs_no_sandbox(None), "no uids (Windows)");
+    }
+
+    #[test]
+    fn the_profile_blocks_javascript() {
+        let preferences: serde_json::Value =
+            serde_json::from_str(NO_SCRIPT_PREFERENCES).expect("JSON");
+        assert_eq!(
+            preferences["profile"]["default_content_setting_values"]["javascript"],
+            2
+        );
+    }
 }

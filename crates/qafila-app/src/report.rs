@@ -16,6 +16,8 @@
 //! bytes. Every piece of text is HTML-escaped, numbers, dates and ids sit in
 //! `<bdi>` so they keep their order inside Arabic, and the stylesheet uses
 //! logical properties only, so the English page is the Arabic one mirrored.
+//! The page's Content-Security-Policy ([`REPORT_CSP`]) allows its inline
+//! stylesheet and nothing else: no script, no request of any kind.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -656,6 +658,14 @@ const EN: Labels = Labels {
 
 /// The stylesheet. Logical properties only (the tests check), so the
 /// English page is the Arabic one mirrored.
+/// The report's Content-Security-Policy, in a `<meta http-equiv>` first in
+/// the head: its inline `<style>` is all it needs (no images, the system's
+/// fonts). Scripts, images, fonts, frames, connections, forms and a
+/// `<base>` are refused, so text that slipped through escaping could
+/// neither run nor send the page anywhere.
+pub const REPORT_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
+
 const STYLE: &str = r#"
 @page { size: A4; margin: 12mm; }
 html {
@@ -972,7 +982,10 @@ pub fn render_html(report: &DayReport) -> String {
         .tag(lang.tag())
         .tag("\" dir=\"")
         .tag(lang.dir())
-        .tag("\">\n<head>\n<meta charset=\"utf-8\">\n<title>")
+        .tag("\">\n<head>\n<meta charset=\"utf-8\">\n")
+        .tag("<meta http-equiv=\"Content-Security-Policy\" content=\"")
+        .tag(REPORT_CSP)
+        .tag("\">\n<title>")
         .text(l.title)
         .text(" — ")
         .text(&report.site)
@@ -1555,6 +1568,36 @@ mod tests {
         en.lang = Lang::En;
         en.anomalies[0].message = hostile.into();
         assert!(!render_html(&en).contains("<script"));
+
+        // An image that would run a handler, in the names a volunteer typed.
+        let handler = "<img src=x onerror=alert(1)>";
+        r.site = handler.into();
+        r.device = handler.into();
+        r.close.as_mut().unwrap().closed_by = handler.into();
+        let html = render_html(&r);
+        assert!(!html.contains("<img"), "{html}");
+        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+        assert_policy_first(&html);
+    }
+
+    /// The policy is first in the head, before the title (which holds the
+    /// site's name), and allows no script and no request.
+    fn assert_policy_first(html: &str) {
+        let meta = format!(r#"<meta http-equiv="Content-Security-Policy" content="{REPORT_CSP}">"#);
+        let at = html.find(&meta).expect("the CSP meta tag");
+        assert!(at < html.find("<title>").unwrap());
+        assert_eq!(html.matches("Content-Security-Policy").count(), 1);
+        assert!(REPORT_CSP.starts_with("default-src 'none';"));
+        assert!(!REPORT_CSP.contains("script-src"));
+    }
+
+    #[test]
+    fn every_report_forbids_scripts_and_requests() {
+        for lang in [Lang::Ar, Lang::En] {
+            for close in [None, Some(true), Some(false)] {
+                assert_policy_first(&render_html(&report(lang, close)));
+            }
+        }
     }
 
     #[test]

@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use qafila_app::print::{find_chromium, find_chromium_with, html_to_pdf, html_to_pdf_with};
+use qafila_app::print::{
+    find_chromium, find_chromium_with, html_to_pdf, html_to_pdf_with, write_html_or_pdf,
+};
+use qafila_cards::sheet::{SheetCard, SheetLang, SheetOptions, render_sheet};
 
 const PAGE: &str = r#"<!doctype html>
 <html lang="ar" dir="rtl">
@@ -128,6 +131,101 @@ fn middle_pixel(ppm: &[u8]) -> [u8; 3] {
     let pixels = fields.next().expect("pixels");
     let at = ((height / 2) * width + width / 2) * 3;
     [pixels[at], pixels[at + 1], pixels[at + 2]]
+}
+
+/// The text poppler reads from a PDF; these tests need it (Debian's
+/// `poppler-utils`, which `scripts/install-deps.sh` installs).
+fn pdf_text(pdf: &Path) -> String {
+    let out = Command::new("pdftotext")
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("this test reads the PDF back with pdftotext: install poppler-utils ({e})")
+        });
+    assert!(out.status.success(), "pdftotext failed: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A page with no Content-Security-Policy whose script, if it ran, would
+/// rewrite what is printed: only JavaScript being off keeps it as written.
+const SCRIPTED: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>scripted</title>
+<script>document.title = "SCRIPT RAN IN HEAD";</script>
+</head>
+<body>
+<p id="line">printed as written</p>
+<img src="x" onerror="document.body.append(' ONERROR RAN ')">
+<script>
+  document.getElementById("line").textContent = "SCRIPT RAN";
+  document.body.append(" SCRIPT APPENDED ");
+</script>
+</body>
+</html>
+"#;
+
+#[test]
+fn scripts_do_not_run_in_a_printed_page() {
+    chromium();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let html = write_page(dir.path(), "scripted.html", SCRIPTED);
+    let pdf = dir.path().join("scripted.pdf");
+
+    html_to_pdf(&html, &pdf).expect("prints");
+
+    let text = pdf_text(&pdf);
+    assert!(
+        text.contains("printed as written"),
+        "the PDF's text: {text}"
+    );
+    assert!(!text.contains("RAN"), "a script ran: {text}");
+    assert!(!text.contains("APPENDED"), "a script ran: {text}");
+}
+
+#[test]
+fn a_sheet_with_markup_in_a_name_prints_the_markup_as_text() {
+    chromium();
+    let hostile = SheetCard {
+        text: "QF1HOSTILE".into(),
+        name: "<script>document.body.textContent='SCRIPT RAN'</script>".into(),
+        village: "<img src=x onerror=\"document.body.textContent='HANDLER RAN'\">".into(),
+        number: "41203-000001".into(),
+        household_size: 5,
+    };
+    let options = SheetOptions {
+        association: "جمعية الخير".into(),
+        title: "كروت".into(),
+        lang: SheetLang::En,
+    };
+    let html = render_sheet(&[hostile], &options);
+    assert!(html.contains("Content-Security-Policy"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pdf = dir.path().join("sheet.pdf");
+
+    write_html_or_pdf(&html, &pdf, "pdf", "sheet_write_failed").expect("prints");
+
+    let text = pdf_text(&pdf);
+    // The name and village are printed as the characters they are (the
+    // name in a right-to-left isolate, where poppler may mirror brackets;
+    // long words wrap), and the rest of the card is still there: no script
+    // replaced the body.
+    assert!(text.contains("script"), "the PDF's text: {text}");
+    assert!(
+        text.contains("Village: <img src=x"),
+        "the PDF's text: {text}"
+    );
+    assert!(text.contains("onerror="), "the PDF's text: {text}");
+    assert!(text.contains("Household size: 5"), "the PDF's text: {text}");
+    assert!(text.contains("41203-000001"), "the PDF's text: {text}");
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.trim() == "SCRIPT RAN" || l.trim() == "HANDLER RAN"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -24,6 +24,11 @@
 //! card. The stylesheet uses logical properties only, so the same layout
 //! mirrors between the Arabic (right-to-left) and English sheets. No fonts
 //! are embedded: the stack names the Noto fonts the machines have.
+//!
+//! The document also carries a Content-Security-Policy ([`SHEET_CSP`]) that
+//! allows its own inline stylesheet and nothing else: no script, and no
+//! request of any kind (the codes are inline SVG), so should a name ever
+//! slip through the escaping it could neither run nor send anything out.
 
 use qrcode::render::svg;
 use qrcode::types::QrError;
@@ -281,6 +286,13 @@ const CROP_MARKS: &str = concat!(
     r#"<span class="crop be ie" aria-hidden="true"></span>"#,
 );
 
+/// The sheet's Content-Security-Policy, in a `<meta http-equiv>` before
+/// anything else: the inline `<style>` is all the page needs (the QR codes
+/// are inline `<svg>`, the fonts the system's). Everything else — scripts,
+/// images, fonts, frames, connections, forms, a `<base>` — is refused.
+pub const SHEET_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
+
 /// The whole sheet for `cards`, in order, [`CARDS_PER_PAGE`] to a page.
 ///
 /// Each page is a `<section class="page">` followed by a page break, except
@@ -295,7 +307,10 @@ pub fn render_sheet(cards: &[SheetCard], options: &SheetOptions) -> String {
     out.push_str(labels.lang);
     out.push_str("\" dir=\"");
     out.push_str(labels.dir);
-    out.push_str("\">\n<head>\n<meta charset=\"utf-8\">\n<title>");
+    out.push_str("\">\n<head>\n<meta charset=\"utf-8\">\n");
+    out.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"");
+    out.push_str(SHEET_CSP);
+    out.push_str("\">\n<title>");
     push_escaped(&mut out, &options.title);
     if !options.association.is_empty() {
         out.push_str(" — ");
@@ -529,6 +544,28 @@ mod tests {
         assert!(html.contains("1&lt;2&gt;3"));
         assert!(html.contains("A&amp;B &lt;b&gt;"));
         assert!(html.contains("<title>&lt;/title&gt;&lt;script&gt;"));
+        // And the policy that would stop it anyway comes first.
+        assert_policy_first(&html);
+    }
+
+    /// The sheet's policy is in the head, before the title and the first
+    /// thing that comes from the register, and allows no script.
+    fn assert_policy_first(html: &str) {
+        let meta = format!(r#"<meta http-equiv="Content-Security-Policy" content="{SHEET_CSP}">"#);
+        let at = html.find(&meta).expect("the CSP meta tag");
+        assert!(at < html.find("<title>").unwrap());
+        assert_eq!(html.matches("Content-Security-Policy").count(), 1);
+        assert!(SHEET_CSP.starts_with("default-src 'none';"));
+        assert!(!SHEET_CSP.contains("script-src"));
+        assert!(!SHEET_CSP.contains("img-src"));
+    }
+
+    #[test]
+    fn every_sheet_forbids_scripts_and_requests() {
+        for lang in [SheetLang::Ar, SheetLang::En] {
+            assert_policy_first(&render_sheet(&cards(11), &options(lang)));
+            assert_policy_first(&render_sheet(&[], &options(lang)));
+        }
     }
 
     #[test]

@@ -12,11 +12,27 @@
 //!   `index.html`; a path without an extension that is not a file is the
 //!   single-page app's `index.html` too).
 //!
-//! The bridge holds beneficiary data, so it listens on loopback only unless
-//! `--allow-remote` is given, and refuses requests whose `Host` or `Origin`
-//! is not a loopback name (a web page elsewhere cannot drive it, even
-//! through DNS rebinding). It prints `listening on ADDR` as its first line
-//! and stops on SIGINT or SIGTERM.
+//! The bridge holds beneficiary data, and any local user or process, and
+//! any web page open in the user's browser, can reach a loopback port
+//! (SECURITY.md, "Local surfaces"). So:
+//!
+//! - every command needs this run's [`ApiToken`]: 256 random bits from the
+//!   OS, sent as `Authorization: Bearer TOKEN` and compared in constant
+//!   time (401 `token_required` without it, 403 `token_wrong` with another).
+//!   The token reaches the browser only in the fragment of the address the
+//!   bridge prints (`open http://ADDR/#token=…`), which browsers send
+//!   neither to servers nor in `Referer`; it is never read from a query
+//!   string. Static files, which hold no data, need no token;
+//! - requests whose `Host` is a DNS name other than `localhost` are refused
+//!   (403 `forbidden_origin`), also under `--allow-remote`: a DNS-rebinding
+//!   page would carry its own name there. With `--allow-remote` a `Host`
+//!   may also be any IP address;
+//! - requests whose `Origin` is another site are refused the same way;
+//! - it listens on loopback only unless `--allow-remote` is given.
+//!
+//! It prints `listening on ADDR` as its first line and the address to open
+//! as its second (`open http://ADDR/#token=…`), and stops on SIGINT or
+//! SIGTERM.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -34,6 +50,7 @@ use clap::{Args, Subcommand};
 use qafila_app::AppError;
 use qafila_app::rpc::Session;
 use serde_json::Value;
+use subtle::ConstantTimeEq;
 
 use crate::failure::Failure;
 
@@ -61,7 +78,8 @@ pub struct ServeArgs {
     static_dir: PathBuf,
 
     /// Listen on an address other machines can reach. The bridge answers
-    /// with beneficiary data and has no login: only on a network you trust.
+    /// with beneficiary data to whoever has the address it prints (with its
+    /// token) and serves plain HTTP: only on a network you trust.
     #[arg(long)]
     allow_remote: bool,
 
@@ -82,10 +100,10 @@ fn serve(dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         return Err(Failure {
             code: "remote_listen_refused",
             message: format!(
-                "{} can be reached from other machines, and the bridge answers with beneficiary data without a login: listen on 127.0.0.1, or add --allow-remote on a network you trust",
+                "{} can be reached from other machines, and the bridge answers with beneficiary data over plain HTTP: listen on 127.0.0.1, or add --allow-remote on a network you trust",
                 args.listen
             ),
-            message_ar: "العنوان ده ممكن أجهزة تانية توصله، والخدمة دي بترد ببيانات المستفيدين من غير تسجيل دخول: استخدم 127.0.0.1، أو أضف --allow-remote على شبكة موثوقة بس".into(),
+            message_ar: "العنوان ده ممكن أجهزة تانية توصله، والخدمة دي بترد ببيانات المستفيدين من غير تشفير: استخدم 127.0.0.1، أو أضف --allow-remote على شبكة موثوقة بس".into(),
         }
         .into());
     }
@@ -102,10 +120,16 @@ fn serve(dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     if args.sync_interval > 0 {
         session.start_background_sync(Duration::from_secs(args.sync_interval));
     }
+    let token = ApiToken::random().map_err(|e| Failure {
+        code: "random_unavailable",
+        message: format!("the system's random number generator failed ({e}); try again"),
+        message_ar: "مولّد الأرقام العشوائية في النظام مش شغال؛ حاول تاني".into(),
+    })?;
     let served = Arc::new(Served {
         session: Arc::new(session),
         static_dir: args.static_dir,
         allow_remote: args.allow_remote,
+        token,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -125,7 +149,11 @@ fn serve(dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
                     args.listen
                 ),
             })?;
-        println!("listening on {}", listener.local_addr()?);
+        let addr = listener.local_addr()?;
+        // The token goes in the fragment, which the browser keeps to itself;
+        // the UI takes it from there and removes it from the address bar.
+        println!("listening on {addr}");
+        println!("open http://{addr}/#token={}", served.token.as_str());
         std::io::Write::flush(&mut std::io::stdout())?;
         axum::serve(listener, router(served))
             .with_graceful_shutdown(qafila_relay::stop_signal())
@@ -140,6 +168,61 @@ struct Served {
     session: Arc<Session>,
     static_dir: PathBuf,
     allow_remote: bool,
+    token: ApiToken,
+}
+
+/// What a request's `Authorization` header says about the token.
+#[derive(Debug, PartialEq, Eq)]
+enum TokenCheck {
+    /// `Bearer` and this run's token.
+    Valid,
+    /// No `Authorization: Bearer …` at all.
+    Missing,
+    /// A bearer token that is not this run's.
+    Wrong,
+}
+
+/// This run's secret for the command API: 32 bytes from the OS's random
+/// number generator, as 64 lowercase hex digits. Only the page opened with
+/// the address the bridge printed holds it.
+struct ApiToken(String);
+
+impl ApiToken {
+    fn random() -> Result<ApiToken, getrandom::Error> {
+        let mut bytes = [0_u8; 32];
+        getrandom::fill(&mut bytes)?;
+        Ok(ApiToken(
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        ))
+    }
+
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `presented` is the token, in time that does not depend on
+    /// how much of it matches (a caller timing answers learns nothing).
+    fn matches(&self, presented: &str) -> bool {
+        bool::from(self.0.as_bytes().ct_eq(presented.as_bytes()))
+    }
+
+    /// What the request's `Authorization` header says. Only that header
+    /// counts: a token in a query string (which would reach logs, history
+    /// and `Referer`) is never read.
+    fn check(&self, headers: &HeaderMap) -> TokenCheck {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, rest) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            });
+        match presented {
+            None => TokenCheck::Missing,
+            Some(token) if self.matches(token) => TokenCheck::Valid,
+            Some(_) => TokenCheck::Wrong,
+        }
+    }
 }
 
 fn router(served: Arc<Served>) -> Router {
@@ -192,6 +275,34 @@ async fn call(
                 "الأوامر دي مسموحة للصفحات اللي على نفس الجهاز بس",
             ),
         );
+    }
+    match served.token.check(headers) {
+        TokenCheck::Valid => {}
+        TokenCheck::Missing => {
+            let mut response = error(
+                StatusCode::UNAUTHORIZED,
+                AppError::new(
+                    "token_required",
+                    "this page was not opened with the address `qafila ui serve` printed: open that address (it ends in #token=…)",
+                    "الصفحة دي اتفتحت من غير العنوان اللي طبعه `qafila ui serve`: افتح العنوان ده (آخره ‎#token=…)",
+                ),
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"qafila\""),
+            );
+            return response;
+        }
+        TokenCheck::Wrong => {
+            return error(
+                StatusCode::FORBIDDEN,
+                AppError::new(
+                    "token_wrong",
+                    "this page's token is not the one of the running `qafila ui serve` (was it restarted?): open the address it printed last",
+                    "مفتاح الصفحة دي مش بتاع `qafila ui serve` الشغال دلوقتي (يمكن اتقفل واتفتح تاني): افتح آخر عنوان طبعه",
+                ),
+            );
+        }
     }
     let json = headers
         .get(header::CONTENT_TYPE)
@@ -323,28 +434,57 @@ fn is_loopback_name(authority: &str) -> bool {
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Whether a `Host` or `Origin` is an IP address (with any port), not a
+/// DNS name.
+fn is_ip_literal(authority: &str) -> bool {
+    match authority.strip_prefix('[') {
+        Some(rest) => rest
+            .split_once(']')
+            .is_some_and(|(ip, _)| ip.parse::<std::net::Ipv6Addr>().is_ok()),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _port)| host)
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok(),
+    }
+}
+
+/// Whether a request with this `Host` and `Origin` may call: the decision
+/// of [`Served::caller_allowed`], pure.
+///
+/// The `Host` must be `localhost` or a loopback address; with
+/// `allow_remote`, any IP address too. Never another DNS name: a page
+/// that rebinds its own name to this machine's address (DNS rebinding)
+/// sends that name, and is refused even on `--allow-remote`. An `Origin`,
+/// when a browser sends one, must be a loopback name, or with
+/// `allow_remote` the `Host` itself (the page this bridge served).
+fn caller_allowed(host: Option<&str>, origin: Option<&str>, allow_remote: bool) -> bool {
+    let host_ok =
+        host.is_some_and(|host| is_loopback_name(host) || (allow_remote && is_ip_literal(host)));
+    let origin_ok = match origin {
+        None => true,
+        Some(origin) => origin
+            .strip_prefix("http://")
+            .map(|rest| rest.split('/').next().unwrap_or_default())
+            .is_some_and(|authority| {
+                is_loopback_name(authority)
+                    || (allow_remote && host.is_some_and(|h| h.eq_ignore_ascii_case(authority)))
+            }),
+    };
+    host_ok && origin_ok
+}
+
 impl Served {
-    /// Whether the request may come from a page of this machine: refused
-    /// when its `Host` is not a loopback name (DNS rebinding) or its
-    /// `Origin` is elsewhere (another site's form or script).
+    /// Whether the request may come from a page this bridge served: refused
+    /// when its `Host` is a foreign name (DNS rebinding) or its `Origin` is
+    /// elsewhere (another site's form or script).
     fn caller_allowed(&self, headers: &HeaderMap) -> bool {
-        if self.allow_remote {
-            return true;
-        }
         let get = |name| {
             headers
                 .get(name)
                 .and_then(|v: &HeaderValue| v.to_str().ok())
         };
-        let host_ok = get(header::HOST).is_some_and(is_loopback_name);
-        let origin_ok = match get(header::ORIGIN) {
-            None => true,
-            Some(origin) => origin
-                .split_once("://")
-                .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
-                .is_some_and(is_loopback_name),
-        };
-        host_ok && origin_ok
+        caller_allowed(get(header::HOST), get(header::ORIGIN), self.allow_remote)
     }
 }
 
@@ -473,6 +613,88 @@ mod tests {
         ] {
             assert!(!is_loopback_name(name), "{name}");
         }
+    }
+
+    #[test]
+    fn foreign_host_names_are_refused_even_when_remote_is_allowed() {
+        let check = |host, origin, remote| caller_allowed(host, origin, remote);
+        // A page of this machine, on loopback.
+        assert!(check(Some("127.0.0.1:1421"), None, false));
+        assert!(check(
+            Some("localhost:1421"),
+            Some("http://localhost:1421"),
+            false
+        ));
+        assert!(check(
+            Some("[::1]:1421"),
+            Some("http://127.0.0.1:1420"),
+            false
+        ));
+        // DNS rebinding: the attacker's name in Host, with or without
+        // --allow-remote; and no Host at all.
+        for remote in [false, true] {
+            assert!(!check(Some("evil.example:1421"), None, remote), "{remote}");
+            assert!(
+                !check(
+                    Some("evil.example:1421"),
+                    Some("http://evil.example:1421"),
+                    remote
+                ),
+                "{remote}"
+            );
+            assert!(!check(Some("localhost.evil.example"), None, remote));
+            assert!(!check(None, None, remote), "{remote}");
+        }
+        // Another site's script or form.
+        for remote in [false, true] {
+            assert!(!check(
+                Some("127.0.0.1:1421"),
+                Some("http://evil.example"),
+                remote
+            ));
+            assert!(!check(Some("127.0.0.1:1421"), Some("null"), remote));
+        }
+        // A LAN address only with --allow-remote, and only from its own page.
+        assert!(!check(Some("192.0.2.7:1421"), None, false));
+        assert!(check(Some("192.0.2.7:1421"), None, true));
+        assert!(check(
+            Some("192.0.2.7:1421"),
+            Some("http://192.0.2.7:1421"),
+            true
+        ));
+        assert!(check(Some("[2001:db8::7]:1421"), None, true));
+        assert!(!check(
+            Some("192.0.2.7:1421"),
+            Some("http://192.0.2.8:1421"),
+            true
+        ));
+    }
+
+    #[test]
+    fn the_token_is_random_and_only_the_bearer_header_carries_it() {
+        let token = ApiToken::random().unwrap();
+        assert_eq!(token.as_str().len(), 64);
+        assert!(token.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(token.as_str(), ApiToken::random().unwrap().as_str());
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            token.check(&headers)
+        };
+        let right = token.as_str().to_owned();
+        assert_eq!(with(&format!("Bearer {right}")), TokenCheck::Valid);
+        assert_eq!(with(&format!("bearer  {right} ")), TokenCheck::Valid);
+        assert_eq!(token.check(&HeaderMap::new()), TokenCheck::Missing);
+        assert_eq!(with(&format!("Basic {right}")), TokenCheck::Missing);
+        assert_eq!(with(&right), TokenCheck::Missing);
+        assert_eq!(with("Bearer"), TokenCheck::Missing);
+        assert_eq!(with("Bearer x"), TokenCheck::Wrong);
+        assert_eq!(with(&format!("Bearer {}", &right[..63])), TokenCheck::Wrong);
+        assert_eq!(with(&format!("Bearer {right}0")), TokenCheck::Wrong);
+        assert_eq!(
+            with(&format!("Bearer {}", right.to_ascii_uppercase())),
+            TokenCheck::Wrong
+        );
     }
 
     #[test]

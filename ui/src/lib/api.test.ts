@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { mockIPC } from '@tauri-apps/api/mocks';
 import { CallError, call, followBackend, inTauri, scan } from './api';
+import { adoptBridgeToken } from './bridge-token';
 
 afterEach(() => {
   vi.unstubAllGlobals();
@@ -27,6 +28,44 @@ describe('in a browser (qafila ui serve)', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ input: 'QF1ABC', site: 'المدرسة' }),
     });
+  });
+
+  test("the bridge's token leaves the address and goes with every call", async () => {
+    const token = 'ab'.repeat(32);
+    history.replaceState(null, '', `/?lang=ar#token=${token}`);
+    adoptBridgeToken();
+    expect(location.hash).toBe('');
+    expect(location.href).not.toContain(token);
+    expect(location.search).toBe('?lang=ar');
+
+    const fetch = vi.fn(async () => answer(200, {}));
+    vi.stubGlobal('fetch', fetch);
+    await call('app_status', {});
+    await call('sync_status', {});
+    expect(fetch).toHaveBeenCalledTimes(2);
+    for (const [, init] of fetch.mock.calls as unknown as [string, RequestInit][]) {
+      expect(init.headers).toEqual({
+        'content-type': 'application/json',
+        authorization: `Bearer ${token}`,
+      });
+    }
+    // A reload of the same tab keeps it; nothing else in the address does.
+    expect(sessionStorage.getItem('qafila.bridge-token')).toBe(token);
+    adoptBridgeToken();
+    await call('app_status', {});
+    expect((fetch.mock.calls[2] as unknown as [string, RequestInit])[1].headers).toMatchObject({
+      authorization: `Bearer ${token}`,
+    });
+  });
+
+  test('a fragment that is not a token is left to the router', () => {
+    history.replaceState(null, '', '/#/scan');
+    adoptBridgeToken();
+    expect(location.hash).toBe('#/scan');
+    history.replaceState(null, '', '/#token=not-a-token');
+    adoptBridgeToken();
+    expect(location.hash).toBe('#token=not-a-token');
+    expect(sessionStorage.getItem('qafila.bridge-token')).toBeNull();
   });
 
   test('a non-2xx answer rejects with its AppError', async () => {

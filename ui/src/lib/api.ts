@@ -6,6 +6,7 @@
 
 import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+import { bridgeToken } from './bridge-token';
 import { translate } from './i18n';
 import type {
   AppError,
@@ -88,11 +89,16 @@ export function toCallError(thrown: unknown): CallError {
 }
 
 async function callHttp(command: string, args: unknown): Promise<unknown> {
+  // The bridge refuses every command without its token (bridge-token.ts);
+  // without one the call still goes, and the bridge's answer says what to open.
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  const token = bridgeToken();
+  if (token !== null) headers.authorization = `Bearer ${token}`;
   let response: Response;
   try {
     response = await fetch(`/rpc/${command}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers,
       body: JSON.stringify(args),
     });
   } catch (e) {

@@ -15,13 +15,24 @@ export function readBase64(file: Blob): Promise<string> {
 }
 
 /**
+ * The hidden print frame's sandbox: this page may write into it
+ * (`allow-same-origin`) and open the print dialog from it (`allow-modals`);
+ * nothing in it runs as script. The documents are the backend's card sheets
+ * and day reports: every name in them is escaped and each carries its own
+ * script-free Content-Security-Policy, and this keeps a name that ever
+ * slipped through from running with the app's origin (and its bridge token).
+ */
+export const PRINT_FRAME_SANDBOX = 'allow-same-origin allow-modals';
+
+/**
  * Prints a self-contained HTML document (a card sheet) through the system's
- * print dialog: written into a hidden frame, printed from there, removed after.
- * Resolves once the dialog was opened.
+ * print dialog: written into a hidden, sandboxed frame, printed from there,
+ * removed after. Resolves once the dialog was opened.
  */
 export function printHtml(html: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const frame = document.createElement('iframe');
+    frame.setAttribute('sandbox', PRINT_FRAME_SANDBOX);
     frame.setAttribute('aria-hidden', 'true');
     frame.tabIndex = -1;
     frame.className = 'print-frame';

@@ -1,8 +1,10 @@
-// Every test starts from a clean page: no stored settings, no route, Arabic.
+// Every test starts from a clean page: no stored settings, no route, no
+// bridge token, Arabic.
 
 import { afterEach, beforeEach } from 'vitest';
 import { cleanup } from '@testing-library/svelte';
 import { clearMocks } from '@tauri-apps/api/mocks';
+import { forgetBridgeToken } from '../lib/bridge-token';
 import { applyDocumentLanguage } from '../lib/i18n';
 import { live } from '../lib/live.svelte';
 import { reloadRoute } from '../lib/router.svelte';
@@ -10,6 +12,7 @@ import { reloadSettings } from '../lib/settings.svelte';
 
 beforeEach(() => {
   localStorage.clear();
+  forgetBridgeToken();
   reloadSettings();
   history.replaceState(null, '', '/');
   reloadRoute();
