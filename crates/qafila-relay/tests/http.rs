@@ -112,6 +112,8 @@ fn config() -> Config {
     Config {
         rate_per_second: 10_000,
         rate_burst: 10_000,
+        address_rate_per_minute: 1_000_000,
+        address_rate_burst: 10_000,
         ..Config::default()
     }
 }
@@ -1438,5 +1440,54 @@ async fn registry_records_supersede_only_their_own_devices_entries() {
         vec![Outcome::Superseded],
         "an erased person cannot be published again"
     );
+    relay.stop().await;
+}
+
+/// A convoy cannot store more than its quota on a relay: the upload that
+/// would pass it is refused whole with a JSON 507 that says what to do,
+/// and the convoy's records up to then stay served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_convoy_over_its_quota_is_refused_with_507() {
+    let relay = Relay::start(Config {
+        convoy_quota_bytes: 40_000,
+        ..config()
+    })
+    .await;
+    let lead = Device::new("quota lead");
+    let scope = scope_id("quota");
+    relay.create_scope(&lead, scope).await;
+    let first: Vec<Record> = (1..=3)
+        .map(|seq| record(scope, lead.id, seq, "quota", 10_000))
+        .collect();
+    assert!(
+        relay
+            .upload(&lead, scope, &first)
+            .await
+            .iter()
+            .all(|o| *o == Outcome::Stored)
+    );
+    let over: Vec<Record> = (4..=5)
+        .map(|seq| record(scope, lead.id, seq, "quota", 10_000))
+        .collect();
+    let refused = api_error(
+        relay.upload_response(&lead, scope, &over).await,
+        StatusCode::INSUFFICIENT_STORAGE,
+        "quota_exceeded",
+    )
+    .await;
+    assert!(refused.message.contains("storage"), "{}", refused.message);
+    let heads = relay.heads(&lead, scope).await;
+    assert_eq!(heads.0, vec![(lead.id, 3)], "nothing of the refused upload");
+    // Another convoy on the same relay has its own room.
+    let other = Device::new("quota other");
+    let other_scope = scope_id("quota other");
+    relay.create_scope(&other, other_scope).await;
+    relay
+        .upload(
+            &other,
+            other_scope,
+            &[record(other_scope, other.id, 1, "o", 10_000)],
+        )
+        .await;
     relay.stop().await;
 }
