@@ -128,6 +128,10 @@ impl RelayAddress {
     }
 }
 
+/// Where a pinned verifier leaves the fingerprint of a certificate it
+/// refused.
+pub(crate) type Refused = Arc<Mutex<Option<String>>>;
+
 /// Accepts exactly the pinned certificate (its handshake signature still
 /// checked, so a copy of the certificate without its key is refused), and
 /// remembers the fingerprint of any other it was shown.
@@ -136,15 +140,13 @@ pub(crate) struct PinnedCertificate {
     pin: [u8; 32],
     provider: Arc<CryptoProvider>,
     /// The fingerprint of a certificate refused, for the error message.
-    pub(crate) refused: Arc<Mutex<Option<String>>>,
+    pub(crate) refused: Refused,
 }
 
 impl PinnedCertificate {
     /// The TLS configuration for a pinned relay, and where a refused
     /// certificate's fingerprint is left.
-    pub(crate) fn config(
-        pin: [u8; 32],
-    ) -> Result<(rustls::ClientConfig, Arc<Mutex<Option<String>>>), SyncError> {
+    pub(crate) fn config(pin: [u8; 32]) -> Result<(rustls::ClientConfig, Refused), SyncError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let refused = Arc::new(Mutex::new(None));
         let verifier = PinnedCertificate {

@@ -20,7 +20,7 @@ use qafila_proto::control::{
 use qafila_proto::{ApiError, Uid};
 
 use crate::SyncError;
-use crate::address::{PinnedCertificate, RelayAddress};
+use crate::address::{PinnedCertificate, Refused, RelayAddress};
 use crate::transport::{Relay, Sink};
 
 /// Most bytes read from a relay's JSON or binary answer (a convoy's
@@ -41,7 +41,7 @@ pub struct RelayClient {
     /// The address as stored and shown (with its pin).
     address: String,
     /// Where the pinned verifier leaves a refused certificate's fingerprint.
-    refused: Option<Arc<Mutex<Option<String>>>>,
+    refused: Option<Refused>,
     device: Uid,
     key: SigningKey,
     create_token: Option<String>,
