@@ -4,7 +4,8 @@
 //! ```toml
 //! listen = "0.0.0.0:8443"
 //! db = "/var/lib/qafila/relay.db"            # or:
-//! database_url = "postgres://qafila@db/qafila"
+//! database_url = "postgres://qafila@db/qafila?sslmode=require"  # TLS, verified
+//! database_ca = "/etc/qafila/db-ca.pem"       # a private CA for it, if any
 //! max_body_bytes = 8388608
 //! fetch_max_bytes = 4194304
 //! rate_per_second = 20
@@ -14,8 +15,9 @@
 //! tls_key = "/etc/qafila/relay.key"
 //! tls_self_signed = true                      # a site relay: its own certificate
 //! header_read_timeout_ms = 10000
-//! request_timeout_ms = 60000
+//! request_timeout_ms = 300000                  # 8 MiB at 30 KB/s still fits
 //! max_connections = 512
+//! max_connections_per_address = 64
 //! convoy_quota_bytes = 2147483648
 //! address_rate_per_minute = 30                # enrollments, creations, bad signatures
 //! address_rate_burst = 10
@@ -43,6 +45,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Storage.
     pub database: Database,
+    /// PEM certificates trusted, besides the system's roots, for TLS to
+    /// PostgreSQL (`sslmode=require`).
+    pub database_ca: Option<PathBuf>,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
     /// Most record bytes answered to one download request.
@@ -68,6 +73,9 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// Most connections open at once; more are closed as they arrive.
     pub max_connections: usize,
+    /// Most connections open at once from one network address, so one
+    /// client cannot take them all.
+    pub max_connections_per_address: usize,
     /// Most bytes of records one convoy may store on this relay.
     pub convoy_quota_bytes: u64,
     /// Enrollments, convoy creations and failed signatures one network
@@ -103,6 +111,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             database: Database::Sqlite(PathBuf::from("relay.db")),
+            database_ca: None,
             max_body_bytes: qafila_proto::MAX_UPLOAD_BYTES,
             fetch_max_bytes: 4 << 20,
             rate_per_second: 20,
@@ -110,8 +119,9 @@ impl Default for Config {
             create_token: None,
             tls: None,
             header_read_timeout_ms: 10_000,
-            request_timeout_ms: 60_000,
+            request_timeout_ms: 300_000,
             max_connections: 512,
+            max_connections_per_address: 64,
             convoy_quota_bytes: 2 << 30,
             address_rate_per_minute: 30,
             address_rate_burst: 10,
@@ -133,6 +143,10 @@ pub struct Flags {
     /// PostgreSQL URL, for several relays sharing one database.
     #[arg(long)]
     pub database_url: Option<String>,
+    /// PEM certificates to trust for TLS to PostgreSQL (`sslmode=require`),
+    /// besides the system's roots.
+    #[arg(long)]
+    pub database_ca: Option<PathBuf>,
     /// A TOML configuration file.
     #[arg(long, env = "QAFILA_RELAY_CONFIG")]
     pub config: Option<PathBuf>,
@@ -160,6 +174,7 @@ impl Flags {
         let mut config = Config::load(self.config.as_deref(), |name| std::env::var(name).ok())?
             .with_overrides(self.listen, self.db, self.database_url);
         config.apply(Layer {
+            database_ca: self.database_ca,
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
             tls_self_signed: self.tls_self_signed.then_some(true),
@@ -177,6 +192,7 @@ struct Layer {
     listen: Option<SocketAddr>,
     db: Option<PathBuf>,
     database_url: Option<String>,
+    database_ca: Option<PathBuf>,
     max_body_bytes: Option<usize>,
     fetch_max_bytes: Option<usize>,
     rate_per_second: Option<u32>,
@@ -189,6 +205,7 @@ struct Layer {
     header_read_timeout_ms: Option<u64>,
     request_timeout_ms: Option<u64>,
     max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
     convoy_quota_bytes: Option<u64>,
     address_rate_per_minute: Option<u32>,
     address_rate_burst: Option<u32>,
@@ -242,6 +259,7 @@ impl Config {
             listen: parsed("QAFILA_RELAY_LISTEN", env("QAFILA_RELAY_LISTEN"))?,
             db: env("QAFILA_RELAY_DB").map(PathBuf::from),
             database_url: env("QAFILA_RELAY_DATABASE_URL"),
+            database_ca: env("QAFILA_RELAY_DATABASE_CA").map(PathBuf::from),
             max_body_bytes: parsed(
                 "QAFILA_RELAY_MAX_BODY_BYTES",
                 env("QAFILA_RELAY_MAX_BODY_BYTES"),
@@ -275,6 +293,10 @@ impl Config {
             max_connections: parsed(
                 "QAFILA_RELAY_MAX_CONNECTIONS",
                 env("QAFILA_RELAY_MAX_CONNECTIONS"),
+            )?,
+            max_connections_per_address: parsed(
+                "QAFILA_RELAY_MAX_CONNECTIONS_PER_ADDRESS",
+                env("QAFILA_RELAY_MAX_CONNECTIONS_PER_ADDRESS"),
             )?,
             convoy_quota_bytes: parsed(
                 "QAFILA_RELAY_CONVOY_QUOTA_BYTES",
@@ -342,6 +364,9 @@ impl Config {
         if let Some(v) = layer.database_url {
             self.database = Database::Postgres(v);
         }
+        if let Some(v) = layer.database_ca {
+            self.database_ca = Some(v);
+        }
         if let Some(v) = layer.max_body_bytes {
             self.max_body_bytes = v;
         }
@@ -388,6 +413,9 @@ impl Config {
         }
         if let Some(v) = layer.max_connections {
             self.max_connections = v.max(1);
+        }
+        if let Some(v) = layer.max_connections_per_address {
+            self.max_connections_per_address = v.max(1);
         }
         if let Some(v) = layer.convoy_quota_bytes {
             self.convoy_quota_bytes = v;

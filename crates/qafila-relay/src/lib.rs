@@ -78,7 +78,7 @@ async fn serve_as(
             serve_storage(config, storage, identity, listener, shutdown).await
         }
         Database::Postgres(url) => {
-            let storage = PgStorage::connect(url).await?;
+            let storage = PgStorage::connect_with(url, config.database_ca.as_deref()).await?;
             serve_storage(config, storage, identity, listener, shutdown).await
         }
     }

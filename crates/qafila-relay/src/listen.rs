@@ -1,4 +1,6 @@
-//! The relay's own accept loop: at most `max_connections` open at once,
+//! The relay's own accept loop: at most `max_connections` open at once
+//! (`max_connections_per_address` from one address, so one client cannot
+//! take them all),
 //! the TLS handshake and every request's headers within
 //! `header_read_timeout_ms`, every request within `request_timeout_ms`,
 //! each request tagged with its peer's address (for per-address limits and
@@ -8,9 +10,10 @@
 //! connections and sends nothing, or half a header, could hold the relay's
 //! sockets and memory for ever.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -30,6 +33,42 @@ use crate::http::request_timed_out;
 /// How long requests in flight may take to finish once a stop is asked.
 const DRAIN: Duration = Duration::from_secs(30);
 
+/// Connections open per address.
+type PerAddress = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// One connection counted against its address, until dropped.
+struct AddressSlot {
+    open: PerAddress,
+    ip: IpAddr,
+}
+
+impl AddressSlot {
+    fn take(open: &PerAddress, ip: IpAddr, most: usize) -> Option<AddressSlot> {
+        let mut counts = open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(ip).or_insert(0);
+        if *count >= most {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            open: open.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut counts = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Serves `app` on `listener` (over TLS when `tls` is given) until
 /// `shutdown` completes.
 pub(crate) async fn accept_loop(
@@ -42,6 +81,7 @@ pub(crate) async fn accept_loop(
     let header_timeout = Duration::from_millis(config.header_read_timeout_ms);
     let request_timeout = Duration::from_millis(config.request_timeout_ms);
     let connections = Arc::new(Semaphore::new(config.max_connections));
+    let per_address: PerAddress = Arc::default();
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -59,6 +99,13 @@ pub(crate) async fn accept_loop(
                 }
             },
         };
+        let Some(slot) =
+            AddressSlot::take(&per_address, peer.ip(), config.max_connections_per_address)
+        else {
+            tracing::warn!(%peer, "connection refused: too many connections from this address");
+            drop(tcp);
+            continue;
+        };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "connection refused: too many connections open");
             drop(tcp);
@@ -69,7 +116,7 @@ pub(crate) async fn accept_loop(
         let app = app.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _held = (permit, slot);
             match acceptor {
                 None => connection(tcp, peer, app, header_timeout, request_timeout, watcher).await,
                 Some(acceptor) => {

@@ -1491,3 +1491,71 @@ async fn a_convoy_over_its_quota_is_refused_with_507() {
         .await;
     relay.stop().await;
 }
+
+/// One address cannot take every connection: past its share, its new
+/// connections are closed at once, and another address is still served
+/// (`/healthz` included); its share comes back when it lets go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection() {
+    let relay = Relay::start(Config {
+        max_connections_per_address: 4,
+        ..config()
+    })
+    .await;
+    let port: u16 = relay.base.rsplit(':').next().unwrap().parse().unwrap();
+    let from = |last: u8| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, last], 0)))
+            .unwrap();
+        socket.connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+    };
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(from(9).await.unwrap());
+    }
+    // The fifth from the same address is closed without an answer.
+    let fifth = from(9).await.unwrap();
+    let mut buffer = [0u8; 16];
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            fifth.readable().await.unwrap();
+            match fifth.try_read(&mut buffer) {
+                Ok(n) => return n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return 0,
+            }
+        }
+    })
+    .await
+    .expect("the fifth connection is closed");
+    assert_eq!(closed, 0, "closed without an answer");
+    let other = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 10]))
+        .build()
+        .unwrap();
+    let health = other
+        .get(format!("{}/healthz", relay.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK, "another address is served");
+    drop(held);
+    let again = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 9]))
+        .build()
+        .unwrap();
+    let mut answered = false;
+    for _ in 0..100 {
+        // The relay notices the closed connections as it reads them.
+        if let Ok(response) = again.get(format!("{}/healthz", relay.base)).send().await {
+            answered = response.status() == StatusCode::OK;
+            if answered {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(answered, "its share comes back once it lets go");
+    relay.stop().await;
+}

@@ -28,6 +28,7 @@
 //! PostgreSQL reaches the disk only after vacuum runs.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -342,16 +343,33 @@ macro_rules! with_conn {
 }
 
 /// TLS to PostgreSQL, for a URL with `sslmode=require`: the server's
-/// certificate is checked against the system's trusted roots and its name
-/// (stricter than libpq's `require`, which checks neither: a relay's
-/// database traffic is not to be read or altered on the way).
-fn postgres_tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StorageError> {
-    use rustls_platform_verifier::BuilderVerifierExt;
+/// certificate is checked against the system's trusted roots, plus the
+/// PEM certificates in `ca` (a private CA), and its name (stricter than
+/// libpq's `require`, which checks neither: a relay's database traffic is
+/// not to be read or altered on the way).
+fn postgres_tls(
+    ca: Option<&Path>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StorageError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let failed = |e: &dyn std::fmt::Display| {
+        StorageError::Backend(format!("cannot set up TLS to PostgreSQL: {e}"))
+    };
+    let extra = match ca {
+        None => Vec::new(),
+        Some(path) => CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| failed(&format!("{}: {e}", path.display())))?,
+    };
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
+            .map_err(|e| failed(&e))?;
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .and_then(BuilderVerifierExt::with_platform_verifier)
-        .map_err(|e| StorageError::Backend(format!("cannot set up TLS to PostgreSQL: {e}")))?
+        .map_err(|e| failed(&e))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
@@ -361,6 +379,12 @@ impl PgStorage {
     /// `key=value` connection string) and creates the tables if missing.
     /// Safe when several relays start at once against the same database.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
+        Self::connect_with(url, None).await
+    }
+
+    /// Like [`PgStorage::connect`], trusting the PEM certificates in `ca`
+    /// too for a URL with `sslmode=require`.
+    pub async fn connect_with(url: &str, ca: Option<&Path>) -> Result<Self, StorageError> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StorageError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
@@ -371,7 +395,7 @@ impl PgStorage {
             config.application_name("qafila-relay");
         }
         let tls = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            Some(postgres_tls()?)
+            Some(postgres_tls(ca)?)
         } else {
             None
         };
