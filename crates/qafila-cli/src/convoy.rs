@@ -389,6 +389,13 @@ impl Report for ConvoyDto {
         }
         for code in &self.codes {
             writeln!(out, "  enrollment code / كود التسجيل: {code}")?;
+            // The link carries the relay's address with its certificate pin:
+            // `qafila enroll --invite LINK`, or the app's QR code.
+            writeln!(
+                out,
+                "    invite: {}",
+                qafila_app::convoy::invite_link(&self.relay, code)
+            )?;
         }
         if self.status == "pending" {
             writeln!(

@@ -189,4 +189,31 @@ mod tests {
         );
         assert!(from_pem(b"nonsense", b"nonsense", false).is_err());
     }
+
+    #[test]
+    fn a_certificate_from_files_is_loaded_and_not_taken_for_a_self_signed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::Sqlite(dir.path().join("relay.db"));
+        let (cert, key) = self_signed_paths(&database);
+        let made = self_signed(&cert, &key).unwrap();
+        let config = Config {
+            tls: Some(Tls::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            ..Config::default()
+        };
+        let loaded = load(&config).unwrap().unwrap();
+        assert_eq!(loaded.fingerprint, made.fingerprint);
+        assert!(!loaded.self_signed, "its address needs no pin");
+        let missing = Config {
+            tls: Some(Tls::Files {
+                cert: dir.path().join("none.pem"),
+                key,
+            }),
+            ..Config::default()
+        };
+        assert!(load(&missing).unwrap_err().to_string().contains("none.pem"));
+        assert!(load(&Config::default()).unwrap().is_none());
+    }
 }
