@@ -1499,6 +1499,8 @@ async fn a_convoy_over_its_quota_is_refused_with_507() {
 async fn one_address_cannot_take_every_connection() {
     let relay = Relay::start(Config {
         max_connections_per_address: 4,
+        // Longer than the test waits: only the limit may close the fifth.
+        header_read_timeout_ms: 120_000,
         ..config()
     })
     .await;
@@ -1517,7 +1519,7 @@ async fn one_address_cannot_take_every_connection() {
     // The fifth from the same address is closed without an answer.
     let fifth = from(9).await.unwrap();
     let mut buffer = [0u8; 16];
-    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+    let closed = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             fifth.readable().await.unwrap();
             match fifth.try_read(&mut buffer) {
