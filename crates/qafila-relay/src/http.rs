@@ -1169,12 +1169,22 @@ async fn observe<S: Storage>(State(st): St<S>, request: Request, next: Next) -> 
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().clone();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
     let response = next.run(request).await;
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
     st.metrics.request(&route, status, seconds);
     if route != "/metrics" && route != "/healthz" {
-        tracing::info!(%method, %route, status, ms = seconds * 1000.0, "request");
+        // A refused request names who sent it (an address, never a body).
+        match peer.filter(|_| status >= 400) {
+            Some(peer) => {
+                tracing::info!(%method, %route, status, %peer, ms = seconds * 1000.0, "request");
+            }
+            None => tracing::info!(%method, %route, status, ms = seconds * 1000.0, "request"),
+        }
     }
     response
 }
