@@ -99,13 +99,40 @@ fn a_device_enrolled_by_a_self_signed_relays_invite_syncs_and_refuses_any_other_
     drop(impostor);
 
     // An edited pin is refused the same way, before anything is sent.
-    let relay = RelayProcess::spawn("127.0.0.1", 0, &["--db", db, "--tls-self-signed"], &[]);
+    let relay = RelayProcess::spawn(
+        "127.0.0.1",
+        0,
+        &["--db", db, "--tls-self-signed"],
+        &[("QAFILA_RELAY_HEADER_READ_TIMEOUT_MS", "1000")],
+    );
     let mut edited = relay.url.clone();
     let last = edited.pop().unwrap();
     edited.push(if last == '0' { '1' } else { '0' });
     let (code, message) = volunteer.fails(&["sync", "--relay", &edited]);
     assert_eq!(code, "relay_certificate_mismatch", "{message}");
     volunteer.ok(&["sync", "--relay", &relay.url]);
+
+    // A client that opens a connection and never starts its TLS handshake
+    // is closed after the header-read timeout (1 s here).
+    let mut idle = std::net::TcpStream::connect(("127.0.0.1", relay.port())).unwrap();
+    idle.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buffer = [0u8; 64];
+    let read = std::io::Read::read(&mut idle, &mut buffer);
+    assert!(
+        matches!(read, Ok(0))
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() != std::io::ErrorKind::WouldBlock
+                    && e.kind() != std::io::ErrorKind::TimedOut),
+        "closed, not timed out on our side: {read:?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "closed after {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
