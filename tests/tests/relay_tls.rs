@@ -3,8 +3,9 @@
 //! carries the pin in its invite link; a device enrolled by that link
 //! syncs, and keeps syncing after the relay restarts (same certificate);
 //! shown another relay's certificate at the same address, or given an
-//! edited pin, it refuses; and plain `http://` to another machine is
-//! refused before any connection is tried.
+//! edited pin, it refuses; a connection that never starts its handshake
+//! is closed after the header-read timeout; and plain `http://` to another
+//! machine is refused before any connection is tried.
 
 use qafila_e2e::{Device, RelayProcess};
 
