@@ -9,7 +9,8 @@
 //! - 16 slow unauthenticated 8 MiB uploads are refused before their
 //!   bodies are read: the relay's resident memory (`VmRSS`) stays within
 //!   [`RSS_GROWTH_BOUND`] of what it was;
-//! - a half-sent header is closed after the header-read timeout;
+//! - a half-sent header is closed after the header-read timeout (2 s here;
+//!   hyper's own default would be 30 s);
 //! - `/healthz` answers throughout, and the convoy still syncs.
 //!
 //! (A convoy's storage quota is attacked in-process, in
@@ -29,7 +30,8 @@ use qafila_proto::control::{B64, DeviceKeys, Enroll, Hello};
 /// let it hold 64 MiB of them).
 const RSS_GROWTH_BOUND: u64 = 24 << 20;
 /// The header-read timeout the relay is given.
-const HEADER_TIMEOUT_MS: u64 = 1_000;
+/// (At least 2 s: devices let go of idle connections after 1 s.)
+const HEADER_TIMEOUT_MS: u64 = 2_000;
 /// Enrollments and creations an address may make at once.
 const BURST: usize = 5;
 const TOKEN: &str = "operator-s3cret";
@@ -370,7 +372,7 @@ fn a_relay_under_attack_refuses_before_reading_and_keeps_serving() {
     let waited = Instant::now();
     let mut buffer = [0u8; 256];
     let mut closed = false;
-    while waited.elapsed() < Duration::from_secs(20) {
+    while waited.elapsed() < Duration::from_secs(40) {
         half.set_read_timeout(Some(Duration::from_millis(500)))
             .unwrap();
         match half.read(&mut buffer) {
@@ -391,7 +393,7 @@ fn a_relay_under_attack_refuses_before_reading_and_keeps_serving() {
     eprintln!("a half-sent header was closed after {after:?}");
     assert!(closed, "the half-sent header's connection is still open");
     assert!(
-        after < Duration::from_millis(HEADER_TIMEOUT_MS * 8),
+        after < Duration::from_millis(HEADER_TIMEOUT_MS * 6),
         "closed after {after:?}, well past the {HEADER_TIMEOUT_MS} ms timeout"
     );
 

@@ -67,6 +67,11 @@ impl RelayClient {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(60))
+            // A relay closes a connection idle for its header-read timeout
+            // (10 s by default, 2 s in tests): let go of idle ones sooner, so
+            // a request is never sent on a connection the relay is closing.
+            // A sync's requests follow each other within milliseconds.
+            .pool_idle_timeout(Duration::from_secs(1))
             // A relay never redirects; following one could leave the pin.
             .redirect(reqwest::redirect::Policy::none());
         let mut refused = None;
