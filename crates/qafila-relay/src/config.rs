@@ -66,7 +66,9 @@ pub struct Config {
     /// TLS-terminating proxy).
     pub tls: Option<Tls>,
     /// How long a client may take to send a request's headers (and the TLS
-    /// handshake) before its connection is closed.
+    /// handshake) before its connection is closed; also how long an idle
+    /// kept-alive connection stays open. At least 2 s: devices reuse an
+    /// idle connection for up to 1 s.
     pub header_read_timeout_ms: u64,
     /// How long one request may take, body included, before it is answered
     /// 408 (a download's stream is not cut by it).
@@ -329,6 +331,12 @@ impl Config {
                 "tls_cert and tls_key must be given together".into(),
             ));
         }
+        if self.header_read_timeout_ms < 2_000 {
+            return Err(ConfigError::Invalid(format!(
+                "header_read_timeout_ms ({}) must be at least 2000: devices reuse an idle connection for up to 1 s",
+                self.header_read_timeout_ms
+            )));
+        }
         if self.body_budget_bytes < self.max_body_bytes {
             return Err(ConfigError::Invalid(format!(
                 "body_budget_bytes ({}) must be at least max_body_bytes ({})",
@@ -466,13 +474,18 @@ mod tests {
         assert_eq!(operator.create_token.as_deref(), Some("op"));
         std::fs::write(
             &file,
-            "tls_self_signed = true\noperator_token = \"x\"\nheader_read_timeout_ms = 500\n",
+            "tls_self_signed = true\noperator_token = \"x\"\nheader_read_timeout_ms = 2500\n",
         )
         .unwrap();
         let tls = Config::load(Some(&file), |_| None).unwrap();
         assert_eq!(tls.tls, Some(Tls::SelfSigned));
         assert_eq!(tls.create_token.as_deref(), Some("x"));
-        assert_eq!(tls.header_read_timeout_ms, 500);
+        assert_eq!(tls.header_read_timeout_ms, 2500);
+        std::fs::write(&file, "header_read_timeout_ms = 500\n").unwrap();
+        assert!(
+            Config::load(Some(&file), |_| None).is_err(),
+            "shorter than devices keep idle connections"
+        );
         std::fs::write(&file, "tls_cert = \"a.pem\"\n").unwrap();
         assert!(
             Config::load(Some(&file), |_| None).is_err(),
