@@ -56,9 +56,13 @@ impl Relay {
             rt.block_on(async move {
                 listener.set_nonblocking(true).unwrap();
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                // Every device is on this machine's one address: the
+                // per-address limits meant for attackers would throttle it.
                 let config = qafila_relay::Config {
                     rate_per_second: 100_000,
                     rate_burst: 100_000,
+                    address_rate_per_minute: 1_000_000,
+                    address_rate_burst: 100_000,
                     ..Default::default()
                 };
                 qafila_relay::serve_with(config, storage, listener, async {

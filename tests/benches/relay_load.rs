@@ -222,7 +222,16 @@ fn bench(c: &mut Criterion) {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let config = qafila_relay::Config::default();
+    // 3,000 devices, each on its own connection, all from this machine's
+    // one address: the per-address limits meant for attackers (and the
+    // connection limit sized for one site) would refuse most of them.
+    let config = qafila_relay::Config {
+        max_connections: 16_384,
+        max_connections_per_address: 16_384,
+        address_rate_per_minute: 1_000_000,
+        address_rate_burst: 100_000,
+        ..Default::default()
+    };
     server.spawn(qafila_relay::serve_with(
         config,
         storage,

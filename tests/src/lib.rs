@@ -209,7 +209,11 @@ pub struct RelayProcess {
     args: Vec<String>,
     env: Vec<(String, String)>,
     port: u16,
-    /// `http://127.0.0.1:PORT`.
+    /// Where it listens (`127.0.0.1`, or `0.0.0.0` for a relay reachable
+    /// from the network).
+    host: String,
+    /// `http://127.0.0.1:PORT`, or for `--tls-self-signed` the pinned
+    /// `https://127.0.0.1:PORT#sha256=…` it printed.
     pub url: String,
 }
 
@@ -234,10 +238,37 @@ impl RelayProcess {
         Self::start(vec!["--database-url".into(), url.into()], Vec::new(), 0)
     }
 
+    /// Starts a relay listening on `host` (port `port`, 0 for a free one)
+    /// with extra `qafila relay serve` arguments and environment.
+    pub fn spawn(host: &str, port: u16, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_on(
+            host,
+            args.iter().map(|a| (*a).to_owned()).collect(),
+            env.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            port,
+        )
+    }
+
+    /// Its process id (to read its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, std::process::Child::id)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     fn start(args: Vec<String>, env: Vec<(String, String)>, port: u16) -> Self {
+        Self::start_on("127.0.0.1", args, env, port)
+    }
+
+    fn start_on(host: &str, args: Vec<String>, env: Vec<(String, String)>, port: u16) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(workspace_binary("qafila"))
-            .args(["relay", "serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["relay", "serve", "--listen", &format!("{host}:{port}")])
             .args(&args)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("QAFILA_RELAY_LOG", "warn")
@@ -247,7 +278,8 @@ impl RelayProcess {
             .expect("the relay starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
-        std::io::BufReader::new(stdout)
+        let mut stdout = std::io::BufReader::new(stdout);
+        stdout
             .read_line(&mut line)
             .expect("the relay prints its address");
         let address = line
@@ -260,12 +292,29 @@ impl RelayProcess {
             .next()
             .and_then(|p| p.parse().ok())
             .expect("a port");
+        let mut url = format!("http://127.0.0.1:{port}");
+        if args.iter().any(|a| a == "--tls-self-signed") {
+            // `tls sha256 …`, then `address https://…#sha256=…`.
+            let mut pinned = String::new();
+            for _ in 0..2 {
+                pinned.clear();
+                stdout
+                    .read_line(&mut pinned)
+                    .expect("the relay prints its pin");
+            }
+            let pinned = pinned
+                .trim()
+                .strip_prefix("address ")
+                .unwrap_or_else(|| panic!("unexpected relay output: {pinned:?}"));
+            url = pinned.replacen(&address, &format!("127.0.0.1:{port}"), 1);
+        }
         RelayProcess {
             child: Some(child),
             args,
             env,
             port,
-            url: format!("http://{address}"),
+            host: host.to_owned(),
+            url,
         }
     }
 
@@ -280,7 +329,7 @@ impl RelayProcess {
     /// Kills and starts it again on the same port and storage.
     pub fn restart(&mut self) {
         self.kill();
-        let again = Self::start(self.args.clone(), self.env.clone(), self.port);
+        let again = Self::start_on(&self.host, self.args.clone(), self.env.clone(), self.port);
         *self = again;
     }
 }

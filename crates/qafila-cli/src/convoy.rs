@@ -133,12 +133,17 @@ pub struct PublishArgs {
 
 #[derive(Debug, Args)]
 pub struct EnrollArgs {
-    /// The relay's address.
-    #[arg(long)]
-    relay: String,
+    /// The relay's address, as the convoy lead gave it (a site relay's
+    /// with its #sha256= part).
+    #[arg(long, required_unless_present = "invite", conflicts_with = "invite")]
+    relay: Option<String>,
     /// The code the convoy lead gave you.
+    #[arg(long, required_unless_present = "invite", conflicts_with = "invite")]
+    code: Option<String>,
+    /// The invite link instead (`qafila:enroll?relay=…&code=…`, what the
+    /// lead's QR code holds).
     #[arg(long)]
-    code: String,
+    invite: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -244,8 +249,14 @@ pub fn convoy(dir: &Path, command: ConvoyCommand, output: &Output) -> anyhow::Re
 }
 
 pub fn enroll(dir: &Path, args: EnrollArgs, output: &Output) -> anyhow::Result<()> {
+    let (relay, code) = match (args.invite, args.relay, args.code) {
+        (Some(link), _, _) => qafila_sync::enrollment::parse_invite(&link)
+            .map_err(|e| Failure::from(qafila_app::AppError::from(e)))?,
+        (None, Some(relay), Some(code)) => (relay, code),
+        _ => anyhow::bail!("give --relay and --code, or --invite"),
+    };
     let app = open(dir)?;
-    let convoy = app.enroll(&args.relay, &args.code).map_err(Failure::from)?;
+    let convoy = app.enroll(&relay, &code).map_err(Failure::from)?;
     output.emit(&Enrolled {
         fingerprint: app.fingerprint().map_err(Failure::from)?,
         convoy,
@@ -378,6 +389,13 @@ impl Report for ConvoyDto {
         }
         for code in &self.codes {
             writeln!(out, "  enrollment code / كود التسجيل: {code}")?;
+            // The link carries the relay's address with its certificate pin:
+            // `qafila enroll --invite LINK`, or the app's QR code.
+            writeln!(
+                out,
+                "    invite: {}",
+                qafila_app::convoy::invite_link(&self.relay, code)
+            )?;
         }
         if self.status == "pending" {
             writeln!(

@@ -1,14 +1,22 @@
 //! The relay's HTTP surface: routes, request signatures, limits, metrics and
 //! JSON errors. Handlers check who is asking and what they may do, then hand
 //! records to [`Storage`] untouched.
+//!
+//! [`admit`] runs before any body is read: it refuses an address that
+//! failed signatures too often, limits enrollments and convoy creations per
+//! address, refuses a convoy creation without the operator's token and a
+//! signed request from a device the convoy does not know, and takes the
+//! body's size from a budget shared by all requests, so bodies nobody will
+//! accept are never read into memory.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -47,7 +55,23 @@ struct Shared<S> {
     /// what its newest records were made after (a device seals right before
     /// it uploads). In memory, like `seen`.
     uploads: std::sync::Mutex<std::collections::HashMap<(Uid, Uid), Uploads>>,
+    /// Enrollments and convoy creations per network address.
+    addresses: RateLimiter<IpAddr>,
+    /// Failed signatures per network address: one without tokens left is
+    /// refused before anything it sends is read.
+    failures: RateLimiter<IpAddr>,
+    /// Request-body bytes being read, over all requests (in KiB).
+    body_budget: Arc<tokio::sync::Semaphore>,
+    /// Record bytes each convoy stores, as far as this process knows (read
+    /// from storage at a convoy's first upload, then counted).
+    usage: std::sync::Mutex<std::collections::HashMap<Uid, u64>>,
+    /// Whether only this machine can reach the relay: then anyone may
+    /// create convoys without the operator's token.
+    loopback_only: bool,
 }
+
+/// Largest enrollment request: a device's keys, name and binding.
+const ENROLL_MAX_BYTES: usize = 16 << 10;
 
 /// When a device's previous upload with new records was stored (if any),
 /// and its latest.
@@ -59,9 +83,18 @@ type St<S> = State<Arc<Shared<S>>>;
 #[derive(Debug)]
 pub(crate) struct Failure(StatusCode, ApiError, Option<u64>);
 
+/// Marks an answer that counts as a failed signature against the caller's
+/// address (see [`admit`]).
+#[derive(Debug, Clone, Copy)]
+struct FailedSignature;
+
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
+        let failed = self.0 == StatusCode::UNAUTHORIZED || self.1.code == "unknown_device";
         let mut response = (self.0, axum::Json(self.1)).into_response();
+        if failed {
+            response.extensions_mut().insert(FailedSignature);
+        }
         if let Some(seconds) = self.2
             && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
         {
@@ -128,15 +161,19 @@ fn scope_of(text: &str) -> Result<Uid, Failure> {
     Uid::parse(text).ok_or_else(|| bad_request("the convoy id is not a UUID"))
 }
 
+fn too_large() -> Failure {
+    fail(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        "the request is larger than the relay accepts; send fewer records at a time",
+        "الطلب أكبر من المسموح؛ أرسل سجلات أقل في المرة",
+    )
+}
+
 fn body_of(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Failure> {
     body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            fail(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                "the request is larger than the relay accepts; send fewer records at a time",
-                "الطلب أكبر من المسموح؛ أرسل سجلات أقل في المرة",
-            )
+            too_large()
         } else {
             bad_request(rejection.body_text())
         }
@@ -270,6 +307,18 @@ impl Signed {
 }
 
 impl<S: Storage> Shared<S> {
+    /// Record bytes `scope` stores (counted here after the first look).
+    async fn usage(&self, scope: Uid) -> Result<u64, Failure> {
+        if let Some(used) = self.usage.lock().ok().and_then(|u| u.get(&scope).copied()) {
+            return Ok(used);
+        }
+        let used = self.storage.scope_bytes(scope).await?;
+        if let Ok(mut usage) = self.usage.lock() {
+            usage.entry(scope).or_insert(used);
+        }
+        Ok(used)
+    }
+
     fn limit(&self, device: Uid) -> Result<(), Failure> {
         self.limiter.take(device).map_err(|seconds| {
             Failure(
@@ -444,6 +493,14 @@ async fn hello<S: Storage>(State(st): St<S>) -> Response {
 
 async fn create_scope<S: Storage>(State(st): St<S>, signed: Signed) -> Result<StatusCode, Failure> {
     let request: CreateScope = json(&signed.body)?;
+    if request.lead.name.len() > qafila_proto::cert::MAX_NAME_BYTES
+        || request.members.len() > 10_000
+        || request.keys.len() > 100_000
+    {
+        return Err(bad_request(
+            "the lead's name is too long, or too many members or keys",
+        ));
+    }
     let claim = signed.claim()?;
     if claim.device != request.lead.device {
         return Err(auth_failure(AuthError::BadSignature));
@@ -461,7 +518,7 @@ async fn create_scope<S: Storage>(State(st): St<S>, signed: Signed) -> Result<St
             );
         }
         None => {
-            check_create_token(&st.config, &signed.headers)?;
+            check_create_token(&st.config, st.loopback_only, &signed.headers)?;
             request.lead.clone()
         }
     };
@@ -487,9 +544,21 @@ async fn create_scope<S: Storage>(State(st): St<S>, signed: Signed) -> Result<St
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn check_create_token(config: &Config, headers: &HeaderMap) -> Result<(), Failure> {
+fn check_create_token(
+    config: &Config,
+    loopback_only: bool,
+    headers: &HeaderMap,
+) -> Result<(), Failure> {
     let Some(expected) = &config.create_token else {
-        return Ok(());
+        if loopback_only {
+            return Ok(());
+        }
+        return Err(fail(
+            StatusCode::FORBIDDEN,
+            "create_token_required",
+            "this relay takes no new convoys: its operator has not set an operator token (qafila relay serve --operator-token)",
+            "هذا الخادم لا يقبل قوافل جديدة: مسؤول الخادم لم يحدد كود المشغل",
+        ));
     };
     let given = headers
         .get(qafila_proto::control::CREATE_TOKEN_HEADER)
@@ -712,6 +781,19 @@ async fn upload<S: Storage>(
     let scope = scope_of(&scope)?;
     let me = st.member(scope, &signed, true, Kind::Data).await?;
     Metrics::add(&st.metrics.bytes_received, signed.body.len() as u64);
+    let used = st.usage(scope).await?;
+    if used.saturating_add(signed.body.len() as u64) > st.config.convoy_quota_bytes {
+        tracing::warn!(%scope, used, quota = st.config.convoy_quota_bytes, "convoy over its storage quota: upload refused");
+        return Err(fail(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "quota_exceeded",
+            format!(
+                "this convoy has used its storage on this relay ({} MiB): ask the relay's operator for more room, or use another relay; nothing on this device was lost",
+                st.config.convoy_quota_bytes >> 20
+            ),
+            "القافلة استهلكت مساحتها على الخادم: اطلب مساحة أكبر من مسؤول الخادم أو استخدم خادم تاني؛ مفيش حاجة ضاعت من الجهاز",
+        ));
+    }
     let upload = Upload::decode(&signed.body).map_err(bad_request)?;
     // Decide which records this device may write: its own log, or (the
     // lead forwarding from another relay) any member's. Registry records
@@ -764,14 +846,25 @@ async fn upload<S: Storage>(
         Vec::new()
     };
     let (positions, records): (Vec<usize>, Vec<_>) = allowed.into_iter().unzip();
-    let logs: Vec<Uid> = records.iter().map(|r| r.header.device).collect();
+    let logs: Vec<(Uid, u64)> = records
+        .iter()
+        .map(|r| (r.header.device, r.encode().len() as u64))
+        .collect();
     let outcomes = st.storage.put_records(scope, authority, records).await?;
     let mut stored = std::collections::BTreeSet::new();
-    for ((i, outcome), device) in positions.into_iter().zip(outcomes).zip(logs) {
+    let mut added = 0u64;
+    for ((i, outcome), (device, size)) in positions.into_iter().zip(outcomes).zip(logs) {
+        if matches!(outcome, Outcome::Stored | Outcome::Superseded) {
+            added = added.saturating_add(size);
+        }
         if outcome == Outcome::Stored {
             stored.insert(device);
         }
         verdicts[i] = Some(outcome);
+    }
+    if let Ok(mut usage) = st.usage.lock() {
+        let used = usage.entry(scope).or_insert(used);
+        *used = used.saturating_add(added);
     }
     if let Ok(mut uploads) = st.uploads.lock() {
         let now = now_ms();
@@ -901,6 +994,174 @@ async fn wrong_method() -> Failure {
     )
 }
 
+/// A JSON 408, for a request that took longer than the relay allows.
+pub(crate) fn request_timed_out() -> Response {
+    fail(
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        "the request took too long to arrive; sync again (on a slow connection, with fewer records at a time)",
+        "الطلب اتأخر أكتر من اللازم؛ زامن تاني",
+    )
+    .into_response()
+}
+
+fn too_many(seconds: u64, what: &str) -> Response {
+    Failure(
+        StatusCode::TOO_MANY_REQUESTS,
+        ApiError::new(
+            "rate_limited",
+            format!("too many {what} from this network address; retry in {seconds} s"),
+            "طلبات كثيرة من هذا العنوان؛ أعد المحاولة بعد قليل",
+        ),
+        Some(seconds),
+    )
+    .into_response()
+}
+
+/// Whether a signed request's sender could be who it claims, judged from
+/// its headers alone: a readable signature header and a device the convoy
+/// in its path knows. Its body is read only after this.
+async fn plausibly_signed<S: Storage>(
+    st: &Shared<S>,
+    auth: Option<&str>,
+    path: &str,
+) -> Result<(), Failure> {
+    let claim = auth
+        .ok_or_else(|| auth_failure(AuthError::Malformed))
+        .and_then(|v| Claim::parse(v).map_err(auth_failure))?;
+    let scope = path
+        .strip_prefix("/v1/scopes/")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(Uid::parse)
+        .ok_or_else(|| bad_request("the convoy id is not a UUID"))?;
+    if st.storage.member(scope, claim.device).await?.is_none() {
+        return Err(fail(
+            StatusCode::FORBIDDEN,
+            "unknown_device",
+            "this device is not enrolled in this convoy on this relay: enroll with a code from the convoy lead",
+            "هذا الجهاز غير مسجل في هذه القافلة: سجّل بكود من قائد القافلة",
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses, before the body is read, what no body could make acceptable
+/// (see the module docs), and logs the refused peer's address.
+async fn admit<S: Storage>(State(st): St<S>, request: Request, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let ip = peer.map(|p| p.ip());
+    let path = request.uri().path().to_owned();
+    let post = request.method() == Method::POST;
+    let open = post && (path == "/v1/enroll" || path == "/v1/scopes");
+    let signed = path.starts_with("/v1/scopes/");
+    // A route taking another method is answered 405 by the router.
+    let reading = ["/members", "/keys", "/heads"]
+        .iter()
+        .any(|end| path.ends_with(end));
+    let guarded = path == "/v1/enroll" || path == "/v1/scopes" || signed;
+    let method = if reading && signed {
+        Method::GET
+    } else {
+        Method::POST
+    };
+    if guarded && *request.method() != method {
+        return next.run(request).await;
+    }
+    let refuse = |mut response: Response, why: &str| {
+        if let Some(peer) = peer {
+            tracing::warn!(%peer, route = %path, status = response.status().as_u16(), why, "request refused");
+        }
+        // Its body was not read: the connection cannot carry another
+        // request, and the client must not try.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
+    };
+    if let Some(ip) = ip
+        && (open || signed)
+    {
+        if let Err(seconds) = st.failures.check(ip) {
+            return refuse(too_many(seconds, "failed signatures"), "failed signatures");
+        }
+        if open && let Err(seconds) = st.addresses.take(ip) {
+            return refuse(
+                too_many(seconds, "enrollments or new convoys"),
+                "address rate",
+            );
+        }
+    }
+    if post && path == "/v1/scopes" {
+        // A new convoy needs the operator's token (and an existing one is
+        // published again by its lead with the token too): checked before
+        // megabytes of members are read.
+        if let Err(refused) = check_create_token(&st.config, st.loopback_only, request.headers()) {
+            return refuse(refused.into_response(), "no operator token");
+        }
+    }
+    let auth = request
+        .headers()
+        .get(qafila_proto::auth::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if signed && let Err(refused) = plausibly_signed(&st, auth.as_deref(), &path).await {
+        if let Some(ip) = ip
+            && refused.0 != StatusCode::SERVICE_UNAVAILABLE
+        {
+            let _ = st.failures.take(ip);
+        }
+        return refuse(refused.into_response(), "not a member's request");
+    }
+    let mut permit = None;
+    if post {
+        let limit = if path == "/v1/enroll" {
+            ENROLL_MAX_BYTES
+        } else {
+            st.config.max_body_bytes
+        };
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return refuse(too_large().into_response(), "body too large");
+        }
+        let charge = declared.map_or(limit, |n| usize::try_from(n).unwrap_or(limit));
+        let kib = u32::try_from(charge.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+        match st.body_budget.clone().try_acquire_many_owned(kib) {
+            Ok(taken) => permit = Some(taken),
+            Err(_) => {
+                return refuse(
+                    Failure(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        ApiError::new(
+                            "relay_busy",
+                            "the relay is receiving too much at once; sync again in a moment",
+                            "الخادم مشغول؛ زامن تاني بعد لحظة",
+                        ),
+                        Some(1),
+                    )
+                    .into_response(),
+                    "body budget spent",
+                );
+            }
+        }
+    }
+    let response = next.run(request).await;
+    drop(permit);
+    if response.extensions().get::<FailedSignature>().is_some() {
+        if let Some(ip) = ip {
+            let _ = st.failures.take(ip);
+        }
+        return refuse(response, "failed signature");
+    }
+    response
+}
+
 async fn observe<S: Storage>(State(st): St<S>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request
@@ -908,19 +1169,37 @@ async fn observe<S: Storage>(State(st): St<S>, request: Request, next: Next) -> 
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().clone();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
     let response = next.run(request).await;
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
     st.metrics.request(&route, status, seconds);
     if route != "/metrics" && route != "/healthz" {
-        tracing::info!(%method, %route, status, ms = seconds * 1000.0, "request");
+        // A refused request names who sent it (an address, never a body).
+        match peer.filter(|_| status >= 400) {
+            Some(peer) => {
+                tracing::info!(%method, %route, status, %peer, ms = seconds * 1000.0, "request");
+            }
+            None => tracing::info!(%method, %route, status, ms = seconds * 1000.0, "request"),
+        }
     }
     response
 }
 
-pub(crate) fn router<S: Storage>(config: Config, storage: S) -> Router {
+pub(crate) fn router<S: Storage>(config: Config, storage: S, loopback_only: bool) -> Router {
     let limit = config.max_body_bytes;
+    let per_address = f64::from(config.address_rate_per_minute) / 60.0;
     let shared = Arc::new(Shared {
+        addresses: RateLimiter::per_second(per_address, config.address_rate_burst),
+        failures: RateLimiter::per_second(per_address, config.address_rate_burst),
+        body_budget: Arc::new(tokio::sync::Semaphore::new(
+            (config.body_budget_bytes >> 10).clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+        )),
+        usage: std::sync::Mutex::default(),
+        loopback_only,
         limiter: RateLimiter::new(config.rate_per_second, config.rate_burst),
         relay: storage.relay_id(),
         nonces: Nonces::new(MAX_SKEW_MS),
@@ -936,7 +1215,10 @@ pub(crate) fn router<S: Storage>(config: Config, storage: S) -> Router {
         .route("/metrics", get(metrics::<S>))
         .route("/v1/hello", get(hello::<S>))
         .route("/v1/scopes", post(create_scope::<S>))
-        .route("/v1/enroll", post(enroll::<S>))
+        .route(
+            "/v1/enroll",
+            post(enroll::<S>).layer(DefaultBodyLimit::max(ENROLL_MAX_BYTES)),
+        )
         .route("/v1/scopes/{scope}/invites", post(invite::<S>))
         .route("/v1/scopes/{scope}/members", get(members::<S>))
         .route(
@@ -954,6 +1236,8 @@ pub(crate) fn router<S: Storage>(config: Config, storage: S) -> Router {
         .route("/v1/scopes/{scope}/fetch", post(fetch::<S>))
         .fallback(not_found)
         .method_not_allowed_fallback(wrong_method)
+        // Only on matched routes: a wrong method is a 405, whoever asks.
+        .route_layer(middleware::from_fn_with_state(shared.clone(), admit::<S>))
         .layer(middleware::from_fn_with_state(shared.clone(), observe::<S>))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(shared)

@@ -11,17 +11,26 @@
 //! from [`config::Config`]: SQLite ([`storage::sqlite`]) for one machine,
 //! PostgreSQL ([`storage::postgres`]) for several relay processes behind a
 //! load balancer.
+//!
+//! The relay runs its own accept loop ([`listen`]): TLS ([`tls`]: a CA's
+//! certificate, or a site relay's own, which devices pin), a header-read
+//! timeout, a request timeout and a connection limit; [`http`] refuses
+//! abuse before reading bodies (per-address limits on enrollments, convoy
+//! creations and failed signatures, a budget of body bytes read at once)
+//! and keeps each convoy within its storage quota.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
 mod http;
 mod limits;
+mod listen;
 mod metrics;
 pub mod storage;
+pub mod tls;
 
 use std::future::Future;
 
-pub use config::{Config, Database, Flags};
+pub use config::{Config, Database, Flags, Tls};
 use storage::{Storage, postgres::PgStorage, sqlite::SqliteStorage};
 
 /// Why the relay could not start or stopped.
@@ -41,6 +50,9 @@ pub enum RelayError {
     /// The listener failed.
     #[error("the relay's network listener failed: {0}")]
     Io(#[from] std::io::Error),
+    /// TLS could not be set up.
+    #[error("the relay's TLS certificate cannot be used: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Serves the relay on `listener` until `shutdown` completes, then finishes
@@ -50,22 +62,35 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RelayError> {
+    let identity = tls::load(&config)?;
+    serve_as(config, identity, listener, shutdown).await
+}
+
+async fn serve_as(
+    config: Config,
+    identity: Option<tls::Identity>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RelayError> {
     match &config.database {
         Database::Sqlite(path) => {
             let storage = SqliteStorage::open(path)?;
-            serve_with(config, storage, listener, shutdown).await
+            serve_storage(config, storage, identity, listener, shutdown).await
         }
         Database::Postgres(url) => {
-            let storage = PgStorage::connect(url).await?;
-            serve_with(config, storage, listener, shutdown).await
+            let storage = PgStorage::connect_with(url, config.database_ca.as_deref()).await?;
+            serve_storage(config, storage, identity, listener, shutdown).await
         }
     }
 }
 
 /// Runs a relay process: JSON logs on stderr (`QAFILA_RELAY_LOG`, default
 /// `info`), `listening on ADDR` on stdout once bound (port 0 picks a free
-/// port), and a graceful stop on SIGINT or SIGTERM. Used by the
-/// `qafila-relay` binary and `qafila relay serve`.
+/// port), then with TLS `tls sha256 FINGERPRINT` and, for a self-signed
+/// certificate, `address https://ADDR#sha256=FINGERPRINT` (the address to
+/// give the convoy lead: devices pin that certificate), and a graceful stop
+/// on SIGINT or SIGTERM. Used by the `qafila-relay` binary and
+/// `qafila relay serve`.
 pub fn run(config: Config) -> Result<(), RelayError> {
     let _ = tracing_subscriber::fmt()
         .json()
@@ -79,14 +104,34 @@ pub fn run(config: Config) -> Result<(), RelayError> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        let identity = tls::load(&config)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|error| RelayError::Listen {
                 address: config.listen,
                 error,
             })?;
-        println!("listening on {}", listener.local_addr()?);
-        serve(config, listener, stop_signal()).await
+        let address = listener.local_addr()?;
+        println!("listening on {address}");
+        if let Some(identity) = &identity {
+            println!("tls sha256 {}", identity.fingerprint);
+            if identity.self_signed {
+                println!("address https://{address}#sha256={}", identity.fingerprint);
+            }
+        }
+        if !address.ip().is_loopback() && config.create_token.is_none() {
+            tracing::warn!(
+                "this relay listens beyond loopback without an operator token: it refuses every new convoy (set --operator-token)"
+            );
+        }
+        if !address.ip().is_loopback() && identity.is_none() {
+            tracing::warn!(
+                "this relay serves plain HTTP beyond loopback: devices refuse it unless a TLS proxy is in front (use --tls-cert/--tls-key or --tls-self-signed)"
+            );
+        }
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        serve_as(config, identity, listener, stop_signal()).await
     })
 }
 
@@ -113,11 +158,23 @@ pub async fn serve_with<S: Storage>(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RelayError> {
-    let app = http::router(config, storage);
-    tracing::info!(address = %listener.local_addr()?, "relay listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let identity = tls::load(&config)?;
+    serve_storage(config, storage, identity, listener, shutdown).await
+}
+
+async fn serve_storage<S: Storage>(
+    config: Config,
+    storage: S,
+    identity: Option<tls::Identity>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RelayError> {
+    let address = listener.local_addr()?;
+    // Only a relay nobody else can reach may let anyone create convoys.
+    let loopback_only = address.ip().is_loopback();
+    let app = http::router(config.clone(), storage, loopback_only);
+    tracing::info!(%address, tls = identity.is_some(), "relay listening");
+    listen::accept_loop(app, listener, identity.map(|i| i.config), &config, shutdown).await?;
     tracing::info!("relay stopped");
     Ok(())
 }

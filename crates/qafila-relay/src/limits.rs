@@ -1,43 +1,59 @@
-//! Per-device rate limits: a token bucket per device, in memory (each relay
-//! process limits what reaches it; behind a load balancer the effective
-//! limit is per process).
+//! Rate limits: a token bucket per device (signed requests) or per network
+//! address (enrollments, convoy creations, failed signatures), in memory
+//! (each relay process limits what reaches it; behind a load balancer the
+//! effective limit is per process).
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::Instant;
 
 use qafila_proto::Uid;
 
 #[derive(Debug)]
-pub(crate) struct RateLimiter {
+pub(crate) struct RateLimiter<K = Uid> {
     per_second: f64,
     burst: f64,
-    buckets: Mutex<HashMap<Uid, (f64, Instant)>>,
+    buckets: Mutex<HashMap<K, (f64, Instant)>>,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq> RateLimiter<K> {
     pub(crate) fn new(per_second: u32, burst: u32) -> Self {
+        Self::per_second(f64::from(per_second), burst)
+    }
+
+    pub(crate) fn per_second(per_second: f64, burst: u32) -> Self {
         RateLimiter {
-            per_second: f64::from(per_second),
-            burst: f64::from(burst),
+            per_second: per_second.max(1e-6),
+            burst: f64::from(burst.max(1)),
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Takes a token for `device`; `Err(seconds)` says when to retry.
-    pub(crate) fn take(&self, device: Uid) -> Result<(), u64> {
+    /// Takes a token for `key`; `Err(seconds)` says when to retry.
+    pub(crate) fn take(&self, key: K) -> Result<(), u64> {
+        self.bucket(key, 1.0)
+    }
+
+    /// Whether `key` has a token left, without taking it.
+    pub(crate) fn check(&self, key: K) -> Result<(), u64> {
+        self.bucket(key, 0.0)
+    }
+
+    fn bucket(&self, key: K, cost: f64) -> Result<(), u64> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > 100_000 {
-            // Forget idle devices rather than grow without bound.
-            buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs() < 60);
+            // Forget idle keys rather than grow without bound.
+            let full = self.burst / self.per_second;
+            buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs_f64() < full.max(60.0));
         }
-        let (tokens, at) = buckets.entry(device).or_insert((self.burst, now));
+        let (tokens, at) = buckets.entry(key).or_insert((self.burst, now));
         *tokens =
             (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
         *at = now;
         if *tokens >= 1.0 {
-            *tokens -= 1.0;
+            *tokens -= cost;
             Ok(())
         } else {
             let wait = ((1.0 - *tokens) / self.per_second).ceil();
@@ -63,6 +79,13 @@ mod tests {
         }
         assert!(limiter.take(a).is_err());
         assert_eq!(limiter.take(Uid([2; 16])), Ok(()));
+        let addresses = RateLimiter::<std::net::IpAddr>::per_second(0.5, 2);
+        let ip = std::net::IpAddr::from([192, 0, 2, 1]);
+        assert_eq!(addresses.check(ip), Ok(()));
+        assert_eq!(addresses.check(ip), Ok(()), "checking takes nothing");
+        assert_eq!(addresses.take(ip), Ok(()));
+        assert_eq!(addresses.take(ip), Ok(()));
+        assert_eq!(addresses.check(ip), Err(2));
     }
 }
 

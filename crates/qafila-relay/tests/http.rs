@@ -112,6 +112,8 @@ fn config() -> Config {
     Config {
         rate_per_second: 10_000,
         rate_burst: 10_000,
+        address_rate_per_minute: 1_000_000,
+        address_rate_burst: 10_000,
         ..Config::default()
     }
 }
@@ -1438,5 +1440,124 @@ async fn registry_records_supersede_only_their_own_devices_entries() {
         vec![Outcome::Superseded],
         "an erased person cannot be published again"
     );
+    relay.stop().await;
+}
+
+/// A convoy cannot store more than its quota on a relay: the upload that
+/// would pass it is refused whole with a JSON 507 that says what to do,
+/// and the convoy's records up to then stay served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_convoy_over_its_quota_is_refused_with_507() {
+    let relay = Relay::start(Config {
+        convoy_quota_bytes: 40_000,
+        ..config()
+    })
+    .await;
+    let lead = Device::new("quota lead");
+    let scope = scope_id("quota");
+    relay.create_scope(&lead, scope).await;
+    let first: Vec<Record> = (1..=3)
+        .map(|seq| record(scope, lead.id, seq, "quota", 10_000))
+        .collect();
+    assert!(
+        relay
+            .upload(&lead, scope, &first)
+            .await
+            .iter()
+            .all(|o| *o == Outcome::Stored)
+    );
+    let over: Vec<Record> = (4..=5)
+        .map(|seq| record(scope, lead.id, seq, "quota", 10_000))
+        .collect();
+    let refused = api_error(
+        relay.upload_response(&lead, scope, &over).await,
+        StatusCode::INSUFFICIENT_STORAGE,
+        "quota_exceeded",
+    )
+    .await;
+    assert!(refused.message.contains("storage"), "{}", refused.message);
+    let heads = relay.heads(&lead, scope).await;
+    assert_eq!(heads.0, vec![(lead.id, 3)], "nothing of the refused upload");
+    // Another convoy on the same relay has its own room.
+    let other = Device::new("quota other");
+    let other_scope = scope_id("quota other");
+    relay.create_scope(&other, other_scope).await;
+    relay
+        .upload(
+            &other,
+            other_scope,
+            &[record(other_scope, other.id, 1, "o", 10_000)],
+        )
+        .await;
+    relay.stop().await;
+}
+
+/// One address cannot take every connection: past its share, its new
+/// connections are closed at once, and another address is still served
+/// (`/healthz` included); its share comes back when it lets go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection() {
+    let relay = Relay::start(Config {
+        max_connections_per_address: 4,
+        // Longer than the test waits: only the limit may close the fifth.
+        header_read_timeout_ms: 120_000,
+        ..config()
+    })
+    .await;
+    let port: u16 = relay.base.rsplit(':').next().unwrap().parse().unwrap();
+    let from = |last: u8| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, last], 0)))
+            .unwrap();
+        socket.connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+    };
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(from(9).await.unwrap());
+    }
+    // The fifth from the same address is closed without an answer.
+    let fifth = from(9).await.unwrap();
+    let mut buffer = [0u8; 16];
+    let closed = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            fifth.readable().await.unwrap();
+            match fifth.try_read(&mut buffer) {
+                Ok(n) => return n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return 0,
+            }
+        }
+    })
+    .await
+    .expect("the fifth connection is closed");
+    assert_eq!(closed, 0, "closed without an answer");
+    let other = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 10]))
+        .build()
+        .unwrap();
+    let health = other
+        .get(format!("{}/healthz", relay.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK, "another address is served");
+    drop(held);
+    let again = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 9]))
+        .build()
+        .unwrap();
+    let mut answered = false;
+    for _ in 0..100 {
+        // The relay notices the closed connections as it reads them.
+        if let Ok(response) = again.get(format!("{}/healthz", relay.base)).send().await {
+            answered = response.status() == StatusCode::OK;
+            if answered {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(answered, "its share comes back once it lets go");
     relay.stop().await;
 }

@@ -1,7 +1,10 @@
 //! The relay's HTTP client: every request signed with the device key for
 //! this relay (its id from `GET /v1/hello`), with the relay's clock and a
 //! fresh nonce; every error answer turned into a [`SyncError`] that says
-//! what to do.
+//! what to do. Its TLS follows the relay's address ([`crate::address`]):
+//! a pinned certificate, or WebPKI, or plain HTTP to loopback only. What it
+//! reads from a relay is bounded: an answer larger than it could need is
+//! refused, downloads included.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,13 +20,28 @@ use qafila_proto::control::{
 use qafila_proto::{ApiError, Uid};
 
 use crate::SyncError;
+use crate::address::{PinnedCertificate, Refused, RelayAddress};
 use crate::transport::{Relay, Sink};
+
+/// Most bytes read from a relay's JSON or binary answer (a convoy's
+/// member list with certificates, key grants, heads, outcomes).
+pub const MAX_ANSWER_BYTES: u64 = 16 << 20;
+/// Most bytes read from an error answer.
+const MAX_ERROR_BYTES: u64 = 64 << 10;
+/// What a download may carry beyond what it asked for: a relay fills a
+/// page past its budget by at most one record, and frames its stream.
+const FETCH_SLACK_BYTES: u64 = qafila_proto::MAX_UPLOAD_BYTES as u64 + (64 << 10);
 
 /// A connection to one relay, as one device.
 #[derive(Debug, Clone)]
 pub struct RelayClient {
     http: reqwest::Client,
+    /// Where requests go (`scheme://host:port`).
     base: String,
+    /// The address as stored and shown (with its pin).
+    address: String,
+    /// Where the pinned verifier leaves a refused certificate's fingerprint.
+    refused: Option<Refused>,
     device: Uid,
     key: SigningKey,
     create_token: Option<String>,
@@ -39,23 +57,37 @@ fn now_ms() -> u64 {
 }
 
 impl RelayClient {
-    /// A client for the relay at `base` (`http://host:port`).
-    pub fn new(base: &str, device: Uid, key: SigningKey) -> Result<Self, SyncError> {
-        let base = base.trim().trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(SyncError::BadRelayUrl(base));
-        }
+    /// A client for the relay at `address` (see [`crate::address`]):
+    /// refuses plain HTTP to another machine before connecting.
+    pub fn new(address: &str, device: Uid, key: SigningKey) -> Result<Self, SyncError> {
+        let parsed = RelayAddress::parse(address)?;
         // One client per connection to a relay: a reqwest client's pooled
         // connections belong to the tokio runtime that opened them, and
         // each sync may run on its own runtime.
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(60))
+            // A relay closes a connection idle for its header-read timeout
+            // (10 s by default, 2 s in tests): let go of idle ones sooner, so
+            // a request is never sent on a connection the relay is closing.
+            // A sync's requests follow each other within milliseconds.
+            .pool_idle_timeout(Duration::from_secs(1))
+            // A relay never redirects; following one could leave the pin.
+            .redirect(reqwest::redirect::Policy::none());
+        let mut refused = None;
+        if let Some(pin) = parsed.pin {
+            let (config, seen) = PinnedCertificate::config(pin)?;
+            builder = builder.tls_backend_preconfigured(config);
+            refused = Some(seen);
+        }
+        let http = builder
             .build()
             .map_err(|e| SyncError::Protocol(e.to_string()))?;
         Ok(RelayClient {
             http,
-            base,
+            address: parsed.text(),
+            base: parsed.base,
+            refused,
             device,
             key,
             create_token: None,
@@ -70,16 +102,55 @@ impl RelayClient {
         self
     }
 
-    /// The relay's address.
+    /// Where requests go (`scheme://host:port`, without the pin).
     pub fn base(&self) -> &str {
         &self.base
     }
 
     fn unreachable(&self, e: &reqwest::Error) -> SyncError {
-        SyncError::Unreachable {
-            relay: self.base.clone(),
-            detail: e.to_string(),
+        if let Some(shown) = self
+            .refused
+            .as_ref()
+            .and_then(|r| r.lock().unwrap_or_else(|p| p.into_inner()).take())
+        {
+            return SyncError::CertificateMismatch {
+                relay: self.address.clone(),
+                shown,
+            };
         }
+        // The whole chain: "error sending request" alone says nothing.
+        let mut detail = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(cause) = source {
+            detail.push_str(": ");
+            detail.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        SyncError::Unreachable {
+            relay: self.address.clone(),
+            detail,
+        }
+    }
+
+    /// Reads an answer's body, refusing one longer than `limit`.
+    async fn read(&self, response: reqwest::Response, limit: u64) -> Result<Vec<u8>, SyncError> {
+        let too_large = || SyncError::AnswerTooLarge {
+            relay: self.address.clone(),
+            limit,
+        };
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let mut stream = response.bytes_stream();
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.unreachable(&e))?;
+            if (out.len() + chunk.len()) as u64 > limit {
+                return Err(too_large());
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
     }
 
     /// How far the relay's clock is ahead of this device's (ms), asking
@@ -108,7 +179,7 @@ impl RelayClient {
                 response.status()
             )));
         }
-        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let bytes = self.read(response, MAX_ERROR_BYTES).await?;
         let hello: Hello = serde_json::from_slice(&bytes).map_err(|e| {
             SyncError::Protocol(format!("{} is not a Qafila relay: {e}", self.base))
         })?;
@@ -181,7 +252,7 @@ impl RelayClient {
             return Ok(response);
         }
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let bytes = self.read(response, MAX_ERROR_BYTES).await?;
         let error = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| {
             ApiError::new(
                 "relay_error",
@@ -205,7 +276,7 @@ impl RelayClient {
         let response = self
             .send(reqwest::Method::GET, path, Vec::new(), true)
             .await?;
-        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let bytes = self.read(response, MAX_ANSWER_BYTES).await?;
         serde_json::from_slice(&bytes)
             .map_err(|e| SyncError::Protocol(format!("the relay answered malformed JSON: {e}")))
     }
@@ -220,7 +291,7 @@ impl Relay for RelayClient {
     }
 
     fn address(&self) -> &str {
-        &self.base
+        &self.address
     }
 
     async fn create_scope(&self, request: &CreateScope) -> Result<(), SyncError> {
@@ -235,7 +306,7 @@ impl Relay for RelayClient {
 
     async fn enroll(&self, request: &Enroll) -> Result<Enrolled, SyncError> {
         let response = self.json("/v1/enroll", request).await?;
-        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let bytes = self.read(response, MAX_ANSWER_BYTES).await?;
         serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
@@ -269,7 +340,7 @@ impl Relay for RelayClient {
         let response = self
             .json(&format!("/v1/scopes/{scope}/certificates"), request)
             .await?;
-        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let bytes = self.read(response, MAX_ANSWER_BYTES).await?;
         serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
@@ -286,7 +357,7 @@ impl Relay for RelayClient {
                 false,
             )
             .await?;
-        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let bytes = self.read(response, MAX_ANSWER_BYTES).await?;
         Cursors::decode(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
@@ -299,7 +370,7 @@ impl Relay for RelayClient {
                 false,
             )
             .await?;
-        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        let bytes = self.read(response, MAX_ANSWER_BYTES).await?;
         let outcomes = Outcomes::decode(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))?;
         if outcomes.0.len() != upload.records.len() {
             return Err(SyncError::Protocol(
@@ -321,6 +392,18 @@ impl Relay for RelayClient {
                 false,
             )
             .await?;
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_ANSWER_BYTES)
+        {
+            return Err(SyncError::AnswerTooLarge {
+                relay: self.address.clone(),
+                limit: MAX_ANSWER_BYTES,
+            });
+        }
+        // A download is bounded by what it asked for, plus one record.
+        let limit = u64::from(fetch.max_bytes).saturating_add(FETCH_SLACK_BYTES);
+        let mut received = 0u64;
         let mut stream = response.bytes_stream();
         let mut reader = FrameReader::new();
         let mut batch = Vec::new();
@@ -338,6 +421,16 @@ impl Relay for RelayClient {
                     return Err(self.unreachable(&e));
                 }
             };
+            received = received.saturating_add(chunk.len() as u64);
+            if received > limit {
+                if !batch.is_empty() {
+                    sink(std::mem::take(&mut batch))?;
+                }
+                return Err(SyncError::AnswerTooLarge {
+                    relay: self.address.clone(),
+                    limit,
+                });
+            }
             reader.feed(&chunk);
             while let Some(frame) = reader
                 .next_frame()
@@ -358,7 +451,7 @@ impl Relay for RelayClient {
             sink(batch)?;
         }
         more.ok_or_else(|| SyncError::Unreachable {
-            relay: self.base.clone(),
+            relay: self.address.clone(),
             detail: "the download was cut before its end".into(),
         })
     }

@@ -155,9 +155,70 @@ pub fn same_binding(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Reads an invite link, `qafila:enroll?relay=<percent-encoded>&code=<code>`
+/// (what the lead's QR code holds): the relay's address, with its
+/// certificate pin when it has one, and the code.
+pub fn parse_invite(link: &str) -> Result<(String, String), SyncError> {
+    let bad = || SyncError::BadCode(format!("{} (not an invite link)", link.trim()));
+    let query = link.trim().strip_prefix("qafila:enroll?").ok_or_else(bad)?;
+    let decode = |text: &str| -> Option<String> {
+        let bytes = text.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'%' => {
+                    let pair = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                    out.push(u8::from_str_radix(pair, 16).ok()?);
+                    i += 3;
+                }
+                b'+' => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                other => {
+                    out.push(other);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).ok()
+    };
+    let (mut relay, mut code) = (None, None);
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("relay", value)) => relay = decode(value),
+            Some(("code", value)) => code = decode(value),
+            _ => {}
+        }
+    }
+    match (relay, code) {
+        (Some(relay), Some(code)) if !relay.is_empty() && !code.is_empty() => Ok((relay, code)),
+        _ => Err(bad()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invite_link_carries_the_relay_with_its_pin_and_the_code() {
+        let pin = "0f".repeat(32);
+        let link = format!(
+            "qafila:enroll?relay=https%3A%2F%2F192.168.43.1%3A8443%23sha256%3D{pin}&code=ABCD-EFGH"
+        );
+        assert_eq!(
+            parse_invite(&link).unwrap(),
+            (
+                format!("https://192.168.43.1:8443#sha256={pin}"),
+                "ABCD-EFGH".to_owned()
+            )
+        );
+        assert!(parse_invite("qafila:enroll?code=X").is_err());
+        assert!(parse_invite("https://example.org").is_err());
+        assert!(parse_invite("qafila:enroll?relay=%ZZ&code=X").is_err());
+    }
 
     #[test]
     fn codes_carry_an_80_bit_secret_and_80_bits_of_the_lead_key() {

@@ -6,6 +6,8 @@
 //!   signature;
 //! - [`payload`]: what a record holds once opened (signed, compressed,
 //!   chained);
+//! - [`address`]: relay addresses (`#sha256=` pins for a site relay's own
+//!   certificate; plain HTTP to loopback only);
 //! - [`transport`]: the [`transport::Relay`] trait every driver uses;
 //! - [`client`]: the relay's HTTP API, implementing it;
 //! - [`session`]: the pure decisions of a sync — which outbox records go in
@@ -20,6 +22,7 @@
 //! What is trusted, and why, is `SECURITY.md`.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod address;
 pub mod client;
 pub mod convoy;
 pub mod crypto;
@@ -57,6 +60,9 @@ pub const RELAY_CODES: &[&str] = &[
     "certificate_older",
     "wrong_keys",
     "bad_certificate",
+    "quota_exceeded",
+    "request_timeout",
+    "relay_busy",
 ];
 
 /// Why a sync step failed, with what to do about it.
@@ -81,8 +87,35 @@ pub enum SyncError {
         error: ApiError,
     },
     /// Not a usable relay address.
-    #[error("`{0}` is not a relay address: use http://host:port or https://host")]
+    #[error(
+        "`{0}` is not a relay address: use https://host (or https://host:port#sha256=… for a site relay, as the convoy lead's invite gives it)"
+    )]
     BadRelayUrl(String),
+    /// Plain HTTP to another machine.
+    #[error(
+        "`{0}` is plain http:// to another machine: anyone on the network could read and change what this device sends. Use the relay's https:// address (a site relay's with its #sha256= part) from the convoy lead's invite"
+    )]
+    InsecureRelay(String),
+    /// The relay showed another certificate than the one pinned for it.
+    #[error(
+        "the relay at {relay} showed a different TLS certificate (sha256 {shown}) from the one this device pinned for it: it may not be your convoy's relay. Nothing was sent; do not sync with it, and ask the convoy lead (if the relay was set up again, the lead gives a new invite)"
+    )]
+    CertificateMismatch {
+        /// The relay's address, with the pin.
+        relay: String,
+        /// The fingerprint of the certificate it showed.
+        shown: String,
+    },
+    /// The relay answered more than this device reads from it.
+    #[error(
+        "the relay at {relay} answered more than {limit} bytes at once: refused (a relay never needs to); sync again later, and tell the convoy lead if it goes on"
+    )]
+    AnswerTooLarge {
+        /// The relay.
+        relay: String,
+        /// The bound.
+        limit: u64,
+    },
     /// Not a well-formed enrollment code.
     #[error("`{0}` is not an enrollment code: it looks like ABCDE-FGHIJ-KLMNOP")]
     BadCode(String),
@@ -172,6 +205,9 @@ impl SyncError {
                 .copied()
                 .unwrap_or("relay_refused"),
             SyncError::BadRelayUrl(_) => "bad_relay_url",
+            SyncError::InsecureRelay(_) => "insecure_relay_url",
+            SyncError::CertificateMismatch { .. } => "relay_certificate_mismatch",
+            SyncError::AnswerTooLarge { .. } => "relay_answer_too_large",
             SyncError::BadCode(_) => "bad_code",
             SyncError::LeadMismatch => "lead_mismatch",
             SyncError::NoConvoy(_) => "no_convoy",
@@ -197,7 +233,18 @@ impl SyncError {
                 "لا يمكن الوصول إلى الخادم؛ لم يضِع شيء: زامن مرة أخرى عند توفر الاتصال".into()
             }
             SyncError::Relay { error, .. } => error.message_ar.clone(),
-            SyncError::BadRelayUrl(_) => "عنوان الخادم غير صحيح: استخدم http://host:port".into(),
+            SyncError::BadRelayUrl(_) => {
+                "عنوان الخادم غير صحيح: استخدم https:// زي ما في دعوة قائد القافلة".into()
+            }
+            SyncError::InsecureRelay(_) => {
+                "العنوان ده http:// لجهاز تاني: أي حد على الشبكة يقدر يقرا ويغيّر اللي بيتبعت. استخدم عنوان https:// اللي في دعوة قائد القافلة".into()
+            }
+            SyncError::CertificateMismatch { .. } => {
+                "الخادم ده ورّى شهادة غير اللي الجهاز مثبّتها له: ممكن ميكونش خادم قافلتك. متزامنش معاه واسأل قائد القافلة (لو الخادم اتعمل من جديد هيديك دعوة جديدة)".into()
+            }
+            SyncError::AnswerTooLarge { .. } => {
+                "الخادم بعت رد أكبر من المسموح فاترفض؛ زامن تاني بعدين وبلّغ قائد القافلة لو اتكرر".into()
+            }
             SyncError::BadCode(_) => "كود التسجيل غير صحيح".into(),
             SyncError::LeadMismatch => {
                 "قائد القافلة على الخادم لا يطابق الكود: لا تستخدم هذا الخادم وأبلغ القائد".into()

@@ -261,9 +261,20 @@ impl TempPostgres {
     /// Starts a server (or uses `QAFILA_TEST_DATABASE_URL`'s). Panics with
     /// what to do when PostgreSQL is not installed or does not start.
     pub fn start() -> TempPostgres {
-        if let Some(url) = std::env::var(DATABASE_URL_VAR)
-            .ok()
-            .filter(|u| !u.trim().is_empty())
+        Self::start_with_tls(None)
+    }
+
+    /// Starts a server of its own (never `QAFILA_TEST_DATABASE_URL`'s) that
+    /// also takes TLS, with this certificate chain and key (PEM).
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> TempPostgres {
+        Self::start_with_tls(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with_tls(tls: Option<(&str, &str)>) -> TempPostgres {
+        if tls.is_none()
+            && let Some(url) = std::env::var(DATABASE_URL_VAR)
+                .ok()
+                .filter(|u| !u.trim().is_empty())
         {
             return TempPostgres::external(url.trim());
         }
@@ -274,6 +285,21 @@ impl TempPostgres {
         // From here on, the watchdog cleans up whatever happens to us.
         let mut watchdog = spawn_watchdog(&bin, &dir, as_postgres);
         let watchdog_pipe = watchdog.stdin.take();
+        let mut settings = Vec::new();
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            let (cert_file, key_file) = (dir.join("server.crt"), dir.join("server.key"));
+            std::fs::write(&cert_file, cert)
+                .unwrap_or_else(|e| panic!("cannot write the server's certificate: {e}"));
+            std::fs::write(&key_file, key)
+                .unwrap_or_else(|e| panic!("cannot write the server's key: {e}"));
+            // PostgreSQL refuses a key others can read.
+            std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
+                .unwrap_or_else(|e| panic!("cannot protect the server's key: {e}"));
+            settings.push("ssl=on".to_owned());
+            settings.push(format!("ssl_cert_file={}", cert_file.display()));
+            settings.push(format!("ssl_key_file={}", key_file.display()));
+        }
         if as_postgres {
             let mut chown = Command::new("chown");
             chown.args(["-R", "postgres:postgres"]).arg(&dir);
@@ -319,6 +345,7 @@ impl TempPostgres {
                 .args(["-c", "synchronous_commit=off"])
                 .args(["-c", "full_page_writes=off"])
                 .args(["-c", "max_connections=200"])
+                .args(settings.iter().flat_map(|s| ["-c", s.as_str()]))
                 .env("LC_ALL", "C")
                 .stdin(Stdio::null())
                 .stdout(log)

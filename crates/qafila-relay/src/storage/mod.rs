@@ -311,6 +311,9 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Per device, the last seq accepted.
     fn heads(&self, scope: Uid) -> impl Future<Output = Result<Cursors, StorageError>> + Send;
+
+    /// Bytes of live records `scope` stores (what its quota counts).
+    fn scope_bytes(&self, scope: Uid) -> impl Future<Output = Result<u64, StorageError>> + Send;
 }
 
 /// The version of a registry record that erases its entry.

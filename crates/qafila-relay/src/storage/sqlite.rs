@@ -781,4 +781,16 @@ impl Storage for SqliteStorage {
     async fn heads(&self, scope: Uid) -> Result<Cursors, StorageError> {
         self.with(move |c| heads_of(c, scope)).await
     }
+
+    async fn scope_bytes(&self, scope: Uid) -> Result<u64, StorageError> {
+        self.with(move |c| {
+            let bytes: i64 = c
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(LENGTH(bytes)), 0) FROM records WHERE scope = ?1",
+                )?
+                .query_row(params![scope.0], |r| r.get(0))?;
+            Ok(u64_of(bytes))
+        })
+        .await
+    }
 }
