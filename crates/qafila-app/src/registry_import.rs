@@ -97,11 +97,37 @@ impl App {
         &self,
         path: &Path,
         dry_run: bool,
-        mut progress: impl FnMut(usize, usize),
+        progress: impl FnMut(usize, usize),
     ) -> Result<ImportReportDto, AppError> {
         let (_, today) = self.now();
         let file: ImportFile = read_file(path, today)
             .map_err(|e| AppError::new(e.code(), e.message_en(), e.message_ar()))?;
+        let mut report = self.import_read(file, dry_run, progress)?;
+        report.file = path.display().to_string();
+        Ok(report)
+    }
+
+    /// Imports a list already in memory (the app's picked file): nothing
+    /// of it is written anywhere but into the encrypted store.
+    pub fn import_beneficiary_bytes(
+        &self,
+        bytes: &[u8],
+        format: crate::import::Format,
+        dry_run: bool,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<ImportReportDto, AppError> {
+        let (_, today) = self.now();
+        let file = crate::import::read_bytes(bytes, format, today)
+            .map_err(|e| AppError::new(e.code(), e.message_en(), e.message_ar()))?;
+        self.import_read(file, dry_run, progress)
+    }
+
+    fn import_read(
+        &self,
+        file: ImportFile,
+        dry_run: bool,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<ImportReportDto, AppError> {
         let mut refused: Vec<RefusedRowDto> = file
             .refused
             .iter()
@@ -176,7 +202,8 @@ impl App {
         };
         Ok(ImportReportDto {
             likely_duplicates,
-            file: path.display().to_string(),
+            // The caller names it (a path, or the picked file's name).
+            file: String::new(),
             format: file.format.as_str(),
             encoding: file.encoding,
             sheet: file.sheet.clone(),

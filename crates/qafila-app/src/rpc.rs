@@ -1163,10 +1163,6 @@ impl Session {
         Ok(device)
     }
 
-    /// Imports a list sent as bytes: they are written to a private
-    /// temporary file in the data directory (the importer reads the format
-    /// from the extension), which is deleted afterwards: it holds personal
-    /// data.
     /// Writes an export to a private temporary directory in the data
     /// directory, reads it back for the UI to save, and deletes it.
     fn export_file(&self, args: &ExportFileArgs) -> Result<FileDto, AppError> {
@@ -1256,7 +1252,7 @@ impl Session {
             .and_then(|e| e.to_str())
             .unwrap_or_default()
             .to_owned();
-        if crate::import::Format::from_extension(&extension).is_none() {
+        let Some(format) = crate::import::Format::from_extension(&extension) else {
             return Err(AppError::new(
                 "import_format",
                 format!(
@@ -1264,7 +1260,7 @@ impl Session {
                 ),
                 format!("مش عارف نوع الملف «{name}»: اختار ملف xlsx أو xls أو ods أو csv"),
             ));
-        }
+        };
         let encoded = args.bytes_base64.trim();
         let encoded = match encoded.split_once(";base64,") {
             Some((prefix, rest)) if prefix.starts_with("data:") => rest,
@@ -1279,26 +1275,9 @@ impl Session {
                     "الملف ماوصلش سليم؛ اختاره تاني",
                 )
             })?;
-        let io_error = |e: std::io::Error| {
-            AppError::new(
-                "import_temp_file",
-                format!(
-                    "could not hold the file in {} while reading it: {e}",
-                    self.inner.dir.display()
-                ),
-                "مش قادر أحفظ الملف مؤقتاً عشان أقراه: اتأكد إن فيه مساحة على الجهاز",
-            )
-        };
-        let mut temp = tempfile::Builder::new()
-            .prefix(".import-")
-            .suffix(&format!(".{extension}"))
-            .tempfile_in(&self.inner.dir)
-            .map_err(io_error)?;
-        std::io::Write::write_all(&mut temp, &bytes).map_err(io_error)?;
-        std::io::Write::flush(&mut temp).map_err(io_error)?;
-        let report = app.import_beneficiaries(temp.path(), args.dry_run, |_, _| {});
-        // Removes the copy now, whatever the import did.
-        temp.close().map_err(io_error)?;
+        // Read where it is, in memory: a temporary copy would leave the
+        // people's names in clear beside the encrypted store.
+        let report = app.import_beneficiary_bytes(&bytes, format, args.dry_run, |_, _| {});
         let mut report = report?;
         report.file = name;
         Ok(report)

@@ -389,6 +389,8 @@ fn status_of(error: &AppError) -> StatusCode {
         "not_initialised" | "already_initialised" | "store_already_initialised" => {
             StatusCode::CONFLICT
         }
+        "locked" => StatusCode::LOCKED,
+        "too_many_attempts" => StatusCode::TOO_MANY_REQUESTS,
         "internal"
         | "io"
         | "storage"
@@ -402,7 +404,7 @@ fn status_of(error: &AppError) -> StatusCode {
         | "random_unavailable"
         | "runtime"
         | "sync_thread"
-        | "import_temp_file" => StatusCode::INTERNAL_SERVER_ERROR,
+        | "key_file_damaged" => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }
 }
