@@ -6,6 +6,10 @@
 //! - SQLite: `secure_delete` zeroes the entry inside the database file, and
 //!   the writer cuts the WAL, which still holds the pages as they were
 //!   (`storage/sqlite.rs`).
+//! - PostgreSQL: the old row version stays in the table's pages under MVCC
+//!   until a vacuum rewrites them (`storage/postgres.rs`, `VACUUM_RECORDS`).
+//!   Its own WAL is not looked at: it keeps the bytes until its segments
+//!   are recycled, as SECURITY.md says.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -14,8 +18,10 @@ use qafila_proto::Uid;
 use qafila_proto::batch::Outcome;
 use qafila_proto::control::{B64, DeviceKeys};
 use qafila_proto::record::{Record, RecordHeader, RecordKind};
+use qafila_relay::storage::postgres::PgStorage;
 use qafila_relay::storage::sqlite::SqliteStorage;
 use qafila_relay::storage::{ERASED, Storage};
+use qafila_testkit::postgres::TempPostgres;
 
 const SCOPE: Uid = Uid([0x5c; 16]);
 const NOW: u64 = 1_750_000_000_000;
@@ -259,4 +265,82 @@ async fn sqlite_a_reader_delays_the_wal_cut_but_does_not_stop_it() {
         let found = files_holding(dir.path(), &marker(key));
         assert!(found.is_empty(), "entry {key}'s bytes remain in {found:?}");
     }
+}
+
+/// The directory of the test database's files, from the server itself.
+async fn database_dir(client: &tokio_postgres::Client) -> PathBuf {
+    let row = client
+        .query_one(
+            "SELECT current_setting('data_directory'),
+                    (SELECT oid FROM pg_database WHERE datname = current_database())::text",
+            &[],
+        )
+        .await
+        .unwrap();
+    let data: String = row.get(0);
+    let oid: String = row.get(1);
+    PathBuf::from(data).join("base").join(oid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_erased_entry_is_in_no_file_of_the_relay_database() {
+    if std::env::var_os(qafila_testkit::postgres::DATABASE_URL_VAR).is_some() {
+        // An existing server's files may be on another machine.
+        eprintln!("skipped: the files of a server given in the environment cannot be read");
+        return;
+    }
+    let (server, url) = tokio::task::spawn_blocking(|| {
+        let server = TempPostgres::start();
+        let url = server.create_database("erasure");
+        (server, url)
+    })
+    .await
+    .unwrap();
+    let s = PgStorage::connect(&url).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    let dir = database_dir(&client).await;
+
+    s.create_scope(SCOPE, keys(LEAD), vec![]).await.unwrap();
+    store_entries(&s, &ERASED_KEYS, 1, 1).await;
+    client.batch_execute("CHECKPOINT").await.unwrap();
+    for (key, _) in ERASED_KEYS {
+        assert!(
+            !files_holding(&dir, &marker(key)).is_empty(),
+            "the probe does not see entry {key}"
+        );
+    }
+
+    erase_all(&s).await;
+    // The vacuum runs after the answer, in the background: look until it
+    // has, each time with the server's buffers written to its files.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        client.batch_execute("CHECKPOINT").await.unwrap();
+        let left: Vec<(u8, Vec<PathBuf>)> = ERASED_KEYS
+            .iter()
+            .map(|&(key, _)| (key, files_holding(&dir, &marker(key))))
+            .filter(|(_, found)| !found.is_empty())
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "erased entries' bytes remain: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // What is left is still served.
+    let heads = s.heads(SCOPE).await.unwrap();
+    assert_eq!(heads.0.len(), 3);
+
+    drop(client);
+    let _ = connection.await;
+    drop(s);
+    tokio::task::spawn_blocking(move || drop(server))
+        .await
+        .unwrap();
 }

@@ -23,9 +23,16 @@
 //! - `fetch` reads in one `REPEATABLE READ` snapshot, as SQLite's read
 //!   transaction does.
 //!
-//! A compacted registry entry's bytes are set to NULL: PostgreSQL keeps the
-//! old row version on disk until (auto)vacuum reclaims it, so erasure on
-//! PostgreSQL reaches the disk only after vacuum runs.
+//! A compacted registry entry's bytes are set to NULL, but under MVCC the
+//! old row version, bytes and all, stays in the table's pages until vacuum
+//! reclaims it, and even then a plain `VACUUM` only marks the space free:
+//! it does not zero it. So after a commit that superseded an entry, a
+//! background task (`vacuum_loop`, one per process, at most one run at a
+//! time, requests made meanwhile folded into one more run) rewrites the
+//! table with [`VACUUM_RECORDS`]; the old files are cut to nothing then and
+//! unlinked at the next checkpoint. PostgreSQL's own WAL (and any archive
+//! of it) keeps the bytes until its segments are recycled: that is the
+//! operator's `max_wal_size`, `wal_keep_size` and archiving (SECURITY.md).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -55,6 +62,15 @@ const MAX_LOG_LOCKS: usize = 32;
 /// [`FETCH_ROWS_MAX`]), so a small page does not read a whole log.
 const FETCH_ROWS_MIN: i32 = 16;
 const FETCH_ROWS_MAX: i32 = 512;
+
+/// What runs after a commit that superseded a registry entry. `FULL`,
+/// because a plain `VACUUM` leaves the dead row's bytes in the page's free
+/// space (`tests/erasure.rs` finds them there); it locks the table while
+/// it rewrites it, which erasures, rare, can afford.
+pub const VACUUM_RECORDS: &str = "VACUUM FULL records";
+
+/// How long the vacuum task waits before trying a failed vacuum again.
+const VACUUM_RETRY: Duration = Duration::from_secs(5);
 
 /// The advisory lock held while creating the schema ("Qafila" in ASCII).
 const SCHEMA_LOCK: i64 = 0x5161_6669_6c61_0001;
@@ -326,6 +342,38 @@ impl Pool {
 pub struct PgStorage {
     pool: Arc<Pool>,
     relay: Uid,
+    /// Asks the vacuum task for a run; it ends when the last clone drops.
+    vacuum: tokio::sync::mpsc::Sender<()>,
+}
+
+/// Runs [`VACUUM_RECORDS`] each time it is asked, one run at a time. The
+/// channel holds one request: asks while a run is going fold into a single
+/// further run, which covers every commit the current one may have missed.
+async fn vacuum_loop(pool: Arc<Pool>, mut wanted: tokio::sync::mpsc::Receiver<()>) {
+    while wanted.recv().await.is_some() {
+        loop {
+            let result = match pool.lease().await {
+                Ok(lease) => {
+                    // VACUUM cannot run inside a transaction block: a simple
+                    // query on an idle connection.
+                    let result = lease.conn.client.batch_execute(VACUUM_RECORDS).await;
+                    pool.give_back(lease);
+                    result.map_err(StorageError::from)
+                }
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "vacuuming erased registry entries failed; trying again");
+                    if wanted.is_closed() {
+                        return;
+                    }
+                    tokio::time::sleep(VACUUM_RETRY).await;
+                }
+            }
+        }
+    }
 }
 
 /// Runs `$body` with a pooled connection bound to `$conn`, then gives the
@@ -399,6 +447,7 @@ impl PgStorage {
         } else {
             None
         };
+        let (vacuum, wanted) = tokio::sync::mpsc::channel(1);
         let mut storage = PgStorage {
             pool: Arc::new(Pool {
                 tls,
@@ -407,8 +456,10 @@ impl PgStorage {
                 permits: Arc::new(Semaphore::new(POOL_SIZE)),
             }),
             relay: Uid::default(),
+            vacuum,
         };
         storage.relay = with_conn!(storage, conn => create_schema(conn))?;
+        tokio::spawn(vacuum_loop(storage.pool.clone(), wanted));
         Ok(storage)
     }
 }
@@ -596,12 +647,15 @@ async fn lock_for_upload(
     Ok(())
 }
 
+/// Stores one record; `superseded` is set when it took the bytes of an
+/// earlier registry entry (replaced or erased).
 async fn put_record(
     statements: &mut HashMap<&'static str, Statement>,
     tx: &Transaction<'_>,
     scope: Uid,
     authority: &[Uid],
     record: &Record,
+    superseded: &mut bool,
 ) -> Result<Outcome, StorageError> {
     let header = &record.header;
     let bytes = record.encode();
@@ -641,6 +695,7 @@ async fn put_record(
             .collect::<Result<_, StorageError>>()?;
         let (is_live, cleared) = supersede(device, version, authority, &current);
         live = is_live;
+        *superseded |= !cleared.is_empty();
         for (d, seq) in cleared {
             let statement = prepared(statements, tx.client(), CLEAR_BYTES).await?;
             tx.execute(&statement, &[&scope_id, &d, &seq]).await?;
@@ -927,18 +982,27 @@ async fn put_records_on(
     scope: Uid,
     authority: Vec<Uid>,
     records: Vec<Record>,
-) -> Result<Vec<Outcome>, StorageError> {
+) -> Result<(Vec<Outcome>, bool), StorageError> {
     let mut order: Vec<usize> = (0..records.len()).collect();
     order.sort_by_key(|&i| (records[i].header.device, records[i].header.seq));
     let mut outcomes = vec![Outcome::Forbidden; records.len()];
+    let mut superseded = false;
     let PgConn { client, statements } = conn;
     let tx = client.transaction().await?;
     lock_for_upload(statements, &tx, scope, &records).await?;
     for i in order {
-        outcomes[i] = put_record(statements, &tx, scope, &authority, &records[i]).await?;
+        outcomes[i] = put_record(
+            statements,
+            &tx,
+            scope,
+            &authority,
+            &records[i],
+            &mut superseded,
+        )
+        .await?;
     }
     tx.commit().await?;
-    Ok(outcomes)
+    Ok((outcomes, superseded))
 }
 
 async fn fetch_on(
@@ -1063,7 +1127,14 @@ impl Storage for PgStorage {
         authority: Vec<Uid>,
         records: Vec<Record>,
     ) -> Result<Vec<Outcome>, StorageError> {
-        with_conn!(self, conn => put_records_on(conn, scope, authority, records))
+        let (outcomes, superseded) =
+            with_conn!(self, conn => put_records_on(conn, scope, authority, records))?;
+        if superseded {
+            // The old row versions still hold the bytes: vacuum, after the
+            // answer. A full channel means a run is already asked for.
+            let _ = self.vacuum.try_send(());
+        }
+        Ok(outcomes)
     }
 
     async fn fetch(
