@@ -28,9 +28,10 @@
 //! reclaims it, and even then a plain `VACUUM` only marks the space free:
 //! it does not zero it. So after a commit that superseded an entry, a
 //! background task (`vacuum_loop`, one per process, at most one run at a
-//! time, requests made meanwhile folded into one more run) rewrites the
-//! table with [`VACUUM_RECORDS`]; the old files are cut to nothing then and
-//! unlinked at the next checkpoint. PostgreSQL's own WAL (and any archive
+//! time, requests made meanwhile folded into one more run) waits for older
+//! snapshots on the database to end and rewrites the table with
+//! [`VACUUM_RECORDS`]; the old files are cut to nothing then and unlinked
+//! at the next checkpoint. PostgreSQL's own WAL (and any archive
 //! of it) keeps the bytes until its segments are recycled: that is the
 //! operator's `max_wal_size`, `wal_keep_size` and archiving (SECURITY.md).
 
@@ -351,29 +352,75 @@ pub struct PgStorage {
 /// further run, which covers every commit the current one may have missed.
 async fn vacuum_loop(pool: Arc<Pool>, mut wanted: tokio::sync::mpsc::Receiver<()>) {
     while wanted.recv().await.is_some() {
-        loop {
-            let result = match pool.lease().await {
-                Ok(lease) => {
-                    // VACUUM cannot run inside a transaction block: a simple
-                    // query on an idle connection.
-                    let result = lease.conn.client.batch_execute(VACUUM_RECORDS).await;
-                    pool.give_back(lease);
-                    result.map_err(StorageError::from)
-                }
-                Err(error) => Err(error),
-            };
-            match result {
-                Ok(()) => break,
-                Err(error) => {
-                    tracing::warn!(%error, "vacuuming erased registry entries failed; trying again");
-                    if wanted.is_closed() {
-                        return;
-                    }
-                    tokio::time::sleep(VACUUM_RETRY).await;
-                }
+        while let Err(error) = vacuum_once(&pool, &wanted).await {
+            tracing::warn!(%error, "vacuuming erased registry entries failed; trying again");
+            if wanted.is_closed() {
+                return;
             }
+            tokio::time::sleep(VACUUM_RETRY).await;
         }
     }
+}
+
+/// Sessions on this database, other than this one, holding a snapshot in a
+/// transaction that began before `$1`: they may still see a row an erasure
+/// replaced, and `VACUUM FULL` copies every row some snapshot can see.
+/// (Sessions of other database users show no snapshot to a user without
+/// `pg_read_all_stats`, and are not waited for.)
+const OLDER_SNAPSHOTS: &str = "SELECT count(*) FROM pg_stat_activity
+     WHERE datname = current_database() AND pid <> pg_backend_pid()
+       AND backend_xmin IS NOT NULL AND xact_start < $1";
+
+/// How often the vacuum task looks whether older snapshots are gone.
+const SNAPSHOT_POLL: Duration = Duration::from_millis(200);
+
+/// After this long waiting for older snapshots, the vacuum task says so.
+const SNAPSHOT_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Waits until every snapshot older than the commits that asked for it is
+/// gone (else the rewrite would keep their rows), then rewrites the table.
+/// Gives up quietly when the storage is dropped meanwhile.
+async fn vacuum_once(
+    pool: &Pool,
+    wanted: &tokio::sync::mpsc::Receiver<()>,
+) -> Result<(), StorageError> {
+    let lease = pool.lease().await?;
+    let client = &lease.conn.client;
+    let result: Result<(), StorageError> = async {
+        let woken: std::time::SystemTime = client
+            .query_one("SELECT clock_timestamp()", &[])
+            .await?
+            .try_get(0)?;
+        let waiting = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            let older: i64 = client
+                .query_one(OLDER_SNAPSHOTS, &[&woken])
+                .await?
+                .try_get(0)?;
+            if older == 0 {
+                break;
+            }
+            if wanted.is_closed() {
+                return Ok(());
+            }
+            if !told && waiting.elapsed() > SNAPSHOT_PATIENCE {
+                tracing::warn!(
+                    sessions = older,
+                    "erased registry entries wait for older transactions on the relay's database to end before the vacuum can remove them"
+                );
+                told = true;
+            }
+            tokio::time::sleep(SNAPSHOT_POLL).await;
+        }
+        // VACUUM cannot run inside a transaction block: a simple query on
+        // an idle connection.
+        client.batch_execute(VACUUM_RECORDS).await?;
+        Ok(())
+    }
+    .await;
+    pool.give_back(lease);
+    result
 }
 
 /// Runs `$body` with a pooled connection bound to `$conn`, then gives the
