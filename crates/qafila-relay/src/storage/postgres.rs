@@ -64,10 +64,11 @@ const MAX_LOG_LOCKS: usize = 32;
 const FETCH_ROWS_MIN: i32 = 16;
 const FETCH_ROWS_MAX: i32 = 512;
 
-/// What runs after a commit that superseded a registry entry. `FULL`,
-/// because a plain `VACUUM` leaves the dead row's bytes in the page's free
-/// space (`tests/erasure.rs` finds them there); it locks the table while
-/// it rewrites it, which erasures, rare, can afford.
+/// What runs after a commit that superseded a registry entry (a newer
+/// version or an erasure). `FULL`, because a plain `VACUUM` leaves the dead
+/// row's bytes in free space (`tests/erasure.rs` finds them there). It
+/// locks the table while it rewrites it: registry entries change rarely,
+/// and requests that come during a run fold into one more.
 pub const VACUUM_RECORDS: &str = "VACUUM FULL records";
 
 /// How long the vacuum task waits before trying a failed vacuum again.
