@@ -35,10 +35,23 @@ impl Db {
                 let marker = marker.to_vec();
                 tokio::task::spawn_blocking(move || {
                     let conn = rusqlite::Connection::open(&path).unwrap();
-                    let busy: i64 = conn
-                        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
-                        .unwrap();
-                    assert_eq!(busy, 0, "the checkpoint could not complete");
+                    // The relay's writer may be cutting the WAL itself right
+                    // now (it does after answering an erasure): a checkpoint
+                    // meanwhile is busy, so try again for a while.
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                    loop {
+                        let busy: i64 = conn
+                            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+                            .unwrap();
+                        if busy == 0 {
+                            break;
+                        }
+                        assert!(
+                            std::time::Instant::now() < deadline,
+                            "the checkpoint could not complete"
+                        );
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
                     drop(conn);
                     let mut bytes = std::fs::read(&path).unwrap();
                     let wal = std::fs::read(path.with_extension("db-wal")).unwrap_or_default();

@@ -19,7 +19,8 @@
 //! A registry record superseded by a newer version of its key from the same
 //! device (or from the scope's lead) keeps its row and digest (so a retried
 //! upload is still recognised) but loses its bytes: that is how erasure
-//! reaches the relay.
+//! reaches the relay. Each backend then makes sure no file of its database
+//! keeps them (SQLite cuts its WAL, PostgreSQL vacuums): see its module.
 //!
 //! Databases made by earlier builds are upgraded when opened (SQLite's
 //! `user_version`; PostgreSQL's `relay_schema` table): see each backend's

@@ -23,9 +23,17 @@
 //! - `fetch` reads in one `REPEATABLE READ` snapshot, as SQLite's read
 //!   transaction does.
 //!
-//! A compacted registry entry's bytes are set to NULL: PostgreSQL keeps the
-//! old row version on disk until (auto)vacuum reclaims it, so erasure on
-//! PostgreSQL reaches the disk only after vacuum runs.
+//! A compacted registry entry's bytes are set to NULL, but under MVCC the
+//! old row version, bytes and all, stays in the table's pages until vacuum
+//! reclaims it, and even then a plain `VACUUM` only marks the space free:
+//! it does not zero it. So after a commit that superseded an entry, a
+//! background task (`vacuum_loop`, one per process, at most one run at a
+//! time, requests made meanwhile folded into one more run) waits for older
+//! snapshots on the database to end and rewrites the table with
+//! [`VACUUM_RECORDS`]; the old files are cut to nothing then and unlinked
+//! at the next checkpoint. PostgreSQL's own WAL (and any archive
+//! of it) keeps the bytes until its segments are recycled: that is the
+//! operator's `max_wal_size`, `wal_keep_size` and archiving (SECURITY.md).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -55,6 +63,16 @@ const MAX_LOG_LOCKS: usize = 32;
 /// [`FETCH_ROWS_MAX`]), so a small page does not read a whole log.
 const FETCH_ROWS_MIN: i32 = 16;
 const FETCH_ROWS_MAX: i32 = 512;
+
+/// What runs after a commit that superseded a registry entry (a newer
+/// version or an erasure). `FULL`, because a plain `VACUUM` leaves the dead
+/// row's bytes in free space (`tests/erasure.rs` finds them there). It
+/// locks the table while it rewrites it: registry entries change rarely,
+/// and requests that come during a run fold into one more.
+pub const VACUUM_RECORDS: &str = "VACUUM FULL records";
+
+/// How long the vacuum task waits before trying a failed vacuum again.
+const VACUUM_RETRY: Duration = Duration::from_secs(5);
 
 /// The advisory lock held while creating the schema ("Qafila" in ASCII).
 const SCHEMA_LOCK: i64 = 0x5161_6669_6c61_0001;
@@ -326,6 +344,84 @@ impl Pool {
 pub struct PgStorage {
     pool: Arc<Pool>,
     relay: Uid,
+    /// Asks the vacuum task for a run; it ends when the last clone drops.
+    vacuum: tokio::sync::mpsc::Sender<()>,
+}
+
+/// Runs [`VACUUM_RECORDS`] each time it is asked, one run at a time. The
+/// channel holds one request: asks while a run is going fold into a single
+/// further run, which covers every commit the current one may have missed.
+async fn vacuum_loop(pool: Arc<Pool>, mut wanted: tokio::sync::mpsc::Receiver<()>) {
+    while wanted.recv().await.is_some() {
+        while let Err(error) = vacuum_once(&pool, &wanted).await {
+            tracing::warn!(%error, "vacuuming erased registry entries failed; trying again");
+            if wanted.is_closed() {
+                return;
+            }
+            tokio::time::sleep(VACUUM_RETRY).await;
+        }
+    }
+}
+
+/// Sessions on this database, other than this one, holding a snapshot in a
+/// transaction that began before `$1`: they may still see a row an erasure
+/// replaced, and `VACUUM FULL` copies every row some snapshot can see.
+/// (Sessions of other database users show no snapshot to a user without
+/// `pg_read_all_stats`, and are not waited for.)
+const OLDER_SNAPSHOTS: &str = "SELECT count(*) FROM pg_stat_activity
+     WHERE datname = current_database() AND pid <> pg_backend_pid()
+       AND backend_xmin IS NOT NULL AND xact_start < $1";
+
+/// How often the vacuum task looks whether older snapshots are gone.
+const SNAPSHOT_POLL: Duration = Duration::from_millis(200);
+
+/// After this long waiting for older snapshots, the vacuum task says so.
+const SNAPSHOT_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Waits until every snapshot older than the commits that asked for it is
+/// gone (else the rewrite would keep their rows), then rewrites the table.
+/// Gives up quietly when the storage is dropped meanwhile.
+async fn vacuum_once(
+    pool: &Pool,
+    wanted: &tokio::sync::mpsc::Receiver<()>,
+) -> Result<(), StorageError> {
+    let lease = pool.lease().await?;
+    let client = &lease.conn.client;
+    let result: Result<(), StorageError> = async {
+        let woken: std::time::SystemTime = client
+            .query_one("SELECT clock_timestamp()", &[])
+            .await?
+            .try_get(0)?;
+        let waiting = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            let older: i64 = client
+                .query_one(OLDER_SNAPSHOTS, &[&woken])
+                .await?
+                .try_get(0)?;
+            if older == 0 {
+                break;
+            }
+            if wanted.is_closed() {
+                return Ok(());
+            }
+            if !told && waiting.elapsed() > SNAPSHOT_PATIENCE {
+                tracing::warn!(
+                    sessions = older,
+                    "erased registry entries wait for older transactions on the relay's database to end before the vacuum can remove them"
+                );
+                told = true;
+            }
+            tokio::time::sleep(SNAPSHOT_POLL).await;
+        }
+        // VACUUM cannot run inside a transaction block: a simple query on
+        // an idle connection.
+        client.batch_execute(VACUUM_RECORDS).await?;
+        Ok(())
+    }
+    .await;
+    pool.give_back(lease);
+    result
 }
 
 /// Runs `$body` with a pooled connection bound to `$conn`, then gives the
@@ -399,6 +495,7 @@ impl PgStorage {
         } else {
             None
         };
+        let (vacuum, wanted) = tokio::sync::mpsc::channel(1);
         let mut storage = PgStorage {
             pool: Arc::new(Pool {
                 tls,
@@ -407,8 +504,10 @@ impl PgStorage {
                 permits: Arc::new(Semaphore::new(POOL_SIZE)),
             }),
             relay: Uid::default(),
+            vacuum,
         };
         storage.relay = with_conn!(storage, conn => create_schema(conn))?;
+        tokio::spawn(vacuum_loop(storage.pool.clone(), wanted));
         Ok(storage)
     }
 }
@@ -596,12 +695,15 @@ async fn lock_for_upload(
     Ok(())
 }
 
+/// Stores one record; `superseded` is set when it took the bytes of an
+/// earlier registry entry (replaced or erased).
 async fn put_record(
     statements: &mut HashMap<&'static str, Statement>,
     tx: &Transaction<'_>,
     scope: Uid,
     authority: &[Uid],
     record: &Record,
+    superseded: &mut bool,
 ) -> Result<Outcome, StorageError> {
     let header = &record.header;
     let bytes = record.encode();
@@ -641,6 +743,7 @@ async fn put_record(
             .collect::<Result<_, StorageError>>()?;
         let (is_live, cleared) = supersede(device, version, authority, &current);
         live = is_live;
+        *superseded |= !cleared.is_empty();
         for (d, seq) in cleared {
             let statement = prepared(statements, tx.client(), CLEAR_BYTES).await?;
             tx.execute(&statement, &[&scope_id, &d, &seq]).await?;
@@ -927,18 +1030,27 @@ async fn put_records_on(
     scope: Uid,
     authority: Vec<Uid>,
     records: Vec<Record>,
-) -> Result<Vec<Outcome>, StorageError> {
+) -> Result<(Vec<Outcome>, bool), StorageError> {
     let mut order: Vec<usize> = (0..records.len()).collect();
     order.sort_by_key(|&i| (records[i].header.device, records[i].header.seq));
     let mut outcomes = vec![Outcome::Forbidden; records.len()];
+    let mut superseded = false;
     let PgConn { client, statements } = conn;
     let tx = client.transaction().await?;
     lock_for_upload(statements, &tx, scope, &records).await?;
     for i in order {
-        outcomes[i] = put_record(statements, &tx, scope, &authority, &records[i]).await?;
+        outcomes[i] = put_record(
+            statements,
+            &tx,
+            scope,
+            &authority,
+            &records[i],
+            &mut superseded,
+        )
+        .await?;
     }
     tx.commit().await?;
-    Ok(outcomes)
+    Ok((outcomes, superseded))
 }
 
 async fn fetch_on(
@@ -1063,7 +1175,14 @@ impl Storage for PgStorage {
         authority: Vec<Uid>,
         records: Vec<Record>,
     ) -> Result<Vec<Outcome>, StorageError> {
-        with_conn!(self, conn => put_records_on(conn, scope, authority, records))
+        let (outcomes, superseded) =
+            with_conn!(self, conn => put_records_on(conn, scope, authority, records))?;
+        if superseded {
+            // The old row versions still hold the bytes: vacuum, after the
+            // answer. A full channel means a run is already asked for.
+            let _ = self.vacuum.try_send(());
+        }
+        Ok(outcomes)
     }
 
     async fn fetch(
