@@ -298,6 +298,8 @@ for (const lang of LANGS) {
           return 'manual-search-input';
         },
         tab: async () => 'nav-today',
+        // The header's lock button: the card's Enter must never lock the app.
+        lock: async () => 'lock-button',
       };
 
       // Every place once, in an order of the seed's choosing.
