@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BurstWatch, MIN_RUN, MIN_SCAN_CHARS, SCANNER_GAP_MS, STALL_MS, typesCharacter } from './wedge';
+import { BurstWatch, MIN_RUN, MIN_SCAN_CHARS, SCANNER_GAP_MS, STALL_MS, cardAtEnd, typesCharacter } from './wedge';
 import { random } from '../test/random';
 
 const CARD_ALPHABET = '0123456789ACDEFHJKLMNPQRSTUVWXYZ';
@@ -119,5 +119,20 @@ describe('BurstWatch', () => {
     expect(typesCharacter(key(' '))).toBe(false);
     expect(typesCharacter(key('Enter'))).toBe(false);
     expect(typesCharacter({ ...key('c'), ctrlKey: true })).toBe(false);
+  });
+});
+
+describe('cardAtEnd', () => {
+  const CARD = 'QF104FTN0003QE00000040U4A1JQ74R4VDQ7D5UTVF0MXY038K862RZAX';
+
+  it('finds a whole card typed after what the field held, however slowly', () => {
+    expect(cardAtEnd(`فاطمة${CARD}`)).toEqual({ text: CARD, before: 'فاطمة' });
+    expect(cardAtEnd(CARD)).toEqual({ text: CARD, before: '' });
+  });
+
+  it('leaves names, national IDs, lots and short or foreign text alone', () => {
+    for (const text of ['فاطمة', '29001150101235', 'LOT-2026-17', 'QF1ABC', `${CARD} `, CARD.toLowerCase(), 'QF1' + 'I'.repeat(30)]) {
+      expect(cardAtEnd(text)).toBeNull();
+    }
   });
 });

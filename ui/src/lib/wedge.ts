@@ -100,3 +100,17 @@ export class BurstWatch {
     this.field = null;
   }
 }
+
+/** A card's text: `QF1`, then the cards' base32 (`qafila_cards::base32::ALPHABET`). */
+const CARD_AT_END = new RegExp(`QF1[0-9ACDEFHJ-NP-Z]{${MIN_SCAN_CHARS - 3},}$`);
+
+/**
+ * A card's whole text at the end of a field when Enter is pressed: a scan,
+ * whatever the timing of its keys (a Bluetooth scanner whose stream stalled
+ * longer than `STALL_MS`, a machine too busy to take keys at scanner speed).
+ * People do not type a card's text into a name search or a lot number.
+ */
+export function cardAtEnd(value: string): Burst | null {
+  const match = CARD_AT_END.exec(value);
+  return match ? { text: match[0], before: value.slice(0, match.index) } : null;
+}
