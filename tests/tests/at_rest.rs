@@ -170,3 +170,56 @@ fn a_copied_data_folder_gives_nothing_away_and_opens_only_with_the_passphrase() 
         "the copy opens, WAL and all: {found}"
     );
 }
+
+/// The site of the `before-sha256` fixture.
+const OLD_SITE: &str = "دير مواس";
+
+fn food_boxes_handed_out(device: &Device) -> String {
+    let status = device.ok(&["day", "status", "--site", OLD_SITE]);
+    qafila_e2e::handed_out(&status, "food_box")
+}
+
+#[test]
+fn a_store_from_the_first_encrypting_build_opens_and_keeps_being_written() {
+    // `tests/fixtures/before-sha256`: pages authenticated with HMAC-SHA512,
+    // a key file that does not say so.
+    let lead = Device::copy_of(&qafila_e2e::fixture("before-sha256", "lead"));
+    let person = qafila_e2e::fixture_text("before-sha256", "person.txt");
+    let found = lead.ok(&["beneficiary", "search", "29001011234567"]);
+    assert_eq!(found["results"][0]["name"], "فاطمة محمد عبد الرحمن", "{found}");
+    assert_eq!(food_boxes_handed_out(&lead), "1");
+    lead.ok(&[
+        "handout", "--item", "food_box", "--qty", "1", "--site", OLD_SITE, &person,
+        "--override", "--reason", "a second family in the house",
+    ]);
+    assert_eq!(food_boxes_handed_out(&lead), "2");
+    // Its passphrase changes without its pages being rewritten under
+    // another authentication.
+    let renamed = Device::with_env(&[
+        ("QAFILA_PASSPHRASE", PASSPHRASE),
+        ("QAFILA_NEW_PASSPHRASE", "قافلة الاختبار الجديدة"),
+    ]);
+    copy_folder(lead.dir(), renamed.dir());
+    renamed.ok(&["device", "passphrase"]);
+    let reopened = Device::with_env(&[("QAFILA_PASSPHRASE", "قافلة الاختبار الجديدة")]);
+    copy_folder(renamed.dir(), reopened.dir());
+    assert_eq!(food_boxes_handed_out(&reopened), "2");
+}
+
+#[test]
+fn new_stores_authenticate_their_pages_with_hmac_sha256() {
+    let device = Device::initialised("phone");
+    let key_file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(device.dir().join("qafila.key")).unwrap()).unwrap();
+    assert_eq!(key_file["page_hmac"], "HMAC_SHA256", "{key_file}");
+    // The setting is applied, not only written down: told SQLCipher's
+    // default (SHA-512), the same key finds pages that do not authenticate.
+    let copy = Device::new();
+    copy_folder(device.dir(), copy.dir());
+    let mut edited = key_file.clone();
+    edited.as_object_mut().unwrap().remove("page_hmac");
+    std::fs::write(copy.dir().join("qafila.key"), edited.to_string()).unwrap();
+    let (code, stderr) = copy.fails(&["beneficiary", "search", "فاطمة"]);
+    assert_ne!(code, "wrong_passphrase", "{stderr}");
+    device.ok(&["beneficiary", "search", "فاطمة"]);
+}

@@ -57,6 +57,12 @@ pub(crate) fn in_place(
             rusqlite::params![temp_text, &*key.pragma()],
         )
         .map_err(sqlite)?;
+        conn.pragma_update(
+            Some("encrypted"),
+            "cipher_hmac_algorithm",
+            key.hmac().pragma(),
+        )
+        .map_err(sqlite)?;
         conn.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))
             .map_err(sqlite)?;
         conn.pragma_update(Some("encrypted"), "user_version", version)

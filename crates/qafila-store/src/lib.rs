@@ -110,6 +110,9 @@ pub(crate) fn connect(
     // First, before anything reads a page.
     conn.pragma_update(None, "key", &*key.pragma())
         .map_err(sqlite)?;
+    // Before the first read, as SQLCipher asks.
+    conn.pragma_update(None, "cipher_hmac_algorithm", key.hmac().pragma())
+        .map_err(sqlite)?;
     // A wrong key or a damaged file shows on the first read.
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
         .map_err(sqlite)?;
