@@ -22,6 +22,7 @@ pub mod print;
 pub mod registry;
 pub mod registry_import;
 pub mod report;
+pub mod lock;
 pub mod rpc;
 pub mod scan_image;
 pub mod stock;

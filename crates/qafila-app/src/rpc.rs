@@ -487,8 +487,14 @@ pub struct AppStatusDto {
     /// False for a store from before encryption: unlocking it asks for a
     /// new passphrase (typed twice) and encrypts it.
     pub encrypted: bool,
-    /// Idle minutes before the app locks (0: never).
+    /// Idle minutes before the app locks (0: never): the device's own
+    /// setting within the lead's limit.
     pub lock_after_minutes: u32,
+    /// The most idle minutes the convoy's lead allows (absent: no limit,
+    /// or the store is locked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub lock_policy_minutes: Option<u32>,
     /// The shortest passphrase accepted.
     pub min_passphrase_chars: u32,
     /// This device, once it exists.
@@ -617,8 +623,12 @@ commands! {
         Ok(Empty {})
     };
     "set_lock_after" (LockAfterArgs) -> Empty => |s, a| {
-        crate::set_lock_after_minutes(s.dir(), a.minutes)?;
+        let policy = s.app()?.lock_policy()?;
+        crate::lock::set_device_minutes(s.dir(), a.minutes, policy)?;
         Ok(Empty {})
+    };
+    "set_lock_policy" (LockAfterArgs) -> RecordedDto => |s, a| {
+        s.app()?.set_lock_policy(a.minutes)
     };
     "enroll" (EnrollArgs) -> ConvoyDto => |s, a| {
         let convoy = s.app()?.enroll(&a.relay, &a.code)?;
@@ -797,6 +807,7 @@ const RECORDING: &[&str] = &[
     "review_anomaly",
     "describe_site",
     "stock_movement",
+    "set_lock_policy",
 ];
 
 fn parse_args<T: DeserializeOwned>(command: &str, args: Value) -> Result<T, AppError> {
@@ -1057,10 +1068,11 @@ impl Session {
 
     /// Closes the store after the idle time set for this device.
     fn lock_if_idle(&self) {
-        if self.inner.app().is_none() {
+        let Some(app) = self.inner.app() else {
             return;
-        }
-        let minutes = crate::lock_after_minutes(&self.inner.dir).unwrap_or(0);
+        };
+        let minutes = app.lock_after_minutes(&self.inner.dir).unwrap_or(0);
+        drop(app);
         if minutes == 0 {
             return;
         }
@@ -1127,8 +1139,12 @@ impl Session {
             initialised: protection != crate::Protection::Missing,
             locked: app.is_none() && protection != crate::Protection::Missing,
             encrypted: protection == crate::Protection::Encrypted,
-            lock_after_minutes: crate::lock_after_minutes(&self.inner.dir)
-                .unwrap_or(crate::DEFAULT_LOCK_AFTER_MINUTES),
+            lock_after_minutes: match &app {
+                Some(app) => app.lock_after_minutes(&self.inner.dir),
+                None => crate::lock_after_minutes(&self.inner.dir).map_err(AppError::from),
+            }
+            .unwrap_or(crate::DEFAULT_LOCK_AFTER_MINUTES),
+            lock_policy_minutes: app.as_ref().and_then(|a| a.lock_policy().ok().flatten()),
             min_passphrase_chars: u32::try_from(crate::MIN_PASSPHRASE_CHARS).unwrap_or(8),
             device,
             convoys,

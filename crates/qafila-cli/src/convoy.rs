@@ -34,6 +34,12 @@ pub enum ConvoyCommand {
     Revoke(DeviceArgs),
     /// Register the convoy on another relay, e.g. a site relay (lead).
     Publish(PublishArgs),
+    /// Make every device of the convoy lock after at most MINUTES without
+    /// use, whatever its own setting (lead).
+    LockAfter {
+        /// Idle minutes, 1 to 1440.
+        minutes: u32,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -237,6 +243,10 @@ pub fn convoy(dir: &Path, command: ConvoyCommand, output: &Output) -> anyhow::Re
             &app.convoy_revoke(a.which.convoy.as_deref(), &a.device)
                 .map_err(Failure::from)?,
         ),
+        ConvoyCommand::LockAfter { minutes } => output.emit(&LockPolicy {
+            minutes,
+            event: app.set_lock_policy(minutes).map_err(Failure::from)?.event,
+        }),
         ConvoyCommand::Publish(a) => output.emit(
             &app.convoy_publish(
                 a.which.convoy.as_deref(),
@@ -245,6 +255,22 @@ pub fn convoy(dir: &Path, command: ConvoyCommand, output: &Output) -> anyhow::Re
             )
             .map_err(Failure::from)?,
         ),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct LockPolicy {
+    minutes: u32,
+    event: String,
+}
+
+impl Report for LockPolicy {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "Every device of the convoy locks after at most {} idle minutes, once it syncs / كل أجهزة القافلة هتتقفل بعد {} دقيقة من غير استخدام على الأكتر، بعد ما تزامن",
+            self.minutes, self.minutes
+        )
     }
 }
 

@@ -28,7 +28,8 @@ pub enum DeviceCommand {
     /// Seal this device's data under a new passphrase (the old one is asked
     /// first; QAFILA_PASSPHRASE, then QAFILA_NEW_PASSPHRASE, when scripted).
     Passphrase,
-    /// Lock the app after MINUTES without use (0: never).
+    /// Lock the app after MINUTES without use (0: never), within the
+    /// limit the convoy's lead set.
     LockAfter {
         /// Idle minutes, at most 1440.
         minutes: u32,
@@ -169,9 +170,11 @@ pub fn run(dir: &Path, command: DeviceCommand, output: &Output) -> anyhow::Resul
             "passphrase"
         }
         DeviceCommand::LockAfter { minutes } => {
-            // Only someone who can open the store may change how it locks.
-            open(dir)?;
-            qafila_app::set_lock_after_minutes(dir, minutes).map_err(AppError::from)?;
+            // Only someone who can open the store may change how it locks,
+            // and never beyond the lead's limit.
+            let app = open(dir)?;
+            let policy = app.lock_policy().map_err(Failure::from)?;
+            qafila_app::lock::set_device_minutes(dir, minutes, policy).map_err(Failure::from)?;
             "lock_after"
         }
     };

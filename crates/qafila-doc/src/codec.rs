@@ -109,6 +109,7 @@ mod tag {
     pub const CARD_ISSUER_WITHDRAWN: u8 = 23;
     pub const CLOCK_NOTED: u8 = 24;
     pub const SITE_DAY_OPENED: u8 = 25;
+    pub const LOCK_POLICY: u8 = 26;
 }
 
 struct Writer(Vec<u8>);
@@ -457,6 +458,10 @@ fn body(w: &mut Writer, body: &EventBody) {
             w.raw(&device.to_bytes());
             w.str(reason);
         }
+        EventBody::LockPolicy { minutes } => {
+            w.u8(tag::LOCK_POLICY);
+            w.varint(u64::from(*minutes));
+        }
     }
 }
 
@@ -751,6 +756,9 @@ fn read_body(r: &mut Reader<'_>) -> Result<EventBody, DecodeError> {
         tag::DEVICE_REVOKED => EventBody::DeviceRevoked {
             device: DeviceId::from_bytes(r.array()?),
             reason: r.string()?,
+        },
+        tag::LOCK_POLICY => EventBody::LockPolicy {
+            minutes: u32::try_from(r.varint()?).map_err(|_| DecodeError::Invalid("minutes"))?,
         },
         other => return Err(DecodeError::Tag(other)),
     })

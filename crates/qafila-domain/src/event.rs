@@ -25,6 +25,8 @@ pub const MAX_REASON_CHARS: usize = 500;
 
 /// Largest plausible household; anything bigger is a typing mistake.
 pub const MAX_HOUSEHOLD_SIZE: u32 = 60;
+/// The longest idle time a lead may allow before devices lock: a day.
+pub const MAX_LOCK_MINUTES: u32 = 24 * 60;
 
 /// One immutable fact.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -527,6 +529,13 @@ pub enum EventBody {
         /// Why.
         reason: String,
     },
+    /// The lead's limit on how long any device of the convoy may sit
+    /// unlocked and unused: each locks after this many minutes, or sooner
+    /// if its own setting says so. The newest the lead recorded holds.
+    LockPolicy {
+        /// Idle minutes, 1 to [`MAX_LOCK_MINUTES`].
+        minutes: u32,
+    },
 }
 
 /// Why an event is not valid on its own.
@@ -593,6 +602,9 @@ pub enum InvalidEvent {
         "unknown governorate code `{0}`: use the two-digit code of the national ID (01 Cairo, 21 Giza, 24 Minya, ...)"
     )]
     UnknownGovernorate(String),
+    /// An idle limit of no time, or of more than a day.
+    #[error("devices can be told to lock after 1 to {MAX_LOCK_MINUTES} idle minutes, not {0}")]
+    LockMinutes(u32),
 }
 
 impl InvalidEvent {
@@ -612,6 +624,7 @@ impl InvalidEvent {
             InvalidEvent::SameSerial => "same_serial",
             InvalidEvent::SelfMerge => "self_merge",
             InvalidEvent::UnknownGovernorate(_) => "unknown_governorate",
+            InvalidEvent::LockMinutes(_) => "lock_minutes",
         }
     }
 }
@@ -835,6 +848,13 @@ impl Event {
             }
             EventBody::DeviceEnrolled { name, .. } => required_text(name, "the device name"),
             EventBody::DeviceRevoked { reason, .. } => required_text(reason, "revoking a device"),
+            EventBody::LockPolicy { minutes } => {
+                if (1..=MAX_LOCK_MINUTES).contains(minutes) {
+                    Ok(())
+                } else {
+                    Err(InvalidEvent::LockMinutes(*minutes))
+                }
+            }
             EventBody::CardIssuerWithdrawn { reason, .. } => {
                 required_text(reason, "withdrawing a card issuer")
             }

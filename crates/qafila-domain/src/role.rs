@@ -125,7 +125,8 @@ impl Work {
             | EventBody::SiteDescribed { .. }
             | EventBody::SiteDayOpened { .. }
             | EventBody::DeviceEnrolled { .. }
-            | EventBody::DeviceRevoked { .. } => Work::Lead,
+            | EventBody::DeviceRevoked { .. }
+            | EventBody::LockPolicy { .. } => Work::Lead,
         }
     }
 

@@ -356,6 +356,18 @@ impl Store {
         self.few_events("SELECT body FROM events WHERE kind = 'site_day_opened' ORDER BY at, id")
     }
 
+    /// The idle minutes the lead allows at most (the newest
+    /// `LockPolicy`), if it set any.
+    pub fn lock_policy(&self) -> Result<Option<u32>, StoreError> {
+        let newest = self.few_events(
+            "SELECT body FROM events WHERE kind = 'lock_policy' ORDER BY at DESC, id DESC LIMIT 1",
+        )?;
+        Ok(newest.into_iter().find_map(|e| match e.body {
+            qafila_domain::event::EventBody::LockPolicy { minutes } => Some(minutes),
+            _ => None,
+        }))
+    }
+
     fn few_events(&self, sql: &str) -> Result<Vec<Event>, StoreError> {
         let conn = self.reader();
         let mut stmt = conn.prepare_cached(sql)?;

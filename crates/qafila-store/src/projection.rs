@@ -40,6 +40,7 @@ pub fn kind(event: &Event) -> &'static str {
         EventBody::SiteDayOpened { .. } => "site_day_opened",
         EventBody::DeviceEnrolled { .. } => "device_enrolled",
         EventBody::DeviceRevoked { .. } => "device_revoked",
+        EventBody::LockPolicy { .. } => "lock_policy",
     }
 }
 
