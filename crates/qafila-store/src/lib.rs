@@ -116,11 +116,6 @@ pub(crate) fn connect(
     // A wrong key or a damaged file shows on the first read.
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
         .map_err(sqlite)?;
-    // Every page read from disk is decrypted and authenticated: keep more
-    // of them decrypted in memory (16 MiB rather than SQLite's 2 MiB), so a
-    // scan on a 250,000-person registry rarely pays for one.
-    conn.pragma_update(None, "cache_size", -16_384)
-        .map_err(sqlite)?;
     Ok(conn)
 }
 
@@ -243,6 +238,14 @@ impl Store {
             key,
         )?;
         read.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sqlite)?;
+        // Every page read from disk is decrypted and authenticated: the
+        // read connection keeps more of them decrypted in memory (16 MiB
+        // rather than SQLite's 2 MiB), so a scan on a 250,000-person
+        // registry rarely pays for one. Not the writer: SQLite walks its
+        // whole page-cache hash at every commit (`pager_end_transaction`),
+        // which at 16 MiB cost a hand-out more than the pages it saved.
+        read.pragma_update(None, "cache_size", -16_384)
             .map_err(sqlite)?;
         stable_plans(&read).map_err(sqlite)?;
         let checkpoint = checkpoint::Checkpointer::start(&path, key, wipe)?;
