@@ -186,11 +186,23 @@ fn a_store_from_the_first_encrypting_build_opens_and_keeps_being_written() {
     let lead = Device::copy_of(&qafila_e2e::fixture("before-sha256", "lead"));
     let person = qafila_e2e::fixture_text("before-sha256", "person.txt");
     let found = lead.ok(&["beneficiary", "search", "29001011234567"]);
-    assert_eq!(found["results"][0]["name"], "فاطمة محمد عبد الرحمن", "{found}");
+    assert_eq!(
+        found["results"][0]["name"], "فاطمة محمد عبد الرحمن",
+        "{found}"
+    );
     assert_eq!(food_boxes_handed_out(&lead), "1");
     lead.ok(&[
-        "handout", "--item", "food_box", "--qty", "1", "--site", OLD_SITE, &person,
-        "--override", "--reason", "a second family in the house",
+        "handout",
+        "--item",
+        "food_box",
+        "--qty",
+        "1",
+        "--site",
+        OLD_SITE,
+        &person,
+        "--override",
+        "--reason",
+        "a second family in the house",
     ]);
     assert_eq!(food_boxes_handed_out(&lead), "2");
     // Its passphrase changes without its pages being rewritten under
@@ -212,12 +224,14 @@ fn new_stores_authenticate_their_pages_with_hmac_sha256() {
     let key_file: serde_json::Value =
         serde_json::from_slice(&std::fs::read(device.dir().join("qafila.key")).unwrap()).unwrap();
     assert_eq!(key_file["page_hmac"], "HMAC_SHA256", "{key_file}");
+    assert_eq!(key_file["format"], 2, "{key_file}");
     // The setting is applied, not only written down: told SQLCipher's
     // default (SHA-512), the same key finds pages that do not authenticate.
     let copy = Device::new();
     copy_folder(device.dir(), copy.dir());
     let mut edited = key_file.clone();
     edited.as_object_mut().unwrap().remove("page_hmac");
+    edited["format"] = 1.into();
     std::fs::write(copy.dir().join("qafila.key"), edited.to_string()).unwrap();
     let (code, stderr) = copy.fails(&["beneficiary", "search", "فاطمة"]);
     assert_ne!(code, "wrong_passphrase", "{stderr}");

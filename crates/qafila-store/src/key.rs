@@ -55,7 +55,12 @@ const MIN_MEMORY_KIB: u32 = 8 * 1024;
 const MAX_MEMORY_KIB: u32 = 1024 * 1024;
 
 const AAD: &[u8] = b"qafila-store-key-v1";
-const FORMAT: u32 = 1;
+/// Key files of the first encrypting build (SHA-512 pages).
+const FORMAT_V1: u32 = 1;
+/// Key files that name their store's page authentication (`page_hmac`): a
+/// build that knows only format 1 says so, rather than calling the store
+/// damaged when its pages fail under SHA-512.
+const FORMAT: u32 = 2;
 
 /// How SQLCipher authenticates each page of a store.
 ///
@@ -230,7 +235,7 @@ impl KeyFile {
         };
         let file: KeyFile = serde_json::from_slice(&text)
             .map_err(|e| damaged(path, format!("not a Qafila key file: {e}")))?;
-        if file.format != FORMAT || file.kdf != "argon2id-v19" {
+        if !matches!(file.format, FORMAT_V1 | FORMAT) || file.kdf != "argon2id-v19" {
             return Err(damaged(
                 path,
                 format!(
@@ -284,7 +289,10 @@ impl KeyFile {
         let salt = random::<16>()?;
         let nonce = random::<24>()?;
         let mut file = KeyFile {
-            format: FORMAT,
+            format: match key.hmac {
+                PageHmac::Sha512 => FORMAT_V1,
+                PageHmac::Sha256 => FORMAT,
+            },
             kdf: "argon2id-v19".into(),
             memory_kib: MEMORY_KIB,
             iterations: ITERATIONS,
@@ -316,7 +324,10 @@ impl KeyFile {
 
     fn open(&self, path: &Path, passphrase: &Passphrase) -> Result<Option<StoreKey>, StoreError> {
         let hmac = PageHmac::of_file(self.page_hmac.as_deref()).ok_or_else(|| {
-            damaged(path, "it names a page authentication this build does not know")
+            damaged(
+                path,
+                "it names a page authentication this build does not know",
+            )
         })?;
         let kek = self.kek(path, passphrase)?;
         let nonce = unhex::<24>(&self.nonce).ok_or_else(|| damaged(path, "bad nonce"))?;
@@ -354,7 +365,7 @@ fn key_zero_check(path: &Path, key: &StoreKey) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn derive(
+pub(crate) fn derive(
     passphrase: &Passphrase,
     salt: &[u8; 16],
     memory_kib: u32,
