@@ -123,6 +123,16 @@ impl From<StoreError> for AppError {
                 "ملف المفتاح qafila.key ناقص أو تالف: رجّعه من النسخة الاحتياطية للجهاز، من غيره البيانات مش هتتفتح"
                     .to_owned()
             }
+            StoreError::BackupDamaged(_) => {
+                "الملف ده مش نسخة احتياطية لمفاتيح قافلة، أو تالف".to_owned()
+            }
+            StoreError::WrongBackupPassphrase => {
+                "كلمة سر النسخة الاحتياطية غلط، أو الملف اتعدّل؛ ماترجّعش حاجة".to_owned()
+            }
+            StoreError::RestorePending => {
+                "اللابتوب ده اترجّع من نسخة احتياطية ولسه ماخدش سجل القائد: زامن مع سيرفر القافلة الأول"
+                    .to_owned()
+            }
             other => format!("حصلت مشكلة في التخزين: {other}"),
         };
         let mut out = AppError::new(e.code(), e.to_string(), ar);

@@ -71,6 +71,34 @@ pub struct InitDeviceArgs {
     pub passphrase: String,
 }
 
+/// `restore_keys`: make this device the lead's laptop from a key backup.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreKeysArgs {
+    /// The backup file's text, or its sheet's codes, one per line.
+    pub file: String,
+    /// The passphrase the backup was sealed with.
+    pub backup_passphrase: String,
+    /// The passphrase that will unlock this device's data.
+    pub passphrase: String,
+}
+
+/// `export_keys`: seal this lead's keys under a backup passphrase.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct ExportKeysArgs {
+    /// At least 8 characters; not the device's own.
+    pub backup_passphrase: String,
+}
+
+/// `keys_sheet`: the printable QR pages of a key backup made just now.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSheetArgs {
+    /// The backup file's text, as `export_keys` gave it.
+    pub file: String,
+}
+
 /// `unlock`: open this device's data with its passphrase. For a store from
 /// before encryption, the passphrase chosen now protects it from then on.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
@@ -609,6 +637,30 @@ commands! {
         s.init_device(&a.name, &Passphrase::new(a.passphrase))
     };
     "unlock" (UnlockArgs) -> DeviceDto => |s, a| s.unlock(&Passphrase::new(a.passphrase));
+    "restore_keys" (RestoreKeysArgs) -> DeviceDto => |s, a| {
+        s.first_store(|| {
+            App::restore_keys(
+                &s.inner.dir,
+                &a.file,
+                &Passphrase::new(a.backup_passphrase),
+                &Passphrase::new(a.passphrase),
+                s.inner.clock.clone(),
+            )
+        })
+    };
+    "export_keys" (ExportKeysArgs) -> crate::keys::KeyBackupDto => |s, a| {
+        s.app()?.export_keys(&Passphrase::new(a.backup_passphrase))
+    };
+    "keys_sheet" (KeysSheetArgs) -> HtmlDto => |s, a| {
+        s.app()?;
+        let sheet = crate::keys::keys_sheet(&crate::keys::KeyBackupDto {
+            file: a.file,
+            file_name: String::new(),
+            convoys: Vec::new(),
+            issuers: 0,
+        })?;
+        Ok(HtmlDto { html: sheet })
+    };
     "lock" (Empty) -> Empty => |s, Empty {}| {
         s.lock_now();
         Ok(Empty {})
@@ -779,7 +831,13 @@ commands! {
 }
 
 /// Commands that work before the device exists or while it is locked.
-const BEFORE_INIT: &[&str] = &["app_status", "init_device", "unlock", "lock"];
+const BEFORE_INIT: &[&str] = &[
+    "app_status",
+    "init_device",
+    "restore_keys",
+    "unlock",
+    "lock",
+];
 
 /// Commands the UI sends by itself (at start, on a timer): they are not
 /// someone using the app, so they do not keep it from locking.
@@ -1154,6 +1212,15 @@ impl Session {
     }
 
     fn init_device(&self, name: &str, passphrase: &Passphrase) -> Result<DeviceDto, AppError> {
+        self.first_store(|| App::init(&self.inner.dir, name, passphrase, self.inner.clock.clone()))
+    }
+
+    /// Makes this device's store with `make`, if it has none yet, and
+    /// starts its background sync.
+    fn first_store(
+        &self,
+        make: impl FnOnce() -> Result<App, AppError>,
+    ) -> Result<DeviceDto, AppError> {
         let device = {
             let mut slot = self.inner.app.write().unwrap_or_else(|p| p.into_inner());
             if slot.is_some() {
@@ -1170,7 +1237,7 @@ impl Session {
                     "الجهاز ده متجهز قبل كده: افتحه بكلمة السر",
                 ));
             }
-            let app = App::init(&self.inner.dir, name, passphrase, self.inner.clock.clone())?;
+            let app = make()?;
             let device = app.device();
             *slot = Some(Arc::new(app));
             device

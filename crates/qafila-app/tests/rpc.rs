@@ -94,7 +94,15 @@ fn a_fresh_machine_sets_the_device_up_before_anything_else() {
     );
 
     for command in COMMANDS {
-        if ["app_status", "init_device", "unlock", "lock"].contains(command) {
+        if [
+            "app_status",
+            "init_device",
+            "restore_keys",
+            "unlock",
+            "lock",
+        ]
+        .contains(command)
+        {
             continue;
         }
         let error = fails(&session, command, json!({}));
@@ -158,7 +166,15 @@ fn a_fresh_machine_sets_the_device_up_before_anything_else() {
     assert_eq!(status["encrypted"], true);
     assert!(status.get("device").is_none(), "{status}");
     for command in COMMANDS {
-        if ["app_status", "init_device", "unlock", "lock"].contains(command) {
+        if [
+            "app_status",
+            "init_device",
+            "restore_keys",
+            "unlock",
+            "lock",
+        ]
+        .contains(command)
+        {
             continue;
         }
         assert_eq!(
@@ -167,6 +183,16 @@ fn a_fresh_machine_sets_the_device_up_before_anything_else() {
             "{command}"
         );
     }
+    // A key backup never replaces the store a device already has.
+    assert_eq!(
+        fails(
+            &again,
+            "restore_keys",
+            json!({ "file": "{}", "backup_passphrase": "x", "passphrase": PASSPHRASE })
+        )
+        .code,
+        "already_initialised"
+    );
     assert_eq!(
         fails(
             &again,

@@ -50,7 +50,7 @@ fn required() -> Failure {
 
 /// A passphrase from `variable`, else typed at the terminal (twice when it
 /// is a new one).
-fn read_passphrase(variable: &str, prompt: &str, new: bool) -> Result<Passphrase, Failure> {
+pub fn read_passphrase(variable: &str, prompt: &str, new: bool) -> Result<Passphrase, Failure> {
     if let Some(text) = std::env::var_os(variable) {
         return text
             .into_string()

@@ -31,6 +31,7 @@ mod device;
 mod distribution;
 mod export;
 mod failure;
+mod keys;
 mod nid;
 mod output;
 mod report;
@@ -63,6 +64,9 @@ enum Command {
     /// This device's passphrase and idle lock.
     #[command(subcommand)]
     Device(device::DeviceCommand),
+    /// Back up the lead's keys, or carry a convoy on from a backup.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Egyptian national IDs (الرقم القومي).
     #[command(subcommand)]
     Nid(nid::NidCommand),
@@ -155,6 +159,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Init(args) => device::init(&dir, args, &output),
         Command::Device(command) => device::run(&dir, command, &output),
+        Command::Keys(command) => keys::run(&dir, command, &output),
         Command::Nid(command) => nid::run(command, &output),
         Command::Beneficiary(command) => beneficiary::run(&dir, command, &output),
         Command::Cards(command) => cards::run(&dir, command, &output),

@@ -110,6 +110,7 @@ mod tag {
     pub const CLOCK_NOTED: u8 = 24;
     pub const SITE_DAY_OPENED: u8 = 25;
     pub const LOCK_POLICY: u8 = 26;
+    pub const LEAD_RESTORED: u8 = 27;
 }
 
 struct Writer(Vec<u8>);
@@ -462,6 +463,14 @@ fn body(w: &mut Writer, body: &EventBody) {
             w.u8(tag::LOCK_POLICY);
             w.varint(u64::from(*minutes));
         }
+        EventBody::LeadRestored {
+            backup_made_ms,
+            after_record,
+        } => {
+            w.u8(tag::LEAD_RESTORED);
+            w.varint(*backup_made_ms);
+            w.varint(*after_record);
+        }
     }
 }
 
@@ -759,6 +768,10 @@ fn read_body(r: &mut Reader<'_>) -> Result<EventBody, DecodeError> {
         },
         tag::LOCK_POLICY => EventBody::LockPolicy {
             minutes: u32::try_from(r.varint()?).map_err(|_| DecodeError::Invalid("minutes"))?,
+        },
+        tag::LEAD_RESTORED => EventBody::LeadRestored {
+            backup_made_ms: r.varint()?,
+            after_record: r.varint()?,
         },
         other => return Err(DecodeError::Tag(other)),
     })

@@ -536,6 +536,16 @@ pub enum EventBody {
         /// Idle minutes, 1 to [`MAX_LOCK_MINUTES`].
         minutes: u32,
     },
+    /// The lead's keys were restored from a backup on another laptop,
+    /// which carries on the lead's log from here: the hand-over, in the log
+    /// every device takes from the lead.
+    LeadRestored {
+        /// When the backup was taken (its device's clock).
+        backup_made_ms: u64,
+        /// The last record of the lead's log the relay gave back; anything
+        /// the old laptop made after it and never synced is lost with it.
+        after_record: u64,
+    },
 }
 
 /// Why an event is not valid on its own.
@@ -848,6 +858,7 @@ impl Event {
             }
             EventBody::DeviceEnrolled { name, .. } => required_text(name, "the device name"),
             EventBody::DeviceRevoked { reason, .. } => required_text(reason, "revoking a device"),
+            EventBody::LeadRestored { .. } => Ok(()),
             EventBody::LockPolicy { minutes } => {
                 if (1..=MAX_LOCK_MINUTES).contains(minutes) {
                     Ok(())

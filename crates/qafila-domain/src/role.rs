@@ -126,7 +126,8 @@ impl Work {
             | EventBody::SiteDayOpened { .. }
             | EventBody::DeviceEnrolled { .. }
             | EventBody::DeviceRevoked { .. }
-            | EventBody::LockPolicy { .. } => Work::Lead,
+            | EventBody::LockPolicy { .. }
+            | EventBody::LeadRestored { .. } => Work::Lead,
         }
     }
 

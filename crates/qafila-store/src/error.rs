@@ -127,6 +127,19 @@ pub enum StoreError {
         /// What is wrong.
         detail: String,
     },
+    /// A key backup file that is not one, or is damaged.
+    #[error("this is not a Qafila key backup this build can read: {0}")]
+    BackupDamaged(String),
+    /// The backup passphrase does not open the file (or the file was
+    /// altered).
+    #[error("wrong backup passphrase, or the backup file was altered; nothing was restored")]
+    WrongBackupPassphrase,
+    /// A restored lead records nothing before its log is back.
+    #[error(
+        "this laptop was restored from a key backup and has not yet taken back the lead's records: \
+         sync with the convoy's relay first (`qafila sync`)"
+    )]
+    RestorePending,
     /// Any other SQLite error.
     #[error("storage error: {0}")]
     Sqlite(rusqlite::Error),
@@ -158,6 +171,9 @@ impl StoreError {
             StoreError::WeakPassphrase { .. } => "weak_passphrase",
             StoreError::PassphraseRequired => "passphrase_required",
             StoreError::KeyFileDamaged { .. } => "key_file_damaged",
+            StoreError::BackupDamaged(_) => "backup_damaged",
+            StoreError::WrongBackupPassphrase => "wrong_backup_passphrase",
+            StoreError::RestorePending => "restore_pending",
             StoreError::Sqlite(_) => "storage",
         }
     }

@@ -16,6 +16,7 @@
 //! This is the only crate that sees rusqlite.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod backup;
 pub mod cards;
 pub mod checkpoint;
 pub mod clock;

@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_registry_claims.sql"),
     include_str!("migrations/0010_convoy_time.sql"),
     include_str!("migrations/0011_lock_policy.sql"),
+    include_str!("migrations/0012_restores.sql"),
 ];
 
 /// FNV-1a: a stable checksum (std's hasher may change between releases).

@@ -41,6 +41,7 @@ pub fn kind(event: &Event) -> &'static str {
         EventBody::DeviceEnrolled { .. } => "device_enrolled",
         EventBody::DeviceRevoked { .. } => "device_revoked",
         EventBody::LockPolicy { .. } => "lock_policy",
+        EventBody::LeadRestored { .. } => "lead_restored",
     }
 }
 

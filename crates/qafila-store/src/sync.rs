@@ -1485,7 +1485,7 @@ fn insert_remote_event(tx: &Transaction<'_>, event: &Event) -> Result<bool, Stor
     Ok(true)
 }
 
-fn take_registry(
+pub(crate) fn take_registry(
     tx: &Transaction<'_>,
     scope: [u8; 16],
     beneficiary: BeneficiaryId,
@@ -1579,7 +1579,11 @@ pub(crate) fn write_personal(
     Ok(())
 }
 
-fn apply_plan(tx: &Transaction<'_>, scope: [u8; 16], plan: &Plan) -> Result<(), StoreError> {
+pub(crate) fn apply_plan(
+    tx: &Transaction<'_>,
+    scope: [u8; 16],
+    plan: &Plan,
+) -> Result<(), StoreError> {
     let names: Vec<&str> = plan.sites.iter().map(|(_, n)| n.as_str()).collect();
     tx.execute(
         "UPDATE convoys SET name = ?2, day = ?3, sites = ?4, zone = ?5, day_ends = ?6 WHERE id = ?1",

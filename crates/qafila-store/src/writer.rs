@@ -50,12 +50,22 @@ pub struct Writer {
 pub(crate) enum OwnRoles {
     Any,
     Roles(Vec<Role>),
+    /// Restored from a key backup, its own log not yet back: nothing.
+    Restoring,
 }
 
 impl OwnRoles {
     /// Reads them: the lead of its own convoys, the role its newest
     /// certificate gives it in the others (`volunteer` while pending).
     fn load(conn: &Connection, device: DeviceId) -> Result<OwnRoles, StoreError> {
+        let restoring: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM restores WHERE recovered = 0",
+            [],
+            |r| r.get(0),
+        )?;
+        if restoring > 0 {
+            return Ok(OwnRoles::Restoring);
+        }
         let rows: Vec<(Vec<u8>, Option<String>)> = conn
             .prepare_cached(
                 "SELECT c.lead, r.role FROM convoys c
@@ -84,8 +94,10 @@ impl OwnRoles {
     }
 
     fn permits(&self, device: DeviceId, body: &EventBody) -> Result<(), StoreError> {
-        let OwnRoles::Roles(roles) = self else {
-            return Ok(());
+        let roles = match self {
+            OwnRoles::Any => return Ok(()),
+            OwnRoles::Restoring => return Err(StoreError::RestorePending),
+            OwnRoles::Roles(roles) => roles,
         };
         let mut refusal = None;
         for role in roles {
@@ -135,6 +147,15 @@ impl Writer {
             own_roles: None,
             wipe,
         })
+    }
+
+    /// Carries on this device's log at `next_seq` after its records came
+    /// back from a relay (a restore): the open documents and roles are read
+    /// again from what was committed.
+    pub(crate) fn restart_log(&mut self, next_seq: i64) {
+        self.next_seq = next_seq;
+        self.docs.clear();
+        self.own_roles = None;
     }
 
     /// Asks for the WAL to be truncated: the last commit erased someone.

@@ -1568,11 +1568,94 @@ pub async fn sync<R: Relay>(
         .into_iter()
         .find(|c| c.id == convoy.id)
         .unwrap_or_else(|| convoy.clone());
+    if store.pending_restores()?.contains(&convoy.id) {
+        recover_own_log(store, relay, convoy, &mut report, now_ms).await?;
+    }
     seal(store, convoy, &roster, &mut report)?;
     upload(store, relay, convoy, &mut report).await?;
     download(store, relay, convoy, &mut report, now_ms).await?;
     report.relay_clock = relay.clock_offset();
     Ok(report)
+}
+
+/// A store restored from a lead's key backup takes back the lead's own log
+/// from the relay before it seals anything: every record of its own device,
+/// opened and checked as any receiver opens them (its signature, the chain
+/// from the first record), so the restored laptop continues that log
+/// instead of starting another under the same key.
+async fn recover_own_log<R: Relay>(
+    store: &Store,
+    relay: &R,
+    convoy: &Convoy,
+    report: &mut Report,
+    now_ms: u64,
+) -> Result<(), SyncError> {
+    let me = me(store)?;
+    let scope = scope_of(convoy);
+    let keyring = keyring(store, convoy)?;
+    let others: Vec<(Uid, u64)> = keyring
+        .roster
+        .keys()
+        .filter(|d| **d != me.keys.device)
+        .map(|d| (*d, u64::MAX))
+        .collect();
+    let mut logs: HashMap<Uid, LogState> = HashMap::new();
+    let mut mine = Vec::new();
+    let mut held: Vec<Hold> = Vec::new();
+    // Opened as a receiver would: under an id that is not this device's.
+    let receiver = Uid([0xff; 16]);
+    loop {
+        let state = logs.get(&me.keys.device).copied();
+        if state.is_some_and(|s| s.stopped) {
+            break;
+        }
+        let mut cursors = others.clone();
+        cursors.push((me.keys.device, state.map_or(0, |s| s.cursor)));
+        let mut taken = 0u64;
+        let more = relay
+            .fetch(
+                scope,
+                &Fetch {
+                    max_bytes: FETCH_BYTES,
+                    cursors: Cursors(cursors),
+                },
+                &mut |records| {
+                    let own: Vec<_> = records
+                        .into_iter()
+                        .filter(|r| r.header.device == me.keys.device)
+                        .collect();
+                    taken += own.len() as u64;
+                    let opened = session::open_records(&own, scope, receiver, &keyring, &mut logs);
+                    held.extend(opened.held);
+                    mine.extend(opened.remotes);
+                    Ok(())
+                },
+            )
+            .await;
+        if !more? || taken == 0 {
+            break;
+        }
+    }
+    if !held.is_empty() {
+        let detail = held
+            .iter()
+            .map(Hold::describe)
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(if held.iter().any(Hold::is_tampering) {
+            SyncError::Tampered {
+                relay: relay.address().to_owned(),
+                detail,
+            }
+        } else {
+            SyncError::Protocol(format!(
+                "the lead's records on the relay cannot all be opened with this backup ({detail}): restore a newer backup"
+            ))
+        });
+    }
+    report.downloaded += mine.len() as u64;
+    report.applied.events += store.recover_own_log(convoy.id, mine, now_ms)?;
+    Ok(())
 }
 
 /// The lock [`sync`] holds for `store`.

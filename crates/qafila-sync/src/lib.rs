@@ -156,7 +156,7 @@ pub enum SyncError {
     RelayStale(String),
     /// The relay claims records of this device's log that it never made.
     #[error(
-        "the relay at {relay} claims to hold records of this device up to #{held}, but this device made only {made}: its data may have been restored from an old copy, or the relay is lying; tell the convoy lead"
+        "the relay at {relay} claims to hold records of this device up to #{held}, but this device made only {made}: this device's keys may have been restored on another laptop from a key backup (then stop using this one for the convoy), its data may have been restored from an old copy, or the relay is lying; tell the convoy lead"
     )]
     RelayAhead {
         /// The relay.
@@ -260,7 +260,7 @@ impl SyncError {
                 "الخادم ده لسه سايب {name} يزامن مع إن القائد لغاه: متستخدمش الخادم ده وزامن مع خادم القافلة"
             ),
             SyncError::RelayAhead { .. } => {
-                "الخادم بيقول إن عنده سجلات للجهاز ده أكتر من اللي اتعملت: بلّغ قائد القافلة".into()
+                "الخادم بيقول إن عنده سجلات للجهاز ده أكتر من اللي اتعملت: ممكن مفاتيح الجهاز اترجّعت على لابتوب تاني من نسخة احتياطية (وقتها بطّل تستخدم ده للقافلة)، أو الخادم بيكدب؛ بلّغ قائد القافلة".into()
             }
             SyncError::KeyBindingMismatch(name) => format!(
                 "مفاتيح {name} على الخادم مش هي اللي اتسجل بيها: متوافقش عليه، الخادم ممكن يكون بيبدّل المفاتيح"

@@ -159,10 +159,16 @@ export const appStatus = () => call('app_status', {});
 export const initDevice = (name: string, passphrase: string) =>
   call('init_device', { name, passphrase });
 export const unlock = (passphrase: string) => call('unlock', { passphrase });
+export const restoreKeys = (file: string, backupPassphrase: string, passphrase: string) =>
+  call('restore_keys', { file, backup_passphrase: backupPassphrase, passphrase });
+export const exportKeys = (backupPassphrase: string) =>
+  call('export_keys', { backup_passphrase: backupPassphrase });
+export const keysSheet = (file: string) => call('keys_sheet', { file });
 export const lock = () => call('lock', {});
 export const changePassphrase = (old: string, next: string) =>
   call('change_passphrase', { old, new: next });
 export const setLockAfter = (minutes: number) => call('set_lock_after', { minutes });
+export const setLockPolicy = (minutes: number) => call('set_lock_policy', { minutes });
 export const enroll = (relay: string, code: string) => call('enroll', { relay, code });
 export const syncNow = () => call('sync_now', {});
 export const syncStatus = () => call('sync_status', {});

@@ -70,7 +70,16 @@ export function saveBase64(name: string, mime: string, base64: string): void {
   const binary = atob(base64);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i += 1) bytes[i] = binary.charCodeAt(i);
-  const url = URL.createObjectURL(new Blob([bytes], { type: mime }));
+  saveBlob(name, new Blob([bytes], { type: mime }));
+}
+
+/** Offers a text as a file to save, as a browser download. */
+export function saveText(name: string, mime: string, text: string): void {
+  saveBlob(name, new Blob([text], { type: mime }));
+}
+
+function saveBlob(name: string, blob: Blob): void {
+  const url = URL.createObjectURL(blob);
   const link = document.createElement('a');
   link.href = url;
   link.download = name;

@@ -45,6 +45,7 @@ export type { DayCloseDto } from './bindings/DayCloseDto';
 export type { DeviceSyncDto } from './bindings/DeviceSyncDto';
 export type { DeviceWaitDto } from './bindings/DeviceWaitDto';
 export type { InviteDto } from './bindings/InviteDto';
+export type { KeyBackupDto } from './bindings/KeyBackupDto';
 export type { ReasonDto } from './bindings/ReasonDto';
 export type { ReconciliationDto } from './bindings/ReconciliationDto';
 export type { ReviewDto } from './bindings/ReviewDto';

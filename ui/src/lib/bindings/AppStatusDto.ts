@@ -26,9 +26,15 @@ locked: boolean,
  */
 encrypted: boolean, 
 /**
- * Idle minutes before the app locks (0: never).
+ * Idle minutes before the app locks (0: never): the device's own
+ * setting within the lead's limit.
  */
 lock_after_minutes: number, 
+/**
+ * The most idle minutes the convoy's lead allows (absent: no limit,
+ * or the store is locked).
+ */
+lock_policy_minutes?: number, 
 /**
  * The shortest passphrase accepted.
  */

@@ -26,6 +26,7 @@ import type { DuplicateDto } from "./DuplicateDto";
 import type { Empty } from "./Empty";
 import type { EnrollArgs } from "./EnrollArgs";
 import type { ExportFileArgs } from "./ExportFileArgs";
+import type { ExportKeysArgs } from "./ExportKeysArgs";
 import type { FileDto } from "./FileDto";
 import type { HandOutArgs } from "./HandOutArgs";
 import type { HandOutBasketArgs } from "./HandOutBasketArgs";
@@ -37,6 +38,8 @@ import type { InitDeviceArgs } from "./InitDeviceArgs";
 import type { InviteArgs } from "./InviteArgs";
 import type { InviteDto } from "./InviteDto";
 import type { IssuedDto } from "./IssuedDto";
+import type { KeyBackupDto } from "./KeyBackupDto";
+import type { KeysSheetArgs } from "./KeysSheetArgs";
 import type { LockAfterArgs } from "./LockAfterArgs";
 import type { MemberDto } from "./MemberDto";
 import type { MergeArgs } from "./MergeArgs";
@@ -44,6 +47,7 @@ import type { MergedDto } from "./MergedDto";
 import type { ReconcileArgs } from "./ReconcileArgs";
 import type { ReconciliationDto } from "./ReconciliationDto";
 import type { RecordedDto } from "./RecordedDto";
+import type { RestoreKeysArgs } from "./RestoreKeysArgs";
 import type { ReviewArgs } from "./ReviewArgs";
 import type { ReviewDto } from "./ReviewDto";
 import type { RevokedDto } from "./RevokedDto";
@@ -65,9 +69,13 @@ export type Commands = {
   app_status: { args: Empty; result: AppStatusDto };
   init_device: { args: InitDeviceArgs; result: DeviceDto };
   unlock: { args: UnlockArgs; result: DeviceDto };
+  restore_keys: { args: RestoreKeysArgs; result: DeviceDto };
+  export_keys: { args: ExportKeysArgs; result: KeyBackupDto };
+  keys_sheet: { args: KeysSheetArgs; result: HtmlDto };
   lock: { args: Empty; result: Empty };
   change_passphrase: { args: ChangePassphraseArgs; result: Empty };
   set_lock_after: { args: LockAfterArgs; result: Empty };
+  set_lock_policy: { args: LockAfterArgs; result: RecordedDto };
   enroll: { args: EnrollArgs; result: ConvoyDto };
   sync_now: { args: Empty; result: SyncChipDto };
   sync_status: { args: Empty; result: SyncChipDto };
@@ -112,9 +120,13 @@ export const COMMAND_NAMES: readonly CommandName[] = [
   "app_status",
   "init_device",
   "unlock",
+  "restore_keys",
+  "export_keys",
+  "keys_sheet",
   "lock",
   "change_passphrase",
   "set_lock_after",
+  "set_lock_policy",
   "enroll",
   "sync_now",
   "sync_status",
