@@ -41,6 +41,8 @@ fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// Where a restore makes its store before moving it into the data folder.
+const RESTORE_DIR: &str = ".qafila-restore";
 /// What a backup file starts with, so a wrong file is named as such.
 pub const MAGIC: &str = "qafila-keys";
 const FORMAT: u32 = 1;
@@ -50,8 +52,9 @@ const MEMORY_KIB: u32 = 64 * 1024;
 const ITERATIONS: u32 = 3;
 /// The most a backup's contents may unpack to.
 const MAX_CONTENTS: usize = 64 << 20;
-/// Never derive with more than this, whatever a (tampered) file says.
-const MAX_MEMORY_KIB: u32 = 1024 * 1024;
+/// Never derive with more than this, whatever a (tampered) file says: the
+/// cost is read before the seal can be checked.
+const MAX_MEMORY_KIB: u32 = 256 * 1024;
 /// New events of a restored lead start this far above the highest the
 /// relay gave back: events the lost laptop made and never synced keep
 /// their numbers to themselves.
@@ -201,8 +204,8 @@ impl Backup {
             )));
         }
         if !(8 * 1024..=MAX_MEMORY_KIB).contains(&file.memory_kib)
-            || !(1..=16).contains(&file.iterations)
-            || !(1..=8).contains(&file.parallelism)
+            || !(1..=8).contains(&file.iterations)
+            || !(1..=4).contains(&file.parallelism)
         {
             return Err(not_backup("its Argon2id cost is out of range"));
         }
@@ -356,24 +359,39 @@ impl Store {
         if backup.rows("convoys").is_empty() {
             return Err(not_backup("it leads no convoy"));
         }
-        let store = Store::create(dir, &backup.device_name, passphrase, now_ms)?;
-        // The folder held no store: one that fails half-made goes again.
-        Store::fill_restored(store, dir, backup, passphrase, now_ms).inspect_err(|_| {
-            for file in [crate::DB_FILE, key::KEY_FILE] {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(dir.join(format!("{file}{suffix}")));
-                }
+        if crate::protection(dir) != crate::Protection::Missing {
+            return Err(StoreError::AlreadyInitialised(dir.to_owned()));
+        }
+        // Made whole in a folder beside it, then moved in (the key first,
+        // the database last): a crash leaves no half-made store in `dir`.
+        let temp = dir.join(RESTORE_DIR);
+        let _ = std::fs::remove_dir_all(&temp);
+        let store = Store::create(&temp, &backup.device_name, passphrase, now_ms)?;
+        let key = Store::fill_restored(store, &temp, backup, passphrase, now_ms)?;
+        for name in [
+            key::KEY_FILE.to_owned(),
+            format!("{}-wal", crate::DB_FILE),
+            format!("{}-shm", crate::DB_FILE),
+            crate::DB_FILE.to_owned(),
+        ] {
+            let from = temp.join(&name);
+            if from.exists() {
+                std::fs::rename(&from, dir.join(&name))?;
             }
-        })
+        }
+        key::sync_dir(dir);
+        let _ = std::fs::remove_dir_all(&temp);
+        Store::open_with_key(dir, &key)
     }
 
+    /// Writes `backup` into the new store in `dir`; returns its key.
     fn fill_restored(
         store: Store,
         dir: &Path,
         backup: &Backup,
         passphrase: &Passphrase,
         now_ms: u64,
-    ) -> Result<Store, StoreError> {
+    ) -> Result<crate::StoreKey, StoreError> {
         let schema = {
             let conn = store.reader();
             conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?
@@ -415,11 +433,9 @@ impl Store {
                 Ok(())
             })
         })?;
-        // The writer and the national-ID key were made for the placeholder
-        // device: open again.
         let key = Store::unlock(dir, passphrase, now_ms)?;
         drop(store);
-        Store::open_with_key(dir, &key)
+        Ok(key)
     }
 
     /// The convoys whose lead log this restored store still has to take
@@ -455,10 +471,14 @@ impl Store {
     /// them: events and their Automerge changes, registry entries and the
     /// plan go in as they were made; the chain, the next record and the
     /// event sequence carry on after the last. Marks the restore done.
+    /// `kept`: the records' own bytes (seq, bytes, keyed); log records are
+    /// kept in the outbox, confirmed, as a lead keeps its own for relays
+    /// that lack them.
     pub fn recover_own_log(
         &self,
         scope: [u8; 16],
         records: Vec<Remote>,
+        kept: Vec<(u64, Vec<u8>, bool)>,
         now_ms: u64,
     ) -> Result<u64, StoreError> {
         let own = self.device().id;
@@ -466,9 +486,16 @@ impl Store {
         self.writer.call(move |w| {
             let nid_key = nid_key.read().map_err(|_| StoreError::WriterGone)?.clone();
             let tx = w.conn.transaction()?;
+            let mut next_record = kept.iter().map(|(seq, _, _)| seq + 1).max().unwrap_or(1);
+            for (seq, bytes, keyed) in kept.iter().filter(|(_, _, keyed)| !keyed) {
+                tx.execute(
+                    "INSERT OR IGNORE INTO outbox (scope, seq, keyed, bytes, events, acked)
+                     VALUES (?1, ?2, ?3, ?4, 0, 1)",
+                    params![scope, i64_of(*seq), keyed, bytes],
+                )?;
+            }
             let mut events = 0u64;
             let mut last_entry = 0i64;
-            let mut next_record = 1u64;
             let mut chain = None;
             for record in records {
                 if record.device != own {
@@ -487,9 +514,15 @@ impl Store {
                                 "INSERT OR IGNORE INTO doc_chunks (device, day, seq, bytes) VALUES (?1, ?2, ?3, ?4)",
                                 params![own.to_bytes(), entry.day.to_string(), seq, entry.chunk],
                             )?;
-                            for event in
-                                qafila_doc::device_day::events_in_change(own, &entry.chunk)?
-                            {
+                            // A change this build cannot read (a newer
+                            // event) stays in the document, as made; its
+                            // events are set aside, as receivers do.
+                            let Ok(added) =
+                                qafila_doc::device_day::events_in_change(own, &entry.chunk)
+                            else {
+                                continue;
+                            };
+                            for event in added.into_iter().filter(|e| e.validate().is_ok()) {
                                 let inserted = tx.execute(
                                     "INSERT OR IGNORE INTO events (id, device, seq, at, kind, household, body)
                                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -926,6 +926,23 @@ impl Store {
         })
     }
 
+    /// This device's record `seq` of `scope`, if no relay has confirmed
+    /// holding it yet.
+    pub fn unconfirmed_record(
+        &self,
+        scope: [u8; 16],
+        seq: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .reader()
+            .query_row(
+                "SELECT bytes FROM outbox WHERE scope = ?1 AND seq = ?2 AND acked = 0",
+                params![scope, i64_of(seq)],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Sealed records after `after`, in seq order, at most `limit`.
     pub fn outbox_after(
         &self,

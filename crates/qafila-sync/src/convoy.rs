@@ -82,6 +82,26 @@ pub fn me(store: &Store) -> Result<Me, SyncError> {
 }
 
 /// An HTTP client for the relay at `address`, signing as this device.
+/// A key generation wrapped to this (lead) device itself.
+fn own_grant(
+    me: &Me,
+    scope: Uid,
+    key: &ScopeKey,
+    revocations: &[Vec<u8>],
+) -> Result<DeviceKey, SyncError> {
+    Ok(DeviceKey {
+        device: me.keys.device,
+        key: trust::make_grant(
+            &me.identity,
+            scope,
+            me.keys.device,
+            &me.identity.encryption_public(),
+            key,
+            revocations,
+        )?,
+    })
+}
+
 pub fn client(store: &Store, address: &str) -> Result<RelayClient, SyncError> {
     let me = me(store)?;
     RelayClient::new(address, me.keys.device, me.identity.signing_key().clone())
@@ -186,7 +206,7 @@ pub async fn create<R: Relay>(
             scope,
             lead: me.keys.clone(),
             members: Vec::new(),
-            keys: Vec::new(),
+            keys: vec![own_grant(&me, scope, &key, &[])?],
         })
         .await?;
     let mut plan = Plan {
@@ -820,7 +840,9 @@ pub async fn revoke<R: Relay>(
     let (bytes, entry) = action.certificate(&certificate);
     let mut revocations = trust::revocations(&action.roster);
     revocations.push(bytes.clone());
-    let mut rotation = Vec::new();
+    // The lead's own copy: a laptop restored from a key backup made before
+    // this revocation gets the new generation back from the relay.
+    let mut rotation = vec![own_grant(&action.me, action.scope, &next, &revocations)?];
     for other in &action.roster {
         if other.device.to_bytes() == member.keys.device.0
             || other.device == store.device().id
@@ -1361,19 +1383,59 @@ pub async fn upload<R: Relay>(
     let me = me(store)?;
     let scope = scope_of(convoy);
     let next = store.next_record(convoy.id)?;
-    let held = relay
-        .heads(scope)
-        .await?
-        .0
-        .into_iter()
+    let heads = relay.heads(scope).await?.0;
+    let held = heads
+        .iter()
         .find(|(device, _)| *device == me.keys.device)
-        .map_or(0, |(_, seq)| seq);
+        .map_or(0, |(_, seq)| *seq);
     if held >= next {
         return Err(SyncError::RelayAhead {
             relay: relay.address().to_owned(),
             held,
             made: next - 1,
         });
+    }
+    // The relay holds a record of this log that no relay confirmed to this
+    // device: it must be the one this device made (an answer lost on the
+    // way), not another laptop's under the same keys (a restore).
+    if let Some(ours) = store.unconfirmed_record(convoy.id, held)? {
+        let mut theirs = None;
+        relay
+            .fetch(
+                scope,
+                &Fetch {
+                    max_bytes: FETCH_BYTES,
+                    // Every other log at its head: only that record comes.
+                    cursors: Cursors(
+                        heads
+                            .iter()
+                            .map(|(device, seq)| {
+                                if *device == me.keys.device {
+                                    (*device, held - 1)
+                                } else {
+                                    (*device, *seq)
+                                }
+                            })
+                            .collect(),
+                    ),
+                },
+                &mut |records| {
+                    if let Some(record) = records
+                        .iter()
+                        .find(|r| r.header.device == me.keys.device && r.header.seq == held)
+                    {
+                        theirs.get_or_insert_with(|| record.encode());
+                    }
+                    Ok(())
+                },
+            )
+            .await?;
+        if theirs.as_deref() != Some(ours.as_slice()) {
+            return Err(SyncError::Forked {
+                relay: relay.address().to_owned(),
+                seq: held,
+            });
+        }
     }
     store.outbox_held(convoy.id, held)?;
     let Some(latest) = trust::sealing_key(&store.scope_keys(convoy.id)?).cloned() else {
@@ -1569,6 +1631,12 @@ pub async fn sync<R: Relay>(
         .find(|c| c.id == convoy.id)
         .unwrap_or_else(|| convoy.clone());
     if store.pending_restores()?.contains(&convoy.id) {
+        if relay.address().trim_end_matches('/') != convoy.relay.trim_end_matches('/') {
+            return Err(SyncError::Protocol(format!(
+                "this laptop was restored from a key backup: sync with the convoy's own relay ({}) first, which holds the lead's whole log",
+                convoy.relay
+            )));
+        }
         recover_own_log(store, relay, convoy, &mut report, now_ms).await?;
     }
     seal(store, convoy, &roster, &mut report)?;
@@ -1593,14 +1661,21 @@ async fn recover_own_log<R: Relay>(
     let me = me(store)?;
     let scope = scope_of(convoy);
     let keyring = keyring(store, convoy)?;
-    let others: Vec<(Uid, u64)> = keyring
-        .roster
-        .keys()
-        .filter(|d| **d != me.keys.device)
-        .map(|d| (*d, u64::MAX))
+    // Every other log at its head, so only this device's records come; and
+    // how far the relay says it holds this one.
+    let heads = relay.heads(scope).await?.0;
+    let head = heads
+        .iter()
+        .find(|(device, _)| *device == me.keys.device)
+        .map_or(0, |(_, seq)| *seq);
+    let others: Vec<(Uid, u64)> = heads
+        .into_iter()
+        .filter(|(d, _)| *d != me.keys.device)
         .collect();
     let mut logs: HashMap<Uid, LogState> = HashMap::new();
     let mut mine = Vec::new();
+    let mut kept = Vec::new();
+    let mut last = 0u64;
     let mut held: Vec<Hold> = Vec::new();
     // Opened as a receiver would: under an id that is not this device's.
     let receiver = Uid([0xff; 16]);
@@ -1625,14 +1700,24 @@ async fn recover_own_log<R: Relay>(
                         .filter(|r| r.header.device == me.keys.device)
                         .collect();
                     taken += own.len() as u64;
+                    last = own.iter().map(|r| r.header.seq).fold(last, u64::max);
                     let opened = session::open_records(&own, scope, receiver, &keyring, &mut logs);
                     held.extend(opened.held);
+                    // Log records (and fillers) are kept as a lead keeps
+                    // its own, for the relays that lack them.
+                    kept.extend(own.iter().map(|r| {
+                        (
+                            r.header.seq,
+                            r.encode(),
+                            matches!(r.header.kind, RecordKind::Keyed { .. }),
+                        )
+                    }));
                     mine.extend(opened.remotes);
                     Ok(())
                 },
             )
             .await;
-        if !more? || taken == 0 {
+        if !more? || taken == 0 || last >= head {
             break;
         }
     }
@@ -1648,13 +1733,20 @@ async fn recover_own_log<R: Relay>(
                 detail,
             }
         } else {
-            SyncError::Protocol(format!(
-                "the lead's records on the relay cannot all be opened with this backup ({detail}): restore a newer backup"
-            ))
+            SyncError::BackupOutdated(detail)
+        });
+    }
+    // Everything the relay says it holds of this log, or it withheld some.
+    if last != head {
+        return Err(SyncError::Tampered {
+            relay: relay.address().to_owned(),
+            detail: format!(
+                "it says it holds the lead's log up to #{head} but gave back up to #{last}"
+            ),
         });
     }
     report.downloaded += mine.len() as u64;
-    report.applied.events += store.recover_own_log(convoy.id, mine, now_ms)?;
+    report.applied.events += store.recover_own_log(convoy.id, mine, kept, now_ms)?;
     Ok(())
 }
 

@@ -166,6 +166,23 @@ pub enum SyncError {
         /// What this device made.
         made: u64,
     },
+    /// A restored lead meets its own records sealed under a key generation
+    /// neither its backup nor the relay gives it.
+    #[error(
+        "the lead's records on the relay cannot all be opened with this backup ({0}): restore a newer key backup"
+    )]
+    BackupOutdated(String),
+    /// The relay holds another record where this device's log has one of
+    /// its own: the same keys write on another laptop.
+    #[error(
+        "the relay at {relay} holds a different record #{seq} of this device's log: this device's keys were restored on another laptop from a key backup (stop using this one for the convoy), or the relay is lying; tell the convoy lead"
+    )]
+    Forked {
+        /// The relay.
+        relay: String,
+        /// Where the logs part.
+        seq: u64,
+    },
     /// A pending device's keys are not the ones bound to the code it used.
     #[error(
         "the keys the relay shows for {0} are not the ones that device enrolled with: do not approve it; the relay may be swapping keys"
@@ -217,6 +234,8 @@ impl SyncError {
             SyncError::Tampered { .. } => "relay_tampering",
             SyncError::RelayStale(_) => "relay_stale",
             SyncError::RelayAhead { .. } => "relay_ahead",
+            SyncError::Forked { .. } => "log_forked",
+            SyncError::BackupOutdated(_) => "backup_outdated",
             SyncError::KeyBindingMismatch(_) => "key_binding_mismatch",
             SyncError::FingerprintRequired { .. } => "fingerprint_required",
             SyncError::FingerprintMismatch(_) => "fingerprint_mismatch",
@@ -261,6 +280,12 @@ impl SyncError {
             ),
             SyncError::RelayAhead { .. } => {
                 "الخادم بيقول إن عنده سجلات للجهاز ده أكتر من اللي اتعملت: ممكن مفاتيح الجهاز اترجّعت على لابتوب تاني من نسخة احتياطية (وقتها بطّل تستخدم ده للقافلة)، أو الخادم بيكدب؛ بلّغ قائد القافلة".into()
+            }
+            SyncError::BackupOutdated(_) => {
+                "سجلات القائد على الخادم مش كلها بتتفتح بالنسخة الاحتياطية دي: رجّع نسخة أحدث".into()
+            }
+            SyncError::Forked { .. } => {
+                "الخادم عنده سجل تاني مكان سجل من سجلات الجهاز ده: مفاتيح الجهاز اترجّعت على لابتوب تاني من نسخة احتياطية (بطّل تستخدم ده للقافلة)، أو الخادم بيكدب؛ بلّغ قائد القافلة".into()
             }
             SyncError::KeyBindingMismatch(name) => format!(
                 "مفاتيح {name} على الخادم مش هي اللي اتسجل بيها: متوافقش عليه، الخادم ممكن يكون بيبدّل المفاتيح"
