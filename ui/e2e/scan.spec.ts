@@ -265,6 +265,9 @@ for (const lang of LANGS) {
       page,
       fresh,
     }, testInfo) => {
+      // Dozens of typed cards, each waited for: 20–40 s on 2 idle cores, and
+      // over a minute when they are busy. The default minute is too tight.
+      test.setTimeout(180_000);
       const cards = fresh.cards;
       // A different sequence for each language and screen, the same on every run.
       const next = random([...`${lang}-${testInfo.project.name}`].reduce((h, c) => h * 31 + c.charCodeAt(0), 7));
