@@ -7,7 +7,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Bridge, rpcHeaders, serveUi, stop, tempRoot } from './backend';
-import { expect, ftl, goTo, openApp, test } from './fixtures';
+import { expect, ftl, goTo, openApp, snap, test } from './fixtures';
 
 const BACKUP_PASSPHRASE = 'ورقة في الخزنة ٢٠٢٦';
 const NEW_PASSPHRASE = 'لابتوب القائد الجديد';
@@ -16,7 +16,7 @@ test('a lead backs up its keys in the app and a new laptop carries the convoy on
   page,
   request,
   fresh,
-}) => {
+}, testInfo) => {
   const root = mkdtempSync(join(tempRoot(), 'keys-'));
   const servers: Bridge[] = [];
   try {
@@ -36,6 +36,7 @@ test('a lead backs up its keys in the app and a new laptop carries the convoy on
     const file = join(root, download.suggestedFilename());
     await download.saveAs(file);
     await expect(page.getByTestId('keys-exported')).toBeVisible();
+    await snap(page, testInfo, 'ar', 'settings-lead-keys');
     const text = readFileSync(file, 'utf8');
     expect(JSON.parse(text).kind).toBe('qafila-keys');
     expect(text).not.toContain('كفر الشيخ سالم');
@@ -48,6 +49,7 @@ test('a lead backs up its keys in the app and a new laptop carries the convoy on
     await page.goto(restored.open);
     await page.getByTestId('restore-lead-button').click();
     await page.getByTestId('restore-file').setInputFiles(file);
+    await snap(page, testInfo, 'ar', 'restore-lead');
     await page.getByTestId('restore-backup-passphrase').fill('not the backup passphrase');
     await page.getByTestId('restore-passphrase').fill(NEW_PASSPHRASE);
     await page.getByTestId('restore-passphrase-again').fill(NEW_PASSPHRASE);
